@@ -1,0 +1,262 @@
+//! Address classes of IPv4 and IPv6 addresses.
+//!
+//! Why: every report asks "is this peer inside or outside?", so the class is computed once at
+//! ingest (columns `src_class`/`dst_class`) and the same code backs the SQL functions. Classes
+//! follow the IANA IPv4 and IPv6 special-purpose address registries, plus Azure's two platform
+//! addresses (168.63.129.16 for DNS/health probes and 169.254.169.254 for instance metadata).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The class of an address. The text form ([`AddrClass::as_str`]) is what the lake stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddrClass {
+    /// RFC 1918 (10/8, 172.16/12, 192.168/16) and IPv6 unique-local fc00::/7.
+    Private,
+    /// Globally routable unicast.
+    Public,
+    /// 127/8 and ::1.
+    Loopback,
+    /// 169.254/16 and fe80::/10.
+    LinkLocal,
+    /// Carrier-grade NAT shared space 100.64/10 (RFC 6598).
+    Cgnat,
+    /// 224/4 and ff00::/8.
+    Multicast,
+    /// 192.0.2/24, 198.51.100/24, 203.0.113/24 and 2001:db8::/32, 3fff::/20.
+    Documentation,
+    /// 198.18/15 and 2001:2::/48 (RFC 2544 / RFC 5180).
+    Benchmarking,
+    /// Other special-purpose or unallocated space (0/8, 240/4, 192.0.0/24, 64:ff9b::/96, ...).
+    Reserved,
+    /// 0.0.0.0 and ::.
+    Unspecified,
+    /// 255.255.255.255.
+    Broadcast,
+    /// Azure platform addresses 168.63.129.16 and 169.254.169.254.
+    AzurePlatform,
+}
+
+impl AddrClass {
+    /// Every class, in documentation order.
+    pub const ALL: [AddrClass; 12] = [
+        AddrClass::Private,
+        AddrClass::Public,
+        AddrClass::Loopback,
+        AddrClass::LinkLocal,
+        AddrClass::Cgnat,
+        AddrClass::Multicast,
+        AddrClass::Documentation,
+        AddrClass::Benchmarking,
+        AddrClass::Reserved,
+        AddrClass::Unspecified,
+        AddrClass::Broadcast,
+        AddrClass::AzurePlatform,
+    ];
+
+    /// The stable lower-case name stored in the lake and returned by SQL functions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddrClass::Private => "private",
+            AddrClass::Public => "public",
+            AddrClass::Loopback => "loopback",
+            AddrClass::LinkLocal => "link_local",
+            AddrClass::Cgnat => "cgnat",
+            AddrClass::Multicast => "multicast",
+            AddrClass::Documentation => "documentation",
+            AddrClass::Benchmarking => "benchmarking",
+            AddrClass::Reserved => "reserved",
+            AddrClass::Unspecified => "unspecified",
+            AddrClass::Broadcast => "broadcast",
+            AddrClass::AzurePlatform => "azure_platform",
+        }
+    }
+}
+
+/// Classifies an address. IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is classified as the IPv4
+/// address it carries.
+pub fn classify(ip: IpAddr) -> AddrClass {
+    match ip {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => classify_v4(v4),
+            None => classify_v6(v6),
+        },
+    }
+}
+
+const AZURE_WIRESERVER: u32 = u32::from_be_bytes([168, 63, 129, 16]);
+const AZURE_IMDS: u32 = u32::from_be_bytes([169, 254, 169, 254]);
+
+/// True when `a` lies in `net/len`.
+fn in_v4(a: u32, net: [u8; 4], len: u32) -> bool {
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    a & mask == u32::from_be_bytes(net)
+}
+
+fn classify_v4(ip: Ipv4Addr) -> AddrClass {
+    let a = u32::from(ip);
+    if a == AZURE_WIRESERVER || a == AZURE_IMDS {
+        return AddrClass::AzurePlatform;
+    }
+    if a == 0 {
+        return AddrClass::Unspecified;
+    }
+    if a == u32::MAX {
+        return AddrClass::Broadcast;
+    }
+    let first = (a >> 24) as u8;
+    match first {
+        10 => return AddrClass::Private,
+        127 => return AddrClass::Loopback,
+        0 => return AddrClass::Reserved,
+        224..=239 => return AddrClass::Multicast,
+        240..=255 => return AddrClass::Reserved,
+        _ => {}
+    }
+    if in_v4(a, [172, 16, 0, 0], 12) || in_v4(a, [192, 168, 0, 0], 16) {
+        AddrClass::Private
+    } else if in_v4(a, [169, 254, 0, 0], 16) {
+        AddrClass::LinkLocal
+    } else if in_v4(a, [100, 64, 0, 0], 10) {
+        AddrClass::Cgnat
+    } else if in_v4(a, [192, 0, 2, 0], 24)
+        || in_v4(a, [198, 51, 100, 0], 24)
+        || in_v4(a, [203, 0, 113, 0], 24)
+    {
+        AddrClass::Documentation
+    } else if in_v4(a, [198, 18, 0, 0], 15) {
+        AddrClass::Benchmarking
+    } else if in_v4(a, [192, 0, 0, 0], 24) || in_v4(a, [192, 88, 99, 0], 24) {
+        // IETF protocol assignments and the deprecated 6to4 relay anycast.
+        AddrClass::Reserved
+    } else {
+        AddrClass::Public
+    }
+}
+
+/// True when `a` lies in `net/len` (IPv6).
+fn in_v6(a: u128, net: u128, len: u32) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    a & mask == net
+}
+
+fn classify_v6(ip: Ipv6Addr) -> AddrClass {
+    let a = u128::from(ip);
+    if a == 0 {
+        return AddrClass::Unspecified;
+    }
+    if a == 1 {
+        return AddrClass::Loopback;
+    }
+    let top16 = (a >> 112) as u16;
+    if top16 >> 8 == 0xff {
+        return AddrClass::Multicast;
+    }
+    if top16 & 0xffc0 == 0xfe80 {
+        return AddrClass::LinkLocal;
+    }
+    if top16 & 0xfe00 == 0xfc00 {
+        return AddrClass::Private;
+    }
+    if in_v6(a, 0x2001_0db8 << 96, 32) || in_v6(a, 0x3fff << 112, 20) {
+        return AddrClass::Documentation;
+    }
+    if in_v6(a, 0x2001_0002 << 96, 48) {
+        return AddrClass::Benchmarking;
+    }
+    // Global unicast is 2000::/3; within it a few IETF blocks are special.
+    if top16 & 0xe000 == 0x2000 {
+        if in_v6(a, 0x2001 << 112, 23) {
+            // IETF protocol assignments (Teredo, ORCHID, AMT ...), not routable as such.
+            return AddrClass::Reserved;
+        }
+        return AddrClass::Public;
+    }
+    // ::/8 (incl. IPv4-compatible, 64:ff9b::/96 translation lives in 0064::/16), 100::/64
+    // discard, fec0::/10 site-local and all unallocated space.
+    AddrClass::Reserved
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> &'static str {
+        classify(s.parse().unwrap()).as_str()
+    }
+
+    #[test]
+    fn ipv4_class_boundaries() {
+        let cases = [
+            ("9.255.255.255", "public"),
+            ("10.0.0.0", "private"),
+            ("10.255.255.255", "private"),
+            ("11.0.0.0", "public"),
+            ("172.15.255.255", "public"),
+            ("172.16.0.0", "private"),
+            ("172.31.255.255", "private"),
+            ("172.32.0.0", "public"),
+            ("192.167.255.255", "public"),
+            ("192.168.0.0", "private"),
+            ("192.169.0.0", "public"),
+            ("100.63.255.255", "public"),
+            ("100.64.0.0", "cgnat"),
+            ("100.127.255.255", "cgnat"),
+            ("100.128.0.0", "public"),
+            ("127.0.0.1", "loopback"),
+            ("169.254.0.1", "link_local"),
+            ("169.254.169.254", "azure_platform"),
+            ("168.63.129.16", "azure_platform"),
+            ("168.63.129.17", "public"),
+            ("224.0.0.1", "multicast"),
+            ("239.255.255.255", "multicast"),
+            ("240.0.0.1", "reserved"),
+            ("255.255.255.255", "broadcast"),
+            ("0.0.0.0", "unspecified"),
+            ("0.1.2.3", "reserved"),
+            ("192.0.2.1", "documentation"),
+            ("198.51.100.7", "documentation"),
+            ("203.0.113.255", "documentation"),
+            ("198.18.0.0", "benchmarking"),
+            ("198.19.255.255", "benchmarking"),
+            ("198.20.0.0", "public"),
+            ("192.0.0.9", "reserved"),
+            ("52.239.184.180", "public"),
+        ];
+        for (ip, want) in cases {
+            assert_eq!(c(ip), want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn ipv6_class_boundaries() {
+        let cases = [
+            ("::", "unspecified"),
+            ("::1", "loopback"),
+            ("fc00::1", "private"),
+            ("fdff:ffff::1", "private"),
+            ("fbff::1", "reserved"),
+            ("fe00::1", "reserved"),
+            ("fe80::1", "link_local"),
+            ("febf:ffff::1", "link_local"),
+            ("fec0::1", "reserved"),
+            ("ff02::1", "multicast"),
+            ("2001:db8::1", "documentation"),
+            ("2001:db9::1", "public"),
+            ("2001:2::1", "benchmarking"),
+            ("2001::1", "reserved"),
+            ("2a01:111:f100::1", "public"),
+            ("::ffff:10.0.0.1", "private"),
+            ("::ffff:8.8.8.8", "public"),
+            ("::ffff:168.63.129.16", "azure_platform"),
+            ("4000::1", "reserved"),
+        ];
+        for (ip, want) in cases {
+            assert_eq!(c(ip), want, "{ip}");
+        }
+    }
+}

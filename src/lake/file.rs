@@ -1,0 +1,186 @@
+//! Writing and rewriting the Parquet files of the lake.
+//!
+//! Why: DataFusion's writers are append-only with random names; the lake needs files with
+//! chosen names in a staging area, fixed properties (zstd, row-group size, schema version in
+//! the key-value metadata), fsync before commit, and the time range and blob ids of each file
+//! for the manifest.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, BooleanArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::TimestampMicrosecondType;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, IoContext, Result};
+use crate::lake::manifest::FileEntry;
+use crate::schema::{self, flows_schema};
+
+/// Rows per Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 1 << 20;
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// Day number (days since 1970-01-01, UTC) of a timestamp.
+pub fn day_of(time_us: i64) -> i32 {
+    time_us.div_euclid(DAY_US) as i32
+}
+
+/// Partition directory name (`date=YYYY-MM-DD`) of a day number.
+pub fn partition_name(day: i32) -> String {
+    let date = chrono::DateTime::from_timestamp(i64::from(day) * 86_400, 0)
+        .expect("day numbers of accepted tuples are in range")
+        .date_naive();
+    format!("{}={}", schema::PARTITION_COLUMN, date.format("%Y-%m-%d"))
+}
+
+fn writer_properties(level: i32) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(level).expect("valid zstd level"),
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("flowlake {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            schema::SCHEMA_VERSION_KEY.to_string(),
+            schema::SCHEMA_VERSION.to_string(),
+        )]))
+        .build()
+}
+
+/// A Parquet file being written in the staging area.
+pub struct DataFile {
+    name: String,
+    path: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+    min_time_us: i64,
+    max_time_us: i64,
+    /// Blob ids with rows in this file.
+    pub blobs: BTreeSet<u64>,
+}
+
+impl DataFile {
+    /// Creates `dir/name`. `zstd_level` trades speed (1, ingest) for size (higher, compact).
+    pub fn create(dir: &Path, name: String, zstd_level: i32) -> Result<DataFile> {
+        std::fs::create_dir_all(dir).ctx("create directory", dir)?;
+        let path = dir.join(&name);
+        let file = File::create(&path).ctx("create", &path)?;
+        let writer =
+            ArrowWriter::try_new(file, flows_schema(), Some(writer_properties(zstd_level)))
+                .map_err(|source| Error::Parquet {
+                    path: path.clone(),
+                    source,
+                })?;
+        Ok(DataFile {
+            name,
+            path,
+            writer,
+            rows: 0,
+            min_time_us: i64::MAX,
+            max_time_us: i64::MIN,
+            blobs: BTreeSet::new(),
+        })
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Appends a batch of the canonical schema.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let time = batch
+            .column(schema::idx::TIME)
+            .as_primitive::<TimestampMicrosecondType>();
+        if let (Some(lo), Some(hi)) = (arrow::compute::min(time), arrow::compute::max(time)) {
+            self.min_time_us = self.min_time_us.min(lo);
+            self.max_time_us = self.max_time_us.max(hi);
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch).map_err(|source| Error::Parquet {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Finishes the file, flushes it to disk and describes it for the manifest.
+    pub fn finish(self) -> Result<FileEntry> {
+        let path = self.path;
+        let file = self.writer.into_inner().map_err(|source| Error::Parquet {
+            path: path.clone(),
+            source,
+        })?;
+        file.sync_all().ctx("sync", &path)?;
+        let bytes = file.metadata().ctx("stat", &path)?.len();
+        Ok(FileEntry {
+            name: self.name,
+            rows: self.rows,
+            bytes,
+            blobs: self.blobs.into_iter().collect(),
+            min_time_us: self.min_time_us,
+            max_time_us: self.max_time_us,
+        })
+    }
+}
+
+/// Streams the record batches of a lake file to `f`.
+pub fn read_batches(path: &Path, mut f: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
+    let file = File::open(path).ctx("open", path)?;
+    let perr = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(perr)?
+        .with_batch_size(65_536)
+        .build()
+        .map_err(perr)?;
+    for batch in reader {
+        f(batch?)?;
+    }
+    Ok(())
+}
+
+/// Copies `src` to a new file `dir/name` without the rows whose `source_blob` is in `drop`.
+/// Returns `None` when no row is left.
+pub fn rewrite_without(
+    src: &Path,
+    entry: &FileEntry,
+    drop_keys: &HashSet<&str>,
+    drop_ids: &HashSet<u64>,
+    dir: &Path,
+    name: String,
+) -> Result<Option<FileEntry>> {
+    let mut out = DataFile::create(dir, name, 3)?;
+    read_batches(src, |batch| {
+        let blob = batch.column(schema::idx::SOURCE_BLOB).as_string::<i32>();
+        let keep: BooleanArray = (0..blob.len())
+            .map(|i| Some(!drop_keys.contains(blob.value(i))))
+            .collect();
+        out.write(&filter_record_batch(&batch, &keep)?)
+    })?;
+    out.blobs = entry
+        .blobs
+        .iter()
+        .copied()
+        .filter(|id| !drop_ids.contains(id))
+        .collect();
+    if out.rows() == 0 {
+        let path = out.path.clone();
+        drop(out);
+        std::fs::remove_file(&path).ctx("remove", &path)?;
+        return Ok(None);
+    }
+    out.finish().map(Some)
+}

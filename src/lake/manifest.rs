@@ -1,0 +1,94 @@
+//! The lake manifest: which data files make up `flows`, and how far each blob was read.
+//!
+//! Why: exactly-once ingest needs a record of every blob's checkpoint that changes in the same
+//! atomic step as the data files holding its rows. The manifest is that record; it is replaced
+//! as a whole (write to a new name, rename) by each commit.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Value of [`Manifest::format`].
+pub const FORMAT: &str = "flowlake-lake";
+
+/// One Parquet file of the `flows` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// File name inside its partition directory.
+    pub name: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Ids of the blobs ([`BlobState::id`]) that have rows in this file.
+    pub blobs: Vec<u64>,
+    /// Smallest `time` in the file (µs since epoch).
+    pub min_time_us: i64,
+    /// Largest `time` in the file (µs since epoch).
+    pub max_time_us: i64,
+}
+
+/// How far a blob was read, and what it looked like then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobState {
+    /// Short id used in [`FileEntry::blobs`].
+    pub id: u64,
+    /// Blob size when last read.
+    pub size: u64,
+    /// Modification time (ns since epoch) when last read, when the source has one.
+    pub mtime_ns: Option<i64>,
+    /// Checkpoint: byte offset just past the last complete record read.
+    pub consumed: u64,
+    /// xxh3-64 of the bytes before `consumed` (hex), to recognise growth versus rewrite.
+    pub prefix_hash: String,
+    /// Records before `consumed`.
+    pub records: u32,
+    /// Tuples ingested from this blob (all versions since its last rewrite).
+    pub tuples: u64,
+    /// Items rejected from this blob (since its last rewrite).
+    pub rejected: u64,
+    /// True when the tail after `consumed` could not be parsed.
+    pub broken: bool,
+}
+
+/// The committed state of a lake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`crate::schema::SCHEMA_VERSION`] of every data file.
+    pub schema_version: u32,
+    /// Number of the last committed transaction (0 for an empty lake).
+    pub version: u64,
+    /// Data files per partition directory (`date=YYYY-MM-DD`).
+    pub partitions: BTreeMap<String, Vec<FileEntry>>,
+    /// Blob states by blob key.
+    pub blobs: BTreeMap<String, BlobState>,
+    /// Next free blob id.
+    pub next_blob_id: u64,
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Manifest {
+            format: FORMAT.to_string(),
+            schema_version: crate::schema::SCHEMA_VERSION,
+            version: 0,
+            partitions: BTreeMap::new(),
+            blobs: BTreeMap::new(),
+            next_blob_id: 1,
+        }
+    }
+}
+
+impl Manifest {
+    /// Total rows over all files.
+    pub fn rows(&self) -> u64 {
+        self.partitions.values().flatten().map(|f| f.rows).sum()
+    }
+
+    /// Number of data files.
+    pub fn files(&self) -> usize {
+        self.partitions.values().map(Vec::len).sum()
+    }
+}

@@ -1,0 +1,351 @@
+//! The `flowlake` command: a thin layer that turns flags into library options, runs them and
+//! prints results for humans (or JSON for batch jobs).
+//!
+//! Exit status: 0 all done; 3 done, but some input was rejected (see the rejects files);
+//! 1 failed; 2 bad usage.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use flowlake::compact::{CompactOptions, compact};
+use flowlake::ingest::{IngestOptions, IngestSummary, Outcome, ingest};
+use flowlake::lake::{Lake, load_manifest};
+use flowlake::synth::{GenFormat, GenOptions, generate};
+
+/// Exit status when some input was rejected.
+const EXIT_REJECTS: u8 = 3;
+
+#[derive(Parser)]
+#[command(name = "flowlake", version, about = "Azure flow logs (NSG v1/v2, VNet v4) into a partitioned Parquet lake", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest flow-log blobs (folders in the Azure container layout, or files) into a lake,
+    /// exactly once: re-runs add only what is new.
+    Ingest {
+        /// Folders (searched for *.json) or single blob files.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// Lake directory (created if missing).
+        #[arg(long)]
+        lake: PathBuf,
+        /// Parallel workers [default: number of cores].
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Commit after about this many MiB of input, so a crash loses at most that much work.
+        #[arg(long, default_value_t = 1024, value_name = "MIB")]
+        commit_mib: u64,
+        /// Reject blobs larger than this.
+        #[arg(long, default_value_t = 4096, value_name = "MIB")]
+        max_blob_mib: u64,
+        /// Print the summary as JSON on stdout (for batch jobs).
+        #[arg(long)]
+        json: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Merge each partition's small files into large ones (atomic for readers).
+    Compact {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// Compact partitions with at least this many files.
+        #[arg(long, default_value_t = 2)]
+        min_files: usize,
+        /// Rows per output file at most.
+        #[arg(long, default_value_t = 16 << 20)]
+        target_rows: u64,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a synthetic Azure blob tree (for demos and benchmarks).
+    Gen {
+        /// Output directory (a storage account root).
+        #[arg(long)]
+        out: PathBuf,
+        /// First day, YYYY-MM-DD (UTC).
+        #[arg(long, default_value = "2026-11-01")]
+        start: chrono::NaiveDate,
+        /// Number of days.
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+        /// Hours per day, from midnight (1..24).
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Number of NICs.
+        #[arg(long, default_value_t = 8)]
+        nics: u32,
+        /// Tuples per NIC and hour.
+        #[arg(long, default_value_t = 1000)]
+        tuples_per_hour: u32,
+        /// Log format.
+        #[arg(long, value_enum, default_value_t = GenFormat::Mixed)]
+        format: GenFormat,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a lake holds: partitions, files, rows, blobs, time range.
+    Info {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the columns of the `flows` table.
+    Schema {
+        /// As the Markdown table of docs/SCHEMA.md.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("flowlake: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn fmt_time(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us).map_or_else(
+        || us.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+fn print_ingest(s: &IngestSummary) {
+    println!(
+        "ingested {} tuples from {} records in {:.2}s ({:.0} tuples/s, {:.1} MB/s)",
+        s.tuples, s.records, s.elapsed_s, s.tuples_per_s, s.mb_per_s
+    );
+    println!(
+        "blobs: {} found, {} new, {} grown, {} rewritten, {} unchanged, {} failed",
+        s.blobs_found,
+        s.blobs_new,
+        s.blobs_grown,
+        s.blobs_rewritten,
+        s.blobs_unchanged,
+        s.blobs_failed
+    );
+    if s.rows_replaced > 0 {
+        println!("replaced {} rows of rewritten blobs", s.rows_replaced);
+    }
+    println!(
+        "lake {} (version {}): {} files written in {} commits, partitions: {}",
+        s.lake,
+        s.lake_version,
+        s.files_written,
+        s.commits,
+        if s.partitions.is_empty() {
+            "none".to_string()
+        } else {
+            s.partitions.iter().cloned().collect::<Vec<_>>().join(" ")
+        }
+    );
+    if s.rejected > 0 {
+        let by: Vec<String> = s
+            .rejected_by_reason
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!("rejected {}: {}", s.rejected, by.join(", "));
+        for r in &s.reject_samples {
+            println!("  {r}");
+        }
+        if s.rejected as usize > s.reject_samples.len() {
+            println!("  ... all rejects are in {}", s.rejects_files.join(", "));
+        } else {
+            println!("  kept in {}", s.rejects_files.join(", "));
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Ingest {
+            sources,
+            lake,
+            workers,
+            commit_mib,
+            max_blob_mib,
+            json,
+            quiet,
+        } => {
+            let mut opts = IngestOptions::new(sources, lake);
+            if let Some(w) = workers {
+                anyhow::ensure!(w > 0, "--workers must be at least 1");
+                opts.workers = w;
+            }
+            opts.commit_bytes = commit_mib.max(1) << 20;
+            opts.max_blob_bytes = max_blob_mib << 20;
+            opts.progress = !quiet && !json;
+            let summary = ingest(&opts).context("ingest failed")?;
+            if json {
+                print_json(&summary)?;
+            } else {
+                print_ingest(&summary);
+            }
+            Ok(match summary.outcome() {
+                Outcome::Clean => ExitCode::SUCCESS,
+                Outcome::WithRejects => ExitCode::from(EXIT_REJECTS),
+            })
+        }
+        Command::Compact {
+            lake,
+            min_files,
+            target_rows,
+            json,
+        } => {
+            let mut l = Lake::open(&lake)?;
+            let opts = CompactOptions {
+                min_files,
+                target_rows: target_rows.max(1),
+                ..Default::default()
+            };
+            let s = compact(&mut l, &opts).context("compaction failed")?;
+            if json {
+                print_json(&s)?;
+            } else {
+                println!(
+                    "compacted {} partitions: {} files -> {} files, {} rows, {:.1} MB -> {:.1} MB (lake version {})",
+                    s.partitions,
+                    s.files_before,
+                    s.files_after,
+                    s.rows,
+                    s.bytes_before as f64 / 1e6,
+                    s.bytes_after as f64 / 1e6,
+                    s.lake_version
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gen {
+            out,
+            start,
+            days,
+            hours,
+            nics,
+            tuples_per_hour,
+            format,
+            seed,
+            json,
+        } => {
+            let opts = GenOptions {
+                out: out.clone(),
+                start,
+                days,
+                hours,
+                nics,
+                tuples_per_hour,
+                format,
+                seed,
+            };
+            let s = generate(&opts)?;
+            if json {
+                print_json(&s)?;
+            } else {
+                println!(
+                    "wrote {} blobs, {} records, {} tuples, {:.1} MB under {}",
+                    s.blobs,
+                    s.records,
+                    s.tuples,
+                    s.bytes as f64 / 1e6,
+                    out.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Info { lake, json } => {
+            let m = load_manifest(&lake)?;
+            if json {
+                print_json(&m.partitions)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "lake {} version {}, schema version {}: {} rows in {} files, {} blobs",
+                lake.display(),
+                m.version,
+                m.schema_version,
+                m.rows(),
+                m.files(),
+                m.blobs.len()
+            );
+            println!(
+                "{:<18} {:>6} {:>12} {:>10}  {:<19}  {:<19}",
+                "partition", "files", "rows", "MB", "first", "last"
+            );
+            for (p, files) in &m.partitions {
+                let rows: u64 = files.iter().map(|f| f.rows).sum();
+                let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+                let lo = files
+                    .iter()
+                    .map(|f| f.min_time_us)
+                    .min()
+                    .unwrap_or_default();
+                let hi = files
+                    .iter()
+                    .map(|f| f.max_time_us)
+                    .max()
+                    .unwrap_or_default();
+                println!(
+                    "{p:<18} {:>6} {rows:>12} {:>10.1}  {}  {}",
+                    files.len(),
+                    bytes as f64 / 1e6,
+                    fmt_time(lo),
+                    fmt_time(hi)
+                );
+            }
+            let rejected: u64 = m.blobs.values().map(|b| b.rejected).sum();
+            let broken = m.blobs.values().filter(|b| b.broken).count();
+            if rejected > 0 {
+                println!(
+                    "{rejected} items rejected so far ({broken} blobs with an unreadable tail); see {}/rejects/",
+                    lake.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema { markdown } => {
+            if markdown {
+                print!("{}", flowlake::schema::markdown());
+            } else {
+                for c in flowlake::schema::COLUMNS {
+                    println!(
+                        "{:<20} {:?}{}",
+                        c.name,
+                        c.ty,
+                        if c.nullable { "" } else { " not null" }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

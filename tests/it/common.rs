@@ -1,0 +1,131 @@
+//! Helpers shared by the integration tests: reading a lake back as plain rows, running the CLI.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int32Type, Int64Type, TimestampMicrosecondType};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+/// One row of `flows` as column name → JSON value (timestamps as µs; `date` from the path).
+pub type Row = BTreeMap<String, Value>;
+
+/// The shared samples folder (`../shared/samples` from the repository root).
+pub fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples")
+}
+
+/// Every data file under `lake/flows`, sorted.
+pub fn data_files(lake: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(lake.join("flows"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        .map(|e| e.into_path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Reads all rows of a lake, sorted for comparison.
+pub fn read_lake(lake: &Path) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for path in data_files(lake) {
+        let date = path
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_prefix("date=")
+            .unwrap()
+            .to_string();
+        let file = std::fs::File::open(&path).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let schema = batch.schema();
+            for i in 0..batch.num_rows() {
+                let mut row = Row::new();
+                row.insert("date".into(), Value::from(date.clone()));
+                for (c, field) in schema.fields().iter().enumerate() {
+                    let col = batch.column(c);
+                    let v = if col.is_null(i) {
+                        Value::Null
+                    } else {
+                        match field.data_type() {
+                            DataType::Utf8 => Value::from(col.as_string::<i32>().value(i)),
+                            DataType::Int32 => {
+                                Value::from(col.as_primitive::<Int32Type>().value(i))
+                            }
+                            DataType::Int64 => {
+                                Value::from(col.as_primitive::<Int64Type>().value(i))
+                            }
+                            DataType::Timestamp(_, _) => {
+                                Value::from(col.as_primitive::<TimestampMicrosecondType>().value(i))
+                            }
+                            other => panic!("unexpected type {other}"),
+                        }
+                    };
+                    row.insert(field.name().clone(), v);
+                }
+                rows.push(row);
+            }
+        }
+    }
+    rows.sort_by_cached_key(|r| serde_json::to_string(r).unwrap());
+    rows
+}
+
+/// Runs the flowlake binary.
+pub fn flowlake(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowlake"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run flowlake")
+}
+
+/// Runs `flowlake ingest SRC --lake LAKE --json` and returns (exit code, summary).
+pub fn ingest_cli(src: &[&Path], lake: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args: Vec<String> = vec!["ingest".into()];
+    args.extend(src.iter().map(|p| p.display().to_string()));
+    args.extend(["--lake".into(), lake.display().to_string(), "--json".into()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = flowlake(&refs, &[]);
+    let code = out.status.code().unwrap_or(-1);
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "summary JSON ({e}): stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, summary)
+}
+
+/// Library ingest with defaults and 2 workers.
+pub fn ingest_lib(src: &[&Path], lake: &Path) -> flowlake::ingest::IngestSummary {
+    let mut opts = flowlake::ingest::IngestOptions::new(
+        src.iter().map(|p| p.to_path_buf()).collect(),
+        lake.to_path_buf(),
+    );
+    opts.workers = 2;
+    flowlake::ingest::ingest(&opts).unwrap()
+}
+
+/// Writes `text` to `dir/rel`, creating folders.
+pub fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, text).unwrap();
+    p
+}

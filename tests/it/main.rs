@@ -1,0 +1,8 @@
+//! The integration tests (one binary, so DataFusion is linked once).
+
+mod cli;
+mod common;
+mod exactly_once;
+mod malformed;
+mod readers;
+mod samples;
