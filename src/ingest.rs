@@ -170,6 +170,7 @@ struct Open {
     rows: FlowRows,
     file: DataFile,
     last_use: u64,
+    last_blob: u64,
 }
 
 /// The data files one worker has open or finished in the current transaction.
@@ -236,6 +237,7 @@ impl Files<'_> {
                     rows: FlowRows::default(),
                     file,
                     last_use: 0,
+                    last_blob: 0,
                 },
             );
         }
@@ -282,7 +284,10 @@ impl<'t> Worker<'t> {
         let day = day_of(t.time_us);
         let o = self.files.open_for(day)?;
         o.rows.push(&self.blob_key, rec, g, t);
-        o.file.blobs.insert(self.blob_id);
+        if o.last_blob != self.blob_id {
+            o.last_blob = self.blob_id;
+            o.file.blobs.insert(self.blob_id);
+        }
         if o.rows.len() >= BATCH_ROWS {
             Files::flush(o)?;
             if o.file.rows() >= FILE_ROWS {

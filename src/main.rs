@@ -16,6 +16,11 @@ use flowlake::ingest::{IngestOptions, IngestSummary, Outcome, ingest};
 use flowlake::lake::{Lake, load_manifest};
 use flowlake::synth::{GenFormat, GenOptions, generate};
 
+/// mimalloc: the ingest allocates and frees large Arrow and Parquet buffers per batch; the
+/// system allocator returns them to the kernel and pays page faults to get them back.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status when some input was rejected.
 const EXIT_REJECTS: u8 = 3;
 

@@ -1,0 +1,102 @@
+"""Ingest benchmark: flowlake vs DuckDB converting the same Azure blobs to partitioned Parquet.
+
+Usage: python3 benches/ingest_vs_duckdb.py [--workdir DIR] [--nics 40] [--tuples-per-hour 10500]
+                                            [--flowlake target/release/flowlake] [--threads 2]
+
+Generates a blob tree with `flowlake gen` (default 40 NICs x 24 h x 10 500 = 10.08 M tuples,
+half NSG v2, half VNet v4), then in the same run:
+  1. flowlake ingest of a quarter of the blobs (to show peak RSS does not grow with blob count),
+  2. flowlake ingest of all blobs,
+  3. DuckDB (benches/duckdb_convert.py) converting all blobs to date-partitioned Parquet,
+each as a child process whose wall time and peak RSS (wait4) are measured. Prints a table, the
+ratios, and the same as JSON on the last line.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.dirname(here)
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--workdir", default=os.path.join(root, "bench-out"))
+ap.add_argument("--nics", type=int, default=40)
+ap.add_argument("--tuples-per-hour", type=int, default=10500)
+ap.add_argument("--flowlake", default=os.path.join(root, "target/release/flowlake"))
+ap.add_argument("--threads", type=int, default=os.cpu_count())
+args = ap.parse_args()
+
+src = os.path.join(args.workdir, "src")
+
+
+def measured(cmd):
+    """Runs cmd as a child and measures wall time and peak RSS (MiB) with wait4."""
+    t0 = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        out = os.open(os.path.join(args.workdir, "last.out"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(out, 1)
+        os.dup2(devnull, 2)
+        os.execvp(cmd[0], cmd)
+    _, status, ru = os.wait4(pid, 0)
+    secs = time.perf_counter() - t0
+    text = open(os.path.join(args.workdir, "last.out")).read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(cmd)} failed: {text[-2000:]}")
+    return secs, ru.ru_maxrss / 1024, text
+
+
+def fresh(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+os.makedirs(args.workdir, exist_ok=True)
+if not os.path.exists(args.flowlake):
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=root, check=True)
+want = args.nics * 24 * args.tuples_per_hour
+marker = os.path.join(src, f".gen-{args.nics}-{args.tuples_per_hour}")
+if not os.path.exists(marker):
+    fresh(src)
+    subprocess.run([args.flowlake, "gen", "--out", src, "--nics", str(args.nics), "--hours", "24",
+                    "--tuples-per-hour", str(args.tuples_per_hour), "--format", "mixed"], check=True)
+    open(marker, "w").close()
+blobs = sorted(os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs if f.endswith(".json"))
+quarter = [b for b in blobs if any(f"/h={h:02d}/" in b for h in range(6))]
+
+results = {}
+lake = os.path.join(args.workdir, "lake")
+fresh(lake)
+s, rss, out = measured([args.flowlake, "ingest", *quarter, "--lake", lake, "--json", "--workers", str(args.threads)])
+results["flowlake_quarter"] = {"blobs": len(quarter), "tuples": json.loads(out)["tuples"], "seconds": s, "rss_mib": rss}
+fresh(lake)
+s, rss, out = measured([args.flowlake, "ingest", src, "--lake", lake, "--json", "--workers", str(args.threads)])
+n = json.loads(out)["tuples"]
+results["flowlake"] = {"blobs": len(blobs), "tuples": n, "seconds": s, "rss_mib": rss}
+duck = os.path.join(args.workdir, "duck")
+fresh(duck)
+s, rss, out = measured([sys.executable, os.path.join(here, "duckdb_convert.py"), src, duck, str(args.threads)])
+results["duckdb"] = {"blobs": len(blobs), "tuples": int(out.split()[-1]), "seconds": s, "rss_mib": rss}
+fresh(duck)
+
+for k, r in results.items():
+    r["tuples_per_s"] = r["tuples"] / r["seconds"]
+f, d = results["flowlake"], results["duckdb"]
+assert f["tuples"] == d["tuples"] == want, (f["tuples"], d["tuples"], want)
+results["ratio_throughput"] = f["tuples_per_s"] / d["tuples_per_s"]
+results["ratio_rss"] = f["rss_mib"] / d["rss_mib"]
+results["rss_growth_4x_blobs"] = f["rss_mib"] / results["flowlake_quarter"]["rss_mib"]
+results["threads"] = args.threads
+
+print(f"{'run':<18}{'blobs':>7}{'tuples':>12}{'seconds':>10}{'tuples/s':>14}{'peak RSS MiB':>14}")
+for k in ("flowlake_quarter", "flowlake", "duckdb"):
+    r = results[k]
+    print(f"{k:<18}{r['blobs']:>7}{r['tuples']:>12}{r['seconds']:>10.2f}{r['tuples_per_s']:>14.0f}{r['rss_mib']:>14.0f}")
+print(f"flowlake / duckdb throughput: {results['ratio_throughput']:.1f}x   "
+      f"peak RSS: {results['ratio_rss']:.3f} of DuckDB's   "
+      f"RSS with 4x the blobs: {results['rss_growth_4x_blobs']:.2f}x")
+print(json.dumps(results))
