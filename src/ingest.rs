@@ -283,7 +283,13 @@ impl<'t> Worker<'t> {
     fn try_flow(&mut self, rec: &RecordMeta<'_>, g: &GroupMeta<'_>, t: &Tuple<'_>) -> Result<()> {
         let day = day_of(t.time_us);
         let o = self.files.open_for(day)?;
-        o.rows.push(&self.blob_key, rec, g, t);
+        o.rows.push(
+            (self.blob_id, rec.index, g.index),
+            &self.blob_key,
+            rec,
+            g,
+            t,
+        );
         if o.last_blob != self.blob_id {
             o.last_blob = self.blob_id;
             o.file.blobs.insert(self.blob_id);

@@ -6,11 +6,14 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, Int32Builder, Int64Builder, StringBuilder, StringViewBuilder,
+    TimestampMicrosecondBuilder,
 };
+use arrow::buffer::Buffer;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use crate::addr::classify;
@@ -23,14 +26,14 @@ pub struct FlowRows {
     record_time: TimestampMicrosecondBuilder,
     provider: StringBuilder,
     log_version: Int32Builder,
-    resource_id: StringBuilder,
-    target_resource_id: StringBuilder,
-    subscription_id: StringBuilder,
-    resource_group: StringBuilder,
-    nsg_name: StringBuilder,
-    acl_id: StringBuilder,
-    mac: StringBuilder,
-    rule: StringBuilder,
+    resource_id: StringViewBuilder,
+    target_resource_id: StringViewBuilder,
+    subscription_id: StringViewBuilder,
+    resource_group: StringViewBuilder,
+    nsg_name: StringViewBuilder,
+    acl_id: StringViewBuilder,
+    mac: StringViewBuilder,
+    rule: StringViewBuilder,
     src_ip: StringBuilder,
     dst_ip: StringBuilder,
     src_port: Int32Builder,
@@ -47,11 +50,55 @@ pub struct FlowRows {
     bytes_d2s: Int64Builder,
     src_class: StringBuilder,
     dst_class: StringBuilder,
-    source_blob: StringBuilder,
+    source_blob: StringViewBuilder,
     source_record: Int32Builder,
     len: usize,
     scratch: String,
+    group: Option<GroupViews>,
 }
+
+/// Where the strings shared by all tuples of one group (record × rule × NIC) live: one block
+/// appended to each view builder, so each row stores a 16-byte view instead of a copy.
+struct GroupViews {
+    key: GroupKey,
+    block: u32,
+    /// (offset, len) in the block per constant column, in [`FlowRows::push`] order; None = null.
+    spans: [Option<(u32, u32)>; 9],
+}
+
+/// Identifies a group within an ingest: (blob id, record index, group index).
+pub type GroupKey = (u64, u32, u32);
+
+/// The canonical schema with `Utf8View` for the group-constant columns: what [`FlowRows`]
+/// builds. The Parquet writer takes these batches under the canonical schema (it encodes a
+/// view column exactly like a `Utf8` one), so files and their embedded Arrow schema are plain
+/// `Utf8`.
+static BUILD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    const VIEWS: [&str; 9] = [
+        "resource_id",
+        "target_resource_id",
+        "subscription_id",
+        "resource_group",
+        "nsg_name",
+        "acl_id",
+        "mac",
+        "rule",
+        "source_blob",
+    ];
+    let canonical = flows_schema();
+    let fields: Vec<Field> = canonical
+        .fields()
+        .iter()
+        .map(|f| {
+            if VIEWS.contains(&f.name().as_str()) {
+                Field::new(f.name(), DataType::Utf8View, f.is_nullable())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+});
 
 /// IANA keyword for a protocol number (the common ones).
 pub fn protocol_name(n: i32) -> Option<&'static str> {
@@ -85,14 +132,14 @@ impl Default for FlowRows {
             record_time: ts(),
             provider: StringBuilder::new(),
             log_version: Int32Builder::new(),
-            resource_id: StringBuilder::new(),
-            target_resource_id: StringBuilder::new(),
-            subscription_id: StringBuilder::new(),
-            resource_group: StringBuilder::new(),
-            nsg_name: StringBuilder::new(),
-            acl_id: StringBuilder::new(),
-            mac: StringBuilder::new(),
-            rule: StringBuilder::new(),
+            resource_id: StringViewBuilder::new(),
+            target_resource_id: StringViewBuilder::new(),
+            subscription_id: StringViewBuilder::new(),
+            resource_group: StringViewBuilder::new(),
+            nsg_name: StringViewBuilder::new(),
+            acl_id: StringViewBuilder::new(),
+            mac: StringViewBuilder::new(),
+            rule: StringViewBuilder::new(),
             src_ip: StringBuilder::new(),
             dst_ip: StringBuilder::new(),
             src_port: Int32Builder::new(),
@@ -109,10 +156,11 @@ impl Default for FlowRows {
             bytes_d2s: Int64Builder::new(),
             src_class: StringBuilder::new(),
             dst_class: StringBuilder::new(),
-            source_blob: StringBuilder::new(),
+            source_blob: StringViewBuilder::new(),
             source_record: Int32Builder::new(),
             len: 0,
             scratch: String::new(),
+            group: None,
         }
     }
 }
@@ -140,23 +188,83 @@ impl FlowRows {
         self.len == 0
     }
 
-    /// Appends one tuple.
-    pub fn push(&mut self, blob: &str, rec: &RecordMeta<'_>, g: &GroupMeta<'_>, t: &Tuple<'_>) {
+    /// The builders of the group-constant columns, in the order of `GroupViews::spans`.
+    fn group_builders(&mut self) -> [&mut StringViewBuilder; 9] {
+        [
+            &mut self.resource_id,
+            &mut self.target_resource_id,
+            &mut self.subscription_id,
+            &mut self.resource_group,
+            &mut self.nsg_name,
+            &mut self.acl_id,
+            &mut self.mac,
+            &mut self.rule,
+            &mut self.source_blob,
+        ]
+    }
+
+    fn enter_group(&mut self, key: GroupKey, blob: &str, rec: &RecordMeta<'_>, g: &GroupMeta<'_>) {
+        let values: [Option<&str>; 9] = [
+            Some(rec.resource_id),
+            rec.target_resource_id,
+            rec.subscription_id.as_deref(),
+            rec.resource_group.as_deref(),
+            rec.nsg_name.as_deref(),
+            g.acl_id,
+            g.mac,
+            Some(g.rule),
+            Some(blob),
+        ];
+        let mut bytes = Vec::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
+        let mut spans = [None; 9];
+        for (span, v) in spans.iter_mut().zip(values) {
+            if let Some(v) = v {
+                *span = Some((bytes.len() as u32, v.len() as u32));
+                bytes.extend_from_slice(v.as_bytes());
+            }
+        }
+        let buffer = Buffer::from_vec(bytes);
+        let blocks = self
+            .group_builders()
+            .map(|b| b.append_block(buffer.clone()));
+        debug_assert!(
+            blocks.iter().all(|b| *b == blocks[0]),
+            "all view builders hold the same blocks"
+        );
+        self.group = Some(GroupViews {
+            key,
+            block: blocks[0],
+            spans,
+        });
+    }
+
+    /// Appends one tuple. `key` identifies its group; rows of one group share their strings.
+    pub fn push(
+        &mut self,
+        key: GroupKey,
+        blob: &str,
+        rec: &RecordMeta<'_>,
+        g: &GroupMeta<'_>,
+        t: &Tuple<'_>,
+    ) {
+        if self.group.as_ref().is_none_or(|gv| gv.key != key) {
+            self.enter_group(key, blob, rec, g);
+        }
+        let gv = self.group.as_ref().expect("entered above");
+        let (block, spans) = (gv.block, gv.spans);
+        for (b, span) in self.group_builders().into_iter().zip(spans) {
+            match span {
+                // SAFETY: the block was appended to this builder in `enter_group` (blocks are
+                // only cleared by `finish`, which also forgets the group), and the span covers
+                // exactly one `&str` copied into it, so it is in bounds and valid UTF-8.
+                Some((off, len)) => unsafe { b.append_view_unchecked(block, off, len) },
+                None => b.append_null(),
+            }
+        }
         self.time.append_value(t.time_us);
         self.record_time.append_value(rec.time_us);
         self.provider.append_value(rec.provider.as_str());
         self.log_version.append_value(rec.version);
-        self.resource_id.append_value(rec.resource_id);
-        self.target_resource_id
-            .append_option(rec.target_resource_id);
-        self.subscription_id
-            .append_option(rec.subscription_id.as_deref());
-        self.resource_group
-            .append_option(rec.resource_group.as_deref());
-        self.nsg_name.append_option(rec.nsg_name.as_deref());
-        self.acl_id.append_option(g.acl_id);
-        self.mac.append_option(g.mac);
-        self.rule.append_value(g.rule);
         append_ip(&mut self.src_ip, &mut self.scratch, t.src, t.src_text);
         append_ip(&mut self.dst_ip, &mut self.scratch, t.dst, t.dst_text);
         self.src_port.append_value(t.src_port);
@@ -177,7 +285,6 @@ impl FlowRows {
         self.bytes_d2s.append_option(t.counters.bytes_d2s);
         self.src_class.append_value(classify(t.src).as_str());
         self.dst_class.append_value(classify(t.dst).as_str());
-        self.source_blob.append_value(blob);
         self.source_record.append_value(rec.index as i32);
         self.len += 1;
     }
@@ -217,6 +324,7 @@ impl FlowRows {
             Arc::new(self.source_record.finish()),
         ];
         self.len = 0;
-        RecordBatch::try_new(flows_schema(), cols).expect("builders match the canonical schema")
+        self.group = None;
+        RecordBatch::try_new(BUILD_SCHEMA.clone(), cols).expect("builders match the build schema")
     }
 }

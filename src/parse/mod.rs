@@ -166,6 +166,8 @@ pub struct RecordMeta<'a> {
 /// What a group (rule × NIC or ACL × rule) says about its tuples.
 #[derive(Debug, Clone)]
 pub struct GroupMeta<'a> {
+    /// Index of the group in its record.
+    pub index: u32,
     /// Rule name.
     pub rule: &'a str,
     /// Normalised MAC.
@@ -660,6 +662,7 @@ fn emit_record(
         nsg_name,
     };
     let mut tuple_no: u32 = 0;
+    let mut group_no: u32 = 0;
     let mut one =
         |scan: &mut BlobScan, sink: &mut dyn FlowSink, group: &GroupMeta<'_>, s: &Str<'_>| {
             match tuple::parse_tuple(s.as_str(), fmt) {
@@ -689,10 +692,12 @@ fn emit_record(
                 for mf in &rf.flows {
                     let mac = mf.mac.as_ref().map(|m| normalize_mac(m.as_str()));
                     let group = GroupMeta {
+                        index: group_no,
                         rule: rf.rule.as_str(),
                         mac: mac.as_deref(),
                         acl_id: None,
                     };
+                    group_no += 1;
                     for s in &mf.flow_tuples {
                         one(scan, sink, &group, s);
                     }
@@ -704,10 +709,12 @@ fn emit_record(
             for acl in rec.flow_records.iter().flat_map(|r| &r.flows) {
                 for g in &acl.flow_groups {
                     let group = GroupMeta {
+                        index: group_no,
                         rule: g.rule.as_str(),
                         mac: mac.as_deref(),
                         acl_id: acl.acl_id.as_ref().map(Str::as_str),
                     };
+                    group_no += 1;
                     for s in &g.flow_tuples {
                         one(scan, sink, &group, s);
                     }
