@@ -290,7 +290,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Info { lake, json } => {
             let m = load_manifest(&lake)?;
             if json {
-                print_json(&m.partitions)?;
+                print_json(&serde_json::json!({
+                    "lake": lake,
+                    "version": m.version,
+                    "schema_version": m.schema_version,
+                    "rows": m.rows(),
+                    "files": m.files(),
+                    "blobs": m.blobs.len(),
+                    "partitions": m.partitions,
+                }))?;
                 return Ok(ExitCode::SUCCESS);
             }
             println!(

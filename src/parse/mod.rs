@@ -304,18 +304,14 @@ pub fn scan_blob(data: &[u8], key: &str, resume: Resume, sink: &mut dyn FlowSink
         records: resume.records,
         ..BlobScan::default()
     };
-    let fail = |scan: &mut BlobScan,
-                sink: &mut dyn FlowSink,
-                at: usize,
-                reason,
-                detail: String,
-                record| {
+    // The blob's structure is lost at `at`: reject the rest of it.
+    let fail = |scan: &mut BlobScan, sink: &mut dyn FlowSink, at: usize, reason, detail: String| {
         scan.rejected += 1;
         scan.broken = true;
         sink.reject(Reject {
             blob: key.to_string(),
             offset: at as u64,
-            record,
+            record: None,
             tuple: None,
             reason,
             detail,
@@ -325,7 +321,7 @@ pub fn scan_blob(data: &[u8], key: &str, resume: Resume, sink: &mut dyn FlowSink
     let (layout, list_start) = match detect(data) {
         Ok(v) => v,
         Err((at, reason, detail)) => {
-            fail(&mut scan, sink, at, reason, detail, None);
+            fail(&mut scan, sink, at, reason, detail);
             return scan;
         }
     };
@@ -349,28 +345,14 @@ pub fn scan_blob(data: &[u8], key: &str, resume: Resume, sink: &mut dyn FlowSink
                 if c != Some(b'{') {
                     let detail =
                         format!("expected a record object, found {:?}", c.unwrap() as char);
-                    fail(
-                        &mut scan,
-                        sink,
-                        pos,
-                        RejectReason::MalformedJson,
-                        detail,
-                        None,
-                    );
+                    fail(&mut scan, sink, pos, RejectReason::MalformedJson, detail);
                     return scan;
                 }
             }
             Layout::Envelope | Layout::Array => match c {
                 None => {
                     let detail = "the blob ends before the closing ]".to_string();
-                    fail(
-                        &mut scan,
-                        sink,
-                        pos,
-                        RejectReason::TruncatedBlob,
-                        detail,
-                        None,
-                    );
+                    fail(&mut scan, sink, pos, RejectReason::TruncatedBlob, detail);
                     return scan;
                 }
                 Some(b']') => {
@@ -394,7 +376,7 @@ pub fn scan_blob(data: &[u8], key: &str, resume: Resume, sink: &mut dyn FlowSink
                                 "unexpected data after the record list".to_string(),
                             )
                         };
-                        fail(&mut scan, sink, end, reason, detail, None);
+                        fail(&mut scan, sink, end, reason, detail);
                     }
                     return scan;
                 }
@@ -405,14 +387,7 @@ pub fn scan_blob(data: &[u8], key: &str, resume: Resume, sink: &mut dyn FlowSink
                 Some(other) => {
                     let detail =
                         format!("expected , or ] after a record, found {:?}", other as char);
-                    fail(
-                        &mut scan,
-                        sink,
-                        pos,
-                        RejectReason::MalformedJson,
-                        detail,
-                        None,
-                    );
+                    fail(&mut scan, sink, pos, RejectReason::MalformedJson, detail);
                     return scan;
                 }
             },
