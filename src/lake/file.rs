@@ -47,6 +47,7 @@ fn writer_properties(level: i32) -> WriterProperties {
             ZstdLevel::try_new(level).expect("valid zstd level"),
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_write_batch_size(8192)
         .set_created_by(format!("flowlake {}", env!("CARGO_PKG_VERSION")))
         .set_key_value_metadata(Some(vec![KeyValue::new(
             schema::SCHEMA_VERSION_KEY.to_string(),
