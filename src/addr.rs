@@ -37,22 +37,6 @@ pub enum AddrClass {
 }
 
 impl AddrClass {
-    /// Every class, in documentation order.
-    pub const ALL: [AddrClass; 12] = [
-        AddrClass::Private,
-        AddrClass::Public,
-        AddrClass::Loopback,
-        AddrClass::LinkLocal,
-        AddrClass::Cgnat,
-        AddrClass::Multicast,
-        AddrClass::Documentation,
-        AddrClass::Benchmarking,
-        AddrClass::Reserved,
-        AddrClass::Unspecified,
-        AddrClass::Broadcast,
-        AddrClass::AzurePlatform,
-    ];
-
     /// The stable lower-case name stored in the lake and returned by SQL functions.
     pub fn as_str(self) -> &'static str {
         match self {
