@@ -165,3 +165,61 @@ fn schema_doc_matches_the_code() {
         "docs/SCHEMA.md is out of date: run `flowlake schema --markdown`"
     );
 }
+
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    flowlake(
+        &[
+            "gen",
+            "--out",
+            src.to_str().unwrap(),
+            "--nics",
+            "4",
+            "--hours",
+            "12",
+            "--tuples-per-hour",
+            "4000",
+        ],
+        &[],
+    );
+    let bin = env!("CARGO_BIN_EXE_flowlake");
+    let ingest = |lake: &str, extra: &str| {
+        format!(
+            "{bin} ingest {} --lake {} --workers 1 {extra}",
+            src.display(),
+            d.path().join(lake).display()
+        )
+    };
+    // Under a pseudo-terminal (util-linux `script`), the bar is drawn on stderr.
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &ingest("a", ""), "/dev/null"])
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        tty.status.success() && text.contains("eta") && text.contains("MiB"),
+        "{text}"
+    );
+    // --quiet on a terminal, and any run without one, draw nothing.
+    let quiet = std::process::Command::new("script")
+        .args(["-qec", &ingest("b", "--quiet"), "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&quiet.stdout).contains("eta"));
+    let piped = flowlake(
+        &[
+            "ingest",
+            src.to_str().unwrap(),
+            "--lake",
+            d.path().join("c").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        piped.status.success() && piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+}
