@@ -17,7 +17,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, IoContext, Result};
 use crate::lake::manifest::FileEntry;
@@ -41,19 +42,26 @@ pub fn partition_name(day: i32) -> String {
     format!("{}={}", schema::PARTITION_COLUMN, date.format("%Y-%m-%d"))
 }
 
+/// Long identifiers that queries match exactly, not by range: their min/max statistics would
+/// cost two full-length comparisons per row and rarely prune a row group (a file mixes many).
+const NO_STATISTICS: [&str; 3] = ["source_blob", "resource_id", "target_resource_id"];
+
 fn writer_properties(level: i32) -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(level).expect("valid zstd level"),
-        ))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_write_batch_size(8192)
-        .set_created_by(format!("flowlake {}", env!("CARGO_PKG_VERSION")))
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            schema::SCHEMA_VERSION_KEY.to_string(),
-            schema::SCHEMA_VERSION.to_string(),
-        )]))
-        .build()
+    let mut b = WriterProperties::builder();
+    for col in NO_STATISTICS {
+        b = b.set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
+    }
+    b.set_compression(Compression::ZSTD(
+        ZstdLevel::try_new(level).expect("valid zstd level"),
+    ))
+    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+    .set_write_batch_size(8192)
+    .set_created_by(format!("flowlake {}", env!("CARGO_PKG_VERSION")))
+    .set_key_value_metadata(Some(vec![KeyValue::new(
+        schema::SCHEMA_VERSION_KEY.to_string(),
+        schema::SCHEMA_VERSION.to_string(),
+    )]))
+    .build()
 }
 
 /// A Parquet file being written in the staging area.
