@@ -3,7 +3,7 @@
 //! The data flow, one module per stage:
 //! [`source`] finds blobs → [`parse`] turns them into tuples → [`lake`] writes Parquet files
 //! and commits them atomically → [`ingest`] orchestrates that exactly once;
-//! [`compact`] merges small files; [`synth`] writes synthetic input. [`schema`] defines the
+//! [`query`] adds flowlake's SQL functions to DataFusion; [`compact`] merges small files; [`synth`] writes synthetic input. [`schema`] defines the
 //! canonical `flows` table and [`addr`] the address classes stored in it.
 #![warn(missing_docs)]
 
@@ -13,6 +13,7 @@ pub mod error;
 pub mod ingest;
 pub mod lake;
 pub mod parse;
+pub mod query;
 pub mod schema;
 pub mod source;
 pub mod synth;

@@ -6,3 +6,4 @@ mod exactly_once;
 mod malformed;
 mod readers;
 mod samples;
+mod sql;
