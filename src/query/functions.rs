@@ -159,84 +159,93 @@ fn bits(ip: IpAddr) -> (u128, bool) {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct InCidr {
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for InCidr {
-    fn name(&self) -> &str {
-        "ip_in_cidr"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Boolean)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let ips = args.args[0].clone().into_array(args.number_rows)?;
-        let cidrs = args.args[1].clone().into_array(args.number_rows)?;
-        let mut parsed: Vec<Option<Cidr>> = Vec::with_capacity(cidrs.len());
-        for_each_str(&cidrs, |s| parsed.push(s.and_then(parse_cidr)))?;
-        let mut out = Vec::with_capacity(ips.len());
-        let mut i = 0;
-        for_each_str(&ips, |s| {
-            out.push(match (parse(s).map(bits), parsed[i]) {
-                (Some((b, v4)), Some(c)) => Some(v4 == c.v4 && b & c.mask == c.net),
-                _ => None,
-            });
-            i += 1;
-        })?;
-        Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(out))))
-    }
+/// The two-argument address functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Binary {
+    /// `ip_in_cidr(ip, cidr)` → boolean.
+    InCidr,
+    /// `ip_network(ip, prefix_len)` → network in CIDR text.
+    Network,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Network {
+struct BinaryFn {
+    kind: Binary,
     signature: Signature,
 }
 
-impl ScalarUDFImpl for Network {
+impl ScalarUDFImpl for BinaryFn {
     fn name(&self) -> &str {
-        "ip_network"
+        match self.kind {
+            Binary::InCidr => "ip_in_cidr",
+            Binary::Network => "ip_network",
+        }
     }
+
     fn signature(&self) -> &Signature {
         &self.signature
     }
+
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
+        Ok(match self.kind {
+            Binary::InCidr => DataType::Boolean,
+            Binary::Network => DataType::Utf8,
+        })
     }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let ips = args.args[0].clone().into_array(args.number_rows)?;
-        let lens = args.args[1].clone().into_array(args.number_rows)?;
-        let lens = datafusion::arrow::compute::cast(&lens, &DataType::Int64)?;
-        let lens: &Int64Array = lens.as_primitive::<Int64Type>();
-        let mut out: Vec<Option<String>> = Vec::with_capacity(ips.len());
-        let mut i = 0;
-        for_each_str(&ips, |s| {
-            let len = (!lens.is_null(i)).then(|| lens.value(i));
-            out.push(match (parse(s), len) {
-                (Some(ip), Some(len)) if len >= 0 => {
-                    let ip = match ip {
-                        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-                        v4 => v4,
+        let second = args.args[1].clone().into_array(args.number_rows)?;
+        let out: ArrayRef = match self.kind {
+            Binary::InCidr => Arc::new(in_cidr(&ips, &second)?),
+            Binary::Network => Arc::new(network(&ips, &second)?),
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+fn in_cidr(ips: &ArrayRef, cidrs: &ArrayRef) -> Result<BooleanArray> {
+    let mut parsed: Vec<Option<Cidr>> = Vec::with_capacity(cidrs.len());
+    for_each_str(cidrs, |s| parsed.push(s.and_then(parse_cidr)))?;
+    let mut out = Vec::with_capacity(ips.len());
+    let mut i = 0;
+    for_each_str(ips, |s| {
+        out.push(match (parse(s).map(bits), parsed[i]) {
+            (Some((b, v4)), Some(c)) => Some(v4 == c.v4 && b & c.mask == c.net),
+            _ => None,
+        });
+        i += 1;
+    })?;
+    Ok(BooleanArray::from(out))
+}
+
+fn network(ips: &ArrayRef, lens: &ArrayRef) -> Result<StringArray> {
+    let lens = datafusion::arrow::compute::cast(lens, &DataType::Int64)?;
+    let lens: &Int64Array = lens.as_primitive::<Int64Type>();
+    let mut out: Vec<Option<String>> = Vec::with_capacity(ips.len());
+    let mut i = 0;
+    for_each_str(ips, |s| {
+        let len = (!lens.is_null(i)).then(|| lens.value(i));
+        out.push(match (parse(s), len) {
+            (Some(ip), Some(len)) if len >= 0 => {
+                let ip = match ip {
+                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                    v4 => v4,
+                };
+                parse_cidr(&format!("{ip}/{len}")).map(|c| {
+                    let net = if c.v4 {
+                        IpAddr::from(std::net::Ipv4Addr::from(c.net as u32))
+                    } else {
+                        IpAddr::from(std::net::Ipv6Addr::from(c.net))
                     };
-                    parse_cidr(&format!("{ip}/{len}")).map(|c| {
-                        let net = if c.v4 {
-                            IpAddr::from(std::net::Ipv4Addr::from(c.net as u32))
-                        } else {
-                            IpAddr::from(std::net::Ipv6Addr::from(c.net))
-                        };
-                        format!("{net}/{len}")
-                    })
-                }
-                _ => None,
-            });
-            i += 1;
-        })?;
-        Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
-    }
+                    format!("{net}/{len}")
+                })
+            }
+            _ => None,
+        });
+        i += 1;
+    })?;
+    Ok(StringArray::from(out))
 }
 
 /// Every address function, ready to register.
@@ -264,14 +273,16 @@ pub fn all() -> Vec<ScalarUDF> {
                 .map(move |b| TypeSignature::Exact(vec![a.clone(), b.clone()]))
         })
         .collect();
-    out.push(ScalarUDF::from(InCidr {
+    out.push(ScalarUDF::from(BinaryFn {
+        kind: Binary::InCidr,
         signature: Signature::one_of(pairs, Volatility::Immutable),
     }));
     let net: Vec<TypeSignature> = STRINGS
         .iter()
         .map(|a| TypeSignature::Exact(vec![a.clone(), DataType::Int64]))
         .collect();
-    out.push(ScalarUDF::from(Network {
+    out.push(ScalarUDF::from(BinaryFn {
+        kind: Binary::Network,
         signature: Signature::one_of(net, Volatility::Immutable),
     }));
     out

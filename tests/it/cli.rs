@@ -122,20 +122,7 @@ fn info_gen_and_compact_commands() {
 fn generated_blobs_use_the_azure_container_layout() {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
-    flowlake(
-        &[
-            "gen",
-            "--out",
-            src.to_str().unwrap(),
-            "--nics",
-            "2",
-            "--hours",
-            "1",
-            "--tuples-per-hour",
-            "50",
-        ],
-        &[],
-    );
+    gen_tree(&src, 1, 1, 2, 50, 1);
     let files: Vec<String> = walkdir::WalkDir::new(&src)
         .into_iter()
         .filter_map(|e| e.ok())
@@ -170,20 +157,7 @@ fn schema_doc_matches_the_code() {
 fn progress_bar_only_on_a_terminal() {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
-    flowlake(
-        &[
-            "gen",
-            "--out",
-            src.to_str().unwrap(),
-            "--nics",
-            "4",
-            "--hours",
-            "12",
-            "--tuples-per-hour",
-            "4000",
-        ],
-        &[],
-    );
+    gen_tree(&src, 1, 12, 4, 4000, 1);
     let bin = env!("CARGO_BIN_EXE_flowlake");
     let ingest = |lake: &str, extra: &str| {
         format!(

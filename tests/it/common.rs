@@ -129,3 +129,18 @@ pub fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// Writes a synthetic blob tree (mixed NSG v2 / VNet v4) from 2026-11-01 with the generator.
+pub fn gen_tree(dir: &Path, days: u32, hours: u32, nics: u32, tuples_per_hour: u32, seed: u64) {
+    let opts = flowlake::synth::GenOptions {
+        out: dir.to_path_buf(),
+        start: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        days,
+        hours,
+        nics,
+        tuples_per_hour,
+        format: flowlake::synth::GenFormat::Mixed,
+        seed,
+    };
+    flowlake::synth::generate(&opts).unwrap();
+}

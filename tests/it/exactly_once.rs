@@ -146,20 +146,6 @@ fn rewritten_or_shrunk_blob_replaces_its_rows() {
     assert!(other.exists());
 }
 
-fn gen_source(dir: &Path, nics: u32, hours: u32, per_hour: u32) {
-    let opts = flowlake::synth::GenOptions {
-        out: dir.to_path_buf(),
-        start: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-        days: 2,
-        hours,
-        nics,
-        tuples_per_hour: per_hour,
-        format: flowlake::synth::GenFormat::Mixed,
-        seed: 7,
-    };
-    flowlake::synth::generate(&opts).unwrap();
-}
-
 /// Runs the CLI ingest with a failpoint; it must abort there.
 fn crash_at(src: &Path, lake: &Path, point: &str) {
     let out = flowlake(
@@ -185,7 +171,7 @@ fn crash_at(src: &Path, lake: &Path, point: &str) {
 fn crash_at_every_commit_step_then_rerun_equals_clean_run() {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
-    gen_source(&src, 3, 4, 3000);
+    gen_tree(&src, 2, 4, 3, 3000, 7);
     let clean = d.path().join("clean");
     let (code, s) = ingest_cli(&[&src], &clean, &["--commit-mib", "1"]);
     assert_eq!(code, 0);
@@ -225,7 +211,7 @@ fn crash_at_every_commit_step_then_rerun_equals_clean_run() {
 fn kill_9_mid_ingest_then_rerun_equals_clean_run() {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
-    gen_source(&src, 4, 6, 4000);
+    gen_tree(&src, 2, 6, 4, 4000, 7);
     let clean = d.path().join("clean");
     ingest_cli(&[&src], &clean, &["--commit-mib", "2"]);
     let want = read_lake(&clean);
@@ -272,7 +258,7 @@ fn kill_9_mid_ingest_then_rerun_equals_clean_run() {
 fn compaction_keeps_rows_and_swaps_atomically_for_readers() {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
-    gen_source(&src, 4, 4, 2000);
+    gen_tree(&src, 2, 4, 4, 2000, 7);
     let lake = d.path().join("lake");
     ingest_cli(&[&src], &lake, &["--commit-mib", "1"]);
     let before = read_lake(&lake);

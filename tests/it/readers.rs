@@ -10,17 +10,7 @@ use crate::common::*;
 fn sample_lake() -> (tempfile::TempDir, std::path::PathBuf, usize) {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
-    let opts = flowlake::synth::GenOptions {
-        out: src.clone(),
-        start: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-        days: 2,
-        hours: 3,
-        nics: 4,
-        tuples_per_hour: 500,
-        format: flowlake::synth::GenFormat::Mixed,
-        seed: 3,
-    };
-    flowlake::synth::generate(&opts).unwrap();
+    gen_tree(&src, 2, 3, 4, 500, 3);
     let lake = d.path().join("lake");
     ingest_lib(
         &[
