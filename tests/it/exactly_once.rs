@@ -299,7 +299,7 @@ fn compaction_keeps_rows_and_swaps_atomically_for_readers() {
                 if complete {
                     assert_eq!(
                         total, part_rows,
-                        "a reader saw {total} rows instead of {part_rows}"
+                        "a reader saw {total} rows instead of {part_rows} in {names:?}"
                     );
                     views += 1;
                 }
