@@ -59,13 +59,164 @@ impl AddrClass {
 /// Classifies an address. IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is classified as the IPv4
 /// address it carries.
 pub fn classify(ip: IpAddr) -> AddrClass {
-    match ip {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => classify_v4(v4),
-            None => classify_v6(v6),
-        },
+    IpBits::from(ip).class()
+}
+
+/// An address as an integer, the form that classification and set lookups work on.
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is folded to the IPv4 address it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpBits {
+    /// An IPv4 address.
+    V4(u32),
+    /// An IPv6 address that is not IPv4-mapped.
+    V6(u128),
+}
+
+impl From<IpAddr> for IpBits {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => IpBits::V4(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpBits::V4(u32::from(v4)),
+                None => IpBits::V6(u128::from(v6)),
+            },
+        }
     }
+}
+
+impl IpBits {
+    /// Parses address text (surrounding whitespace allowed). Dotted quads take a fast path;
+    /// anything else goes through the standard parser. `None` for text that is not an address.
+    #[inline]
+    pub fn parse(s: &[u8]) -> Option<IpBits> {
+        match parse_v4(s) {
+            Some(a) => Some(IpBits::V4(a)),
+            None => std::str::from_utf8(s)
+                .ok()?
+                .trim()
+                .parse::<IpAddr>()
+                .ok()
+                .map(IpBits::from),
+        }
+    }
+
+    /// The class of the address.
+    #[inline]
+    pub fn class(self) -> AddrClass {
+        match self {
+            IpBits::V4(a) => classify_v4(a),
+            IpBits::V6(a) => classify_v6(a),
+        }
+    }
+
+    /// Back to a standard address (folded IPv4 stays IPv4).
+    pub fn to_ip(self) -> IpAddr {
+        match self {
+            IpBits::V4(a) => IpAddr::V4(Ipv4Addr::from(a)),
+            IpBits::V6(a) => IpAddr::V6(Ipv6Addr::from(a)),
+        }
+    }
+}
+
+/// A CIDR block such as `10.0.0.0/8` or `2001:db8::/32`; a bare address is a `/32` (`/128`).
+/// Host bits are cleared; an IPv4-mapped IPv6 block of length ≥ 96 is folded to IPv4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    /// The network address (host bits zero).
+    pub net: IpBits,
+    /// Prefix length: 0..=32 for IPv4, 0..=128 for IPv6.
+    pub len: u8,
+}
+
+impl Cidr {
+    /// Parses `addr[/len]`; `None` when the text is not a CIDR block.
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let s = s.trim();
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l.trim().parse::<u8>().ok()?)),
+            None => (s, None),
+        };
+        let ip: IpAddr = addr.trim().parse().ok()?;
+        let (bits, len) = match ip {
+            IpAddr::V4(v4) => (IpBits::V4(u32::from(v4)), len.unwrap_or(32)),
+            IpAddr::V6(v6) => match (v6.to_ipv4_mapped(), len.unwrap_or(128)) {
+                (Some(v4), l) if l >= 96 => (IpBits::V4(u32::from(v4)), l - 96),
+                (_, l) => (IpBits::V6(u128::from(v6)), l),
+            },
+        };
+        Cidr::new(bits, len)
+    }
+
+    /// The block of length `len` that contains `ip`; `None` when `len` is too long.
+    pub fn new(ip: IpBits, len: u8) -> Option<Cidr> {
+        let net = match ip {
+            IpBits::V4(a) if len <= 32 => IpBits::V4(a & mask_v4(len)),
+            IpBits::V6(a) if len <= 128 => IpBits::V6(a & mask_v6(len)),
+            _ => return None,
+        };
+        Some(Cidr { net, len })
+    }
+
+    /// True when `ip` lies in the block (an IPv4 address never lies in an IPv6 block).
+    #[inline]
+    pub fn contains(&self, ip: IpBits) -> bool {
+        match (self.net, ip) {
+            (IpBits::V4(n), IpBits::V4(a)) => a & mask_v4(self.len) == n,
+            (IpBits::V6(n), IpBits::V6(a)) => a & mask_v6(self.len) == n,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net.to_ip(), self.len)
+    }
+}
+
+/// Netmask of an IPv4 prefix length (≤ 32).
+#[inline]
+pub fn mask_v4(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+}
+
+/// Netmask of an IPv6 prefix length (≤ 128).
+#[inline]
+pub fn mask_v6(len: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
+}
+
+/// Strict dotted-quad parser (no leading zeros, as the standard parser), the hot path of
+/// every address function: most flow-log addresses are IPv4.
+#[inline]
+fn parse_v4(s: &[u8]) -> Option<u32> {
+    if s.len() < 7 || s.len() > 15 {
+        return None;
+    }
+    let (mut acc, mut octet, mut digits, mut dots) = (0u32, 0u32, 0u32, 0u32);
+    for &c in s {
+        if c == b'.' {
+            if digits == 0 || dots == 3 {
+                return None;
+            }
+            acc = acc << 8 | octet;
+            (octet, digits, dots) = (0, 0, dots + 1);
+        } else {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 || (digits == 1 && octet == 0) {
+                return None;
+            }
+            octet = octet * 10 + u32::from(d);
+            digits += 1;
+            if octet > 255 {
+                return None;
+            }
+        }
+    }
+    if dots != 3 || digits == 0 {
+        return None;
+    }
+    Some(acc << 8 | octet)
 }
 
 const AZURE_WIRESERVER: u32 = u32::from_be_bytes([168, 63, 129, 16]);
@@ -77,8 +228,7 @@ fn in_v4(a: u32, net: [u8; 4], len: u32) -> bool {
     a & mask == u32::from_be_bytes(net)
 }
 
-fn classify_v4(ip: Ipv4Addr) -> AddrClass {
-    let a = u32::from(ip);
+fn classify_v4(a: u32) -> AddrClass {
     if a == AZURE_WIRESERVER || a == AZURE_IMDS {
         return AddrClass::AzurePlatform;
     }
@@ -128,8 +278,7 @@ fn in_v6(a: u128, net: u128, len: u32) -> bool {
     a & mask == net
 }
 
-fn classify_v6(ip: Ipv6Addr) -> AddrClass {
-    let a = u128::from(ip);
+fn classify_v6(a: u128) -> AddrClass {
     if a == 0 {
         return AddrClass::Unspecified;
     }
@@ -242,5 +391,81 @@ mod tests {
         for (ip, want) in cases {
             assert_eq!(c(ip), want, "{ip}");
         }
+    }
+
+    #[test]
+    fn fast_parser_agrees_with_the_standard_parser() {
+        for s in [
+            "1.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.0.1",
+            " 10.0.0.1 ",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1..2.3",
+            "1.2.3.",
+            ".1.2.3",
+            "1.2.3.4a",
+            "1.2.3.-4",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+            "",
+            "x",
+            "1.2.3.1000",
+            "999.999.999.999",
+        ] {
+            let std = s.trim().parse::<IpAddr>().ok().map(IpBits::from);
+            assert_eq!(IpBits::parse(s.as_bytes()), std, "{s:?}");
+        }
+        assert_eq!(
+            IpBits::parse(b"::ffff:10.0.0.1"),
+            Some(IpBits::V4(0x0a00_0001))
+        );
+    }
+
+    #[test]
+    fn cidr_parsing_and_membership() {
+        let c = Cidr::parse("172.16.0.0/12").unwrap();
+        for (ip, want) in [
+            ("172.15.255.255", false),
+            ("172.16.0.0", true),
+            ("172.31.255.255", true),
+            ("172.32.0.0", false),
+            ("::ffff:172.20.1.1", true),
+            ("fc00::1", false),
+        ] {
+            assert_eq!(
+                c.contains(IpBits::parse(ip.as_bytes()).unwrap()),
+                want,
+                "{ip}"
+            );
+        }
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        assert!(Cidr::parse("10.0.0.0/").is_none());
+        assert!(Cidr::parse("fc00::/7").is_some_and(|c| matches!(c.net, IpBits::V6(_))));
+        assert_eq!(
+            Cidr::parse("0.0.0.0/0").map(|c| c.to_string()).as_deref(),
+            Some("0.0.0.0/0")
+        );
+        assert_eq!(
+            Cidr::parse("10.1.2.3/8").map(|c| c.to_string()).as_deref(),
+            Some("10.0.0.0/8")
+        );
+        assert_eq!(
+            Cidr::parse("::ffff:10.1.2.3/104")
+                .map(|c| c.to_string())
+                .as_deref(),
+            Some("10.0.0.0/8")
+        );
+        assert_eq!(
+            Cidr::parse("2001:db8:1::/32")
+                .map(|c| c.to_string())
+                .as_deref(),
+            Some("2001:db8::/32")
+        );
+        assert_eq!(Cidr::parse("1.2.3.4").map(|c| c.len), Some(32));
     }
 }

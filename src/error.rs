@@ -57,6 +57,9 @@ pub enum Error {
     /// An invalid argument.
     #[error("{0}")]
     Invalid(String),
+    /// Planning or running a query failed.
+    #[error("{0}")]
+    Query(#[from] datafusion::error::DataFusionError),
 }
 
 /// Result with [`Error`].

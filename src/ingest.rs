@@ -454,18 +454,18 @@ impl<'t> Worker<'t> {
 
 impl FlowSink for Worker<'_> {
     fn flow(&mut self, rec: &RecordMeta<'_>, g: &GroupMeta<'_>, t: &Tuple<'_>) {
-        if self.error.is_none() {
-            if let Err(e) = self.try_flow(rec, g, t) {
-                self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.try_flow(rec, g, t)
+        {
+            self.error = Some(e);
         }
     }
 
     fn reject(&mut self, r: Reject) {
-        if self.error.is_none() {
-            if let Err(e) = self.try_reject(r) {
-                self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.try_reject(r)
+        {
+            self.error = Some(e);
         }
     }
 }

@@ -9,12 +9,15 @@
 
 pub mod addr;
 pub mod compact;
+pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod lake;
+pub mod output;
 pub mod parse;
 pub mod query;
 pub mod schema;
+pub mod shell;
 pub mod source;
 pub mod synth;
 

@@ -4,7 +4,7 @@
 //! Exit status: 0 all done; 3 done, but some input was rejected (see the rejects files);
 //! 1 failed; 2 bad usage.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,8 +12,14 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use flowlake::compact::{CompactOptions, compact};
+use flowlake::config::Config;
 use flowlake::ingest::{IngestOptions, IngestSummary, Outcome, ingest};
 use flowlake::lake::{Lake, load_manifest};
+use flowlake::output::{Format, ResultWriter, Sink};
+use flowlake::query::errors::describe;
+use flowlake::query::run::{self, table_names};
+use flowlake::query::{LakeSession, QueryOptions, SetSpec};
+use flowlake::shell::{Settings, Shell};
 use flowlake::synth::{GenFormat, GenOptions, generate};
 
 /// mimalloc: the ingest allocates and frees large Arrow and Parquet buffers per batch; the
@@ -29,6 +35,34 @@ const EXIT_REJECTS: u8 = 3;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// What a query session needs: the lake, IP sets and the config file naming them.
+#[derive(clap::Args)]
+struct QueryArgs {
+    /// Lake directory.
+    #[arg(long)]
+    lake: PathBuf,
+    /// Load a named IP set: a list (address or CIDR per line, optional label, # comments) or
+    /// an Azure ServiceTags_*.json file. Repeatable.
+    #[arg(long = "set", value_name = "NAME=PATH")]
+    sets: Vec<SetSpec>,
+    /// Config file with [sets] [env: FLOWLAKE_CONFIG].
+    #[arg(long, env = "FLOWLAKE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl QueryArgs {
+    /// Opens the session: sets from the config first, then --set (which wins on a name clash).
+    fn open(&self, rt: &tokio::runtime::Runtime) -> Result<LakeSession> {
+        let mut sets = match &self.config {
+            Some(p) => Config::load(p)?.set_specs(),
+            None => Vec::new(),
+        };
+        sets.extend(self.sets.iter().cloned());
+        let opts = QueryOptions { sets };
+        Ok(rt.block_on(flowlake::query::session(&self.lake, &opts))?)
+    }
 }
 
 #[derive(Subcommand)]
@@ -112,12 +146,102 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run SQL over the lake (table `flows`, views, network functions) and write the result.
+    ///
+    /// SQL comes from the argument, from -f FILE, or from stdin. Several statements may be
+    /// given (separated by ';'); they run in order and the result of the last one is written.
+    Sql {
+        #[command(flatten)]
+        query: QueryArgs,
+        /// The SQL text.
+        sql: Option<String>,
+        /// Read the SQL from a file.
+        #[arg(
+            short = 'f',
+            long = "file",
+            value_name = "FILE",
+            conflicts_with = "sql"
+        )]
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write the result to FILE (atomically: complete or not at all) instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Rows a table shows at most (0: all); other formats write every row.
+        #[arg(long, default_value_t = 1000, value_name = "N")]
+        max_rows: usize,
+    },
+    /// Interactive SQL shell over the lake (history, completion, \d, \df; \? for help).
+    ///
+    /// With stdin not a terminal, reads statements from stdin without prompts.
+    Shell {
+        #[command(flatten)]
+        query: QueryArgs,
+        /// Output format (switch with \format).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Rows a table shows at most (0: all; change with \maxrows).
+        #[arg(long, default_value_t = 40, value_name = "N")]
+        max_rows: usize,
+        /// Print how long each statement took (toggle with \timing).
+        #[arg(long)]
+        timing: bool,
+    },
     /// Print the columns of the `flows` table.
     Schema {
         /// As the Markdown table of docs/SCHEMA.md.
         #[arg(long)]
         markdown: bool,
     },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// One readable line for a failed query (position, closest name), other errors as they are.
+fn query_error(e: flowlake::Error, session: Option<&LakeSession>) -> anyhow::Error {
+    match e {
+        flowlake::Error::Query(q) => {
+            let tables = session.map(|s| table_names(&s.ctx)).unwrap_or_default();
+            anyhow::anyhow!(describe(&q, &tables))
+        }
+        other => other.into(),
+    }
+}
+
+/// Runs SQL text on the session and writes the last statement's result.
+fn run_sql(
+    session: &LakeSession,
+    rt: &tokio::runtime::Runtime,
+    sql: &str,
+    format: Format,
+    output: Option<PathBuf>,
+    max_rows: usize,
+) -> Result<()> {
+    let work = async {
+        let mut stmts = run::parse(sql)?;
+        let last = stmts
+            .pop()
+            .ok_or_else(|| flowlake::Error::Invalid("no SQL statement given".into()))?;
+        for stmt in stmts {
+            run::plan(&session.ctx, stmt).await?;
+        }
+        let df = run::plan(&session.ctx, last).await?;
+        let sink = match output {
+            Some(p) => Sink::File(p),
+            None => Sink::Stdout,
+        };
+        let w = ResultWriter::new(format, sink, df.schema().inner().clone(), max_rows)?;
+        run::write(df, w).await
+    };
+    rt.block_on(work)
+        .map_err(|e| query_error(e, Some(session)))?;
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -344,6 +468,57 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Sql {
+            query,
+            sql,
+            file,
+            format,
+            output,
+            max_rows,
+        } => {
+            let text = match (sql, file) {
+                (Some(s), _) => s,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("read SQL file {}", f.display()))?,
+                (None, None) => {
+                    if std::io::stdin().is_terminal() {
+                        eprintln!(
+                            "flowlake: error: give the SQL as an argument, with -f FILE, or on stdin"
+                        );
+                        return Ok(ExitCode::from(2));
+                    }
+                    std::io::read_to_string(std::io::stdin()).context("read SQL from stdin")?
+                }
+            };
+            let rt = runtime()?;
+            let session = query.open(&rt)?;
+            run_sql(&session, &rt, &text, format, output, max_rows)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Shell {
+            query,
+            format,
+            max_rows,
+            timing,
+        } => {
+            anyhow::ensure!(
+                format != Format::Parquet,
+                "the shell writes to the terminal: use `flowlake sql --format parquet -o FILE`"
+            );
+            let rt = runtime()?;
+            let session = query.open(&rt)?;
+            let settings = Settings {
+                format,
+                max_rows,
+                timing,
+            };
+            let failures = Shell::new(session, settings, rt).run()?;
+            Ok(if failures == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Schema { markdown } => {
             if markdown {

@@ -4,42 +4,136 @@
 //! Why: one implementation of address classes ([`crate::addr`]) serves ingest and queries.
 //! All functions accept `Utf8`, `LargeUtf8` and `Utf8View` (Parquet strings arrive as views),
 //! return NULL for NULL input, and return NULL (never an error) for text that is not an
-//! address, so one bad value cannot kill a long query.
+//! address, so one bad value cannot kill a long query. They run over the raw bytes of each
+//! value with a dotted-quad fast path, and the string results are views into one fixed table,
+//! so a row costs a parse and a 16-byte write.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
+use datafusion::arrow::array::NullBufferBuilder;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, StringArray,
+    Array, ArrayRef, AsArray, BooleanBuilder, Int32Builder, StringViewArray, StringViewBuilder,
 };
+use datafusion::arrow::buffer::{Buffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
 };
 
-use crate::addr::classify;
+use crate::addr::{AddrClass, Cidr, IpBits};
 
-const STRINGS: [DataType; 3] = [DataType::Utf8, DataType::LargeUtf8, DataType::Utf8View];
+/// The string types every address argument accepts.
+pub(crate) const STRINGS: [DataType; 3] = [DataType::Utf8, DataType::LargeUtf8, DataType::Utf8View];
 
-/// Applies `f` to each string of a Utf8 / LargeUtf8 / Utf8View array (None for NULL).
-fn for_each_str(a: &ArrayRef, mut f: impl FnMut(Option<&str>)) -> Result<()> {
+/// Integer types accepted for a prefix length.
+const INTS: [DataType; 8] = [
+    DataType::Int8,
+    DataType::Int16,
+    DataType::Int32,
+    DataType::Int64,
+    DataType::UInt8,
+    DataType::UInt16,
+    DataType::UInt32,
+    DataType::UInt64,
+];
+
+/// Calls `f` with the bytes of each value of a string array (`None` for NULL).
+pub(crate) fn for_each_bytes(a: &dyn Array, mut f: impl FnMut(Option<&[u8]>)) -> Result<()> {
     match a.data_type() {
-        DataType::Utf8 => a.as_string::<i32>().iter().for_each(&mut f),
-        DataType::LargeUtf8 => a.as_string::<i64>().iter().for_each(&mut f),
-        DataType::Utf8View => a.as_string_view().iter().for_each(&mut f),
+        DataType::Utf8View => {
+            let a = a.as_string_view();
+            for i in 0..a.len() {
+                f(a.is_valid(i).then(|| a.value(i).as_bytes()));
+            }
+        }
+        DataType::Utf8 => a
+            .as_string::<i32>()
+            .iter()
+            .for_each(|s| f(s.map(str::as_bytes))),
+        DataType::LargeUtf8 => a
+            .as_string::<i64>()
+            .iter()
+            .for_each(|s| f(s.map(str::as_bytes))),
         DataType::Null => (0..a.len()).for_each(|_| f(None)),
         other => return exec_err!("expected an address string, got {other}"),
     }
     Ok(())
 }
 
-fn parse(s: Option<&str>) -> Option<IpAddr> {
-    s.and_then(|s| s.trim().parse().ok())
+/// The text of a scalar string argument (`None` when NULL or not a string).
+pub(crate) fn scalar_str(v: &ScalarValue) -> Option<&str> {
+    match v {
+        ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => s.as_deref(),
+        _ => None,
+    }
 }
 
-/// The unary address functions.
+/// A fixed list of strings with their Arrow views made once, so that a function returning
+/// one of them (a class name, a set label) writes one 16-byte view per row.
+#[derive(Debug)]
+pub(crate) struct ViewTable {
+    views: Vec<u128>,
+    buffers: Vec<Buffer>,
+}
+
+impl ViewTable {
+    /// Builds the table; string `i` is then addressed by index `i`.
+    pub(crate) fn new<'a>(strings: impl IntoIterator<Item = &'a str>) -> ViewTable {
+        let mut b = StringViewBuilder::new();
+        strings.into_iter().for_each(|s| b.append_value(s));
+        let a = b.finish();
+        ViewTable {
+            views: a.views().to_vec(),
+            buffers: a.data_buffers().to_vec(),
+        }
+    }
+
+    /// The array whose row `r` is string `idx[r]` (NULL for `None`).
+    pub(crate) fn array(&self, idx: impl ExactSizeIterator<Item = Option<u32>>) -> StringViewArray {
+        let mut views = Vec::with_capacity(idx.len());
+        let mut nulls = NullBufferBuilder::new(idx.len());
+        for i in idx {
+            match i {
+                Some(i) => {
+                    views.push(self.views[i as usize]);
+                    nulls.append_non_null();
+                }
+                None => {
+                    views.push(0);
+                    nulls.append_null();
+                }
+            }
+        }
+        // SAFETY: every view was made by a StringViewBuilder over `self.buffers` (valid UTF-8,
+        // in-bounds offsets); NULL rows hold the empty inline view.
+        unsafe {
+            StringViewArray::new_unchecked(
+                ScalarBuffer::from(views),
+                self.buffers.clone(),
+                nulls.finish(),
+            )
+        }
+    }
+}
+
+const CLASSES: [AddrClass; 12] = [
+    AddrClass::Private,
+    AddrClass::Public,
+    AddrClass::Loopback,
+    AddrClass::LinkLocal,
+    AddrClass::Cgnat,
+    AddrClass::Multicast,
+    AddrClass::Documentation,
+    AddrClass::Benchmarking,
+    AddrClass::Reserved,
+    AddrClass::Unspecified,
+    AddrClass::Broadcast,
+    AddrClass::AzurePlatform,
+];
+
+/// The one-argument address functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Unary {
     Class,
@@ -48,10 +142,23 @@ enum Unary {
     Version,
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 struct UnaryFn {
     kind: Unary,
     signature: Signature,
+    classes: ViewTable,
+}
+
+impl PartialEq for UnaryFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+    }
+}
+impl Eq for UnaryFn {}
+impl std::hash::Hash for UnaryFn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state)
+    }
 }
 
 impl ScalarUDFImpl for UnaryFn {
@@ -70,92 +177,50 @@ impl ScalarUDFImpl for UnaryFn {
 
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
         Ok(match self.kind {
-            Unary::Class => DataType::Utf8,
+            Unary::Class => DataType::Utf8View,
             Unary::IsPrivate | Unary::IsPublic => DataType::Boolean,
             Unary::Version => DataType::Int32,
         })
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        super::documentation(self.name())
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = args.args[0].clone().into_array(args.number_rows)?;
         let out: ArrayRef = match self.kind {
             Unary::Class => {
-                let mut v = Vec::with_capacity(a.len());
-                for_each_str(&a, |s| v.push(parse(s).map(|ip| classify(ip).as_str())))?;
-                Arc::new(StringArray::from(v))
+                let mut idx = Vec::with_capacity(a.len());
+                for_each_bytes(&a, |s| {
+                    idx.push(s.and_then(IpBits::parse).map(|b| b.class() as u32))
+                })?;
+                Arc::new(self.classes.array(idx.into_iter()))
             }
             Unary::IsPrivate | Unary::IsPublic => {
                 let want = if self.kind == Unary::IsPrivate {
-                    "private"
+                    AddrClass::Private
                 } else {
-                    "public"
+                    AddrClass::Public
                 };
-                let mut v = Vec::with_capacity(a.len());
-                for_each_str(&a, |s| {
-                    v.push(parse(s).map(|ip| classify(ip).as_str() == want))
+                let mut b = BooleanBuilder::with_capacity(a.len());
+                for_each_bytes(&a, |s| {
+                    b.append_option(s.and_then(IpBits::parse).map(|ip| ip.class() == want))
                 })?;
-                Arc::new(BooleanArray::from(v))
+                Arc::new(b.finish())
             }
             Unary::Version => {
-                let mut v = Vec::with_capacity(a.len());
-                for_each_str(&a, |s| {
-                    v.push(parse(s).map(|ip| if ip.is_ipv4() { 4 } else { 6 }))
+                let mut b = Int32Builder::with_capacity(a.len());
+                for_each_bytes(&a, |s| {
+                    b.append_option(s.and_then(IpBits::parse).map(|ip| match ip {
+                        IpBits::V4(_) => 4,
+                        IpBits::V6(_) => 6,
+                    }))
                 })?;
-                Arc::new(Int32Array::from(v))
+                Arc::new(b.finish())
             }
         };
         Ok(ColumnarValue::Array(out))
-    }
-}
-
-/// A CIDR block, parsed once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cidr {
-    net: u128,
-    mask: u128,
-    v4: bool,
-}
-
-fn parse_cidr(s: &str) -> Option<Cidr> {
-    let (addr, len) = match s.trim().split_once('/') {
-        Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
-        None => (s.trim(), None),
-    };
-    let ip: IpAddr = addr.parse().ok()?;
-    let (bits, v4, width) = match ip {
-        IpAddr::V4(v) => (u128::from(u32::from(v)), true, 32),
-        IpAddr::V6(v) => (u128::from(v), false, 128),
-    };
-    let len = len.unwrap_or(width);
-    if len > width {
-        return None;
-    }
-    let host_bits = width - len;
-    let full = if width == 32 {
-        u128::from(u32::MAX)
-    } else {
-        u128::MAX
-    };
-    let mask = if len == 0 {
-        0
-    } else {
-        full & !((1u128 << host_bits).wrapping_sub(1))
-    };
-    Some(Cidr {
-        net: bits & mask,
-        mask,
-        v4,
-    })
-}
-
-/// (bits, is IPv4) of an address; IPv4-mapped IPv6 counts as IPv4.
-fn bits(ip: IpAddr) -> (u128, bool) {
-    match ip {
-        IpAddr::V4(v) => (u128::from(u32::from(v)), true),
-        IpAddr::V6(v) => match v.to_ipv4_mapped() {
-            Some(v4) => (u128::from(u32::from(v4)), true),
-            None => (u128::from(v), false),
-        },
     }
 }
 
@@ -189,63 +254,118 @@ impl ScalarUDFImpl for BinaryFn {
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
         Ok(match self.kind {
             Binary::InCidr => DataType::Boolean,
-            Binary::Network => DataType::Utf8,
+            Binary::Network => DataType::Utf8View,
         })
     }
 
+    fn documentation(&self) -> Option<&Documentation> {
+        super::documentation(self.name())
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let ips = args.args[0].clone().into_array(args.number_rows)?;
-        let second = args.args[1].clone().into_array(args.number_rows)?;
+        let n = args.number_rows;
+        let ips = args.args[0].clone().into_array(n)?;
         let out: ArrayRef = match self.kind {
-            Binary::InCidr => Arc::new(in_cidr(&ips, &second)?),
-            Binary::Network => Arc::new(network(&ips, &second)?),
+            Binary::InCidr => {
+                // The block is nearly always a literal: parse it once.
+                let cidrs: Vec<Option<Cidr>> = match &args.args[1] {
+                    ColumnarValue::Scalar(v) => vec![scalar_str(v).and_then(Cidr::parse); n],
+                    ColumnarValue::Array(a) => {
+                        let mut v = Vec::with_capacity(n);
+                        for_each_bytes(a, |s| {
+                            v.push(
+                                s.and_then(|s| std::str::from_utf8(s).ok())
+                                    .and_then(Cidr::parse),
+                            )
+                        })?;
+                        v
+                    }
+                };
+                let mut b = BooleanBuilder::with_capacity(n);
+                let mut i = 0;
+                for_each_bytes(&ips, |s| {
+                    b.append_option(match (s.and_then(IpBits::parse), cidrs[i]) {
+                        (Some(ip), Some(c)) => Some(c.contains(ip)),
+                        _ => None,
+                    });
+                    i += 1;
+                })?;
+                Arc::new(b.finish())
+            }
+            Binary::Network => {
+                let lens = args.args[1].clone().into_array(n)?;
+                let lens = datafusion::arrow::compute::cast(&lens, &DataType::Int64)?;
+                let lens = lens.as_primitive::<Int64Type>();
+                let mut b = StringViewBuilder::with_capacity(n);
+                let mut text = String::with_capacity(48);
+                let mut i = 0;
+                for_each_bytes(&ips, |s| {
+                    let len = lens.is_valid(i).then(|| lens.value(i));
+                    i += 1;
+                    let net = match (s.and_then(IpBits::parse), len) {
+                        (Some(ip), Some(len)) => {
+                            u8::try_from(len).ok().and_then(|len| Cidr::new(ip, len))
+                        }
+                        _ => None,
+                    };
+                    match net {
+                        Some(c) => {
+                            text.clear();
+                            write_cidr(&mut text, c);
+                            b.append_value(&text);
+                        }
+                        None => b.append_null(),
+                    }
+                })?;
+                Arc::new(b.finish())
+            }
         };
         Ok(ColumnarValue::Array(out))
     }
 }
 
-fn in_cidr(ips: &ArrayRef, cidrs: &ArrayRef) -> Result<BooleanArray> {
-    let mut parsed: Vec<Option<Cidr>> = Vec::with_capacity(cidrs.len());
-    for_each_str(cidrs, |s| parsed.push(s.and_then(parse_cidr)))?;
-    let mut out = Vec::with_capacity(ips.len());
-    let mut i = 0;
-    for_each_str(ips, |s| {
-        out.push(match (parse(s).map(bits), parsed[i]) {
-            (Some((b, v4)), Some(c)) => Some(v4 == c.v4 && b & c.mask == c.net),
-            _ => None,
-        });
-        i += 1;
-    })?;
-    Ok(BooleanArray::from(out))
+/// Writes a block as CIDR text; IPv4 without the formatting machinery (the `/24` grouping
+/// of a large scan formats one network per row).
+fn write_cidr(out: &mut String, c: Cidr) {
+    match c.net {
+        IpBits::V4(a) => {
+            for (k, octet) in a.to_be_bytes().into_iter().enumerate() {
+                if k > 0 {
+                    out.push('.');
+                }
+                push_u8(out, octet);
+            }
+            out.push('/');
+            push_u8(out, c.len);
+        }
+        IpBits::V6(_) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{c}");
+        }
+    }
 }
 
-fn network(ips: &ArrayRef, lens: &ArrayRef) -> Result<StringArray> {
-    let lens = datafusion::arrow::compute::cast(lens, &DataType::Int64)?;
-    let lens: &Int64Array = lens.as_primitive::<Int64Type>();
-    let mut out: Vec<Option<String>> = Vec::with_capacity(ips.len());
-    let mut i = 0;
-    for_each_str(ips, |s| {
-        let len = (!lens.is_null(i)).then(|| lens.value(i));
-        out.push(match (parse(s), len) {
-            (Some(ip), Some(len)) if len >= 0 => {
-                let ip = match ip {
-                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-                    v4 => v4,
-                };
-                parse_cidr(&format!("{ip}/{len}")).map(|c| {
-                    let net = if c.v4 {
-                        IpAddr::from(std::net::Ipv4Addr::from(c.net as u32))
-                    } else {
-                        IpAddr::from(std::net::Ipv6Addr::from(c.net))
-                    };
-                    format!("{net}/{len}")
-                })
-            }
-            _ => None,
-        });
-        i += 1;
-    })?;
-    Ok(StringArray::from(out))
+fn push_u8(out: &mut String, v: u8) {
+    if v >= 100 {
+        out.push(char::from(b'0' + v / 100));
+    }
+    if v >= 10 {
+        out.push(char::from(b'0' + v / 10 % 10));
+    }
+    out.push(char::from(b'0' + v % 10));
+}
+
+/// The signature of a function of two strings (any string type each).
+pub(crate) fn two_strings() -> Signature {
+    let pairs: Vec<TypeSignature> = STRINGS
+        .iter()
+        .flat_map(|a| {
+            STRINGS
+                .iter()
+                .map(move |b| TypeSignature::Exact(vec![a.clone(), b.clone()]))
+        })
+        .collect();
+    Signature::one_of(pairs, Volatility::Immutable)
 }
 
 /// Every address function, ready to register.
@@ -262,24 +382,20 @@ pub fn all() -> Vec<ScalarUDF> {
         ScalarUDF::from(UnaryFn {
             kind,
             signature: unary.clone(),
+            classes: ViewTable::new(CLASSES.iter().map(|c| c.as_str())),
         })
     })
     .collect();
-    let pairs: Vec<TypeSignature> = STRINGS
-        .iter()
-        .flat_map(|a| {
-            STRINGS
-                .iter()
-                .map(move |b| TypeSignature::Exact(vec![a.clone(), b.clone()]))
-        })
-        .collect();
     out.push(ScalarUDF::from(BinaryFn {
         kind: Binary::InCidr,
-        signature: Signature::one_of(pairs, Volatility::Immutable),
+        signature: two_strings(),
     }));
     let net: Vec<TypeSignature> = STRINGS
         .iter()
-        .map(|a| TypeSignature::Exact(vec![a.clone(), DataType::Int64]))
+        .flat_map(|a| {
+            INTS.iter()
+                .map(move |i| TypeSignature::Exact(vec![a.clone(), i.clone()]))
+        })
         .collect();
     out.push(ScalarUDF::from(BinaryFn {
         kind: Binary::Network,
@@ -293,20 +409,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cidr_parsing_and_membership() {
-        let c = parse_cidr("172.16.0.0/12").unwrap();
-        for (ip, want) in [
-            ("172.15.255.255", false),
-            ("172.16.0.0", true),
-            ("172.31.255.255", true),
-            ("172.32.0.0", false),
-            ("::ffff:172.20.1.1", true),
-        ] {
-            let (b, v4) = bits(ip.parse().unwrap());
-            assert_eq!(v4 == c.v4 && b & c.mask == c.net, want, "{ip}");
+    fn class_table_follows_the_enum_order() {
+        for (i, c) in CLASSES.iter().enumerate() {
+            assert_eq!(*c as usize, i, "{c:?}");
         }
-        assert!(parse_cidr("10.0.0.0/33").is_none());
-        assert!(parse_cidr("fc00::/7").is_some_and(|c| !c.v4));
-        assert_eq!(parse_cidr("0.0.0.0/0").map(|c| c.mask), Some(0));
+        let t = ViewTable::new(CLASSES.iter().map(|c| c.as_str()));
+        let a = t.array([Some(11), None, Some(0), Some(6)].into_iter());
+        let got: Vec<Option<&str>> = a.iter().collect();
+        assert_eq!(
+            got,
+            [
+                Some("azure_platform"),
+                None,
+                Some("private"),
+                Some("documentation")
+            ]
+        );
+    }
+
+    #[test]
+    fn cidr_text_matches_display() {
+        for s in [
+            "0.0.0.0/0",
+            "10.1.2.0/24",
+            "255.255.255.255/32",
+            "100.64.0.0/10",
+            "fc00::/7",
+        ] {
+            let c = Cidr::parse(s).unwrap();
+            let mut out = String::new();
+            write_cidr(&mut out, c);
+            assert_eq!(out, c.to_string());
+            assert_eq!(out, s);
+        }
     }
 }

@@ -1,16 +1,170 @@
-//! SQL over the lake: the functions flowlake adds to DataFusion.
+//! SQL over the lake: a DataFusion session with the `flows` table, the convenience views of
+//! `sql/views/` and flowlake's functions.
 //!
-//! Why: the network questions ("is this peer outside?", "which /24?") need address logic that
-//! SQL engines lack. Every function is registered through [`register_all`], so the CLI, the
-//! tests and any later executor get the same set.
+//! Why: the network questions ("is this peer outside?", "which /24?", "is it on the threat
+//! list?") need address logic that SQL engines lack, and every front end (`flowlake sql`, the
+//! shell, reports, tests, later distributed executors) must see the same tables and functions.
+//! [`session`] builds that context; [`register_all`] is the one place functions are added.
 
+pub mod errors;
 pub mod functions;
+pub mod run;
+pub mod sets;
+pub mod table;
 
-use datafusion::prelude::SessionContext;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
 
-/// Registers every flowlake function on a context (the built-ins stay).
-pub fn register_all(ctx: &SessionContext) {
-    for f in functions::all() {
+use datafusion::logical_expr::{DocSection, Documentation};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+pub use sets::{IpSet, IpSets, SetSpec};
+pub use table::FlowsTable;
+
+/// One flowlake SQL function, as `\df` and `SHOW FUNCTIONS` describe it.
+#[derive(Debug, Clone, Copy)]
+pub struct FnDoc {
+    /// Function name.
+    pub name: &'static str,
+    /// Call syntax.
+    pub syntax: &'static str,
+    /// Result type.
+    pub returns: &'static str,
+    /// One line on what it does.
+    pub about: &'static str,
+}
+
+/// flowlake's own SQL functions. Every address argument accepts any string type; NULL or text
+/// that is not an address gives NULL.
+pub const FUNCTIONS: &[FnDoc] = &[
+    FnDoc {
+        name: "ip_class",
+        syntax: "ip_class(ip)",
+        returns: "string",
+        about: "Address class: private, public, loopback, link_local, cgnat, multicast, documentation, benchmarking, reserved, unspecified, broadcast, azure_platform (IANA registries; ::ffff:a.b.c.d as IPv4).",
+    },
+    FnDoc {
+        name: "is_private",
+        syntax: "is_private(ip)",
+        returns: "boolean",
+        about: "True for RFC 1918 and fc00::/7 addresses (ip_class = 'private').",
+    },
+    FnDoc {
+        name: "is_public",
+        syntax: "is_public(ip)",
+        returns: "boolean",
+        about: "True for globally routable unicast addresses (ip_class = 'public').",
+    },
+    FnDoc {
+        name: "ip_version",
+        syntax: "ip_version(ip)",
+        returns: "int",
+        about: "4 or 6 (IPv4-mapped IPv6 counts as 4).",
+    },
+    FnDoc {
+        name: "ip_in_cidr",
+        syntax: "ip_in_cidr(ip, cidr)",
+        returns: "boolean",
+        about: "True when ip lies in the CIDR block, e.g. ip_in_cidr(dst_ip, '10.0.0.0/8').",
+    },
+    FnDoc {
+        name: "ip_network",
+        syntax: "ip_network(ip, prefix_len)",
+        returns: "string",
+        about: "The enclosing network in CIDR text, e.g. ip_network('10.1.2.3', 24) = '10.1.2.0/24'.",
+    },
+    FnDoc {
+        name: "ip_in_set",
+        syntax: "ip_in_set(ip, 'set')",
+        returns: "boolean",
+        about: "True when ip lies in an entry of the named IP set (--set NAME=PATH or [sets] in flowlake.toml).",
+    },
+    FnDoc {
+        name: "ip_set_label",
+        syntax: "ip_set_label(ip, 'set')",
+        returns: "string",
+        about: "Label of the most specific entry of the named set containing ip (the entry itself when it has no label).",
+    },
+    FnDoc {
+        name: "service_tag",
+        syntax: "service_tag(ip)",
+        returns: "string",
+        about: "Most specific Azure service tag containing ip (needs a ServiceTags_*.json set).",
+    },
+];
+
+static DOCS: LazyLock<HashMap<&'static str, Documentation>> = LazyLock::new(|| {
+    let section = DocSection {
+        include: true,
+        label: "flowlake network functions",
+        description: None,
+    };
+    FUNCTIONS
+        .iter()
+        .map(|f| {
+            (
+                f.name,
+                Documentation::builder(section.clone(), f.about, f.syntax).build(),
+            )
+        })
+        .collect()
+});
+
+/// DataFusion documentation of one of [`FUNCTIONS`].
+pub(crate) fn documentation(name: &str) -> Option<&'static Documentation> {
+    DOCS.get(name)
+}
+
+/// Registers every flowlake function on a context (the built-ins stay). Set functions are
+/// built over `sets`, which callers load from configuration ([`IpSets::load`]).
+pub fn register_all(ctx: &SessionContext, sets: Arc<IpSets>) {
+    for f in functions::all().into_iter().chain(sets::all(sets)) {
         ctx.register_udf(f);
     }
+}
+
+/// The convenience views shipped in `sql/views/`, as (name, `CREATE VIEW` text).
+pub const VIEWS: &[(&str, &str)] = &[
+    ("flow_hours", include_str!("../../sql/views/flow_hours.sql")),
+    ("egress", include_str!("../../sql/views/egress.sql")),
+];
+
+/// What a query session needs besides the lake.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    /// Named IP sets to load.
+    pub sets: Vec<SetSpec>,
+}
+
+/// A DataFusion session over a lake, and the IP sets its functions use.
+#[derive(Clone)]
+pub struct LakeSession {
+    /// The session: table `flows`, the views of [`VIEWS`], every flowlake function.
+    pub ctx: SessionContext,
+    /// The loaded IP sets.
+    pub sets: Arc<IpSets>,
+    /// The lake's root directory.
+    pub lake: PathBuf,
+}
+
+/// Opens a session over the lake at `lake`: table `flows` (with its `date` partitions), the
+/// views of [`VIEWS`], and every flowlake function, with the IP sets of `opts`.
+pub async fn session(lake: &Path, opts: &QueryOptions) -> crate::Result<LakeSession> {
+    crate::lake::load_manifest(lake)?;
+    let sets = Arc::new(IpSets::load(&opts.sets)?);
+    let mut config = SessionConfig::new().with_information_schema(true);
+    // Source positions on plan errors ("line 1, column 8: no field named ...").
+    config.options_mut().sql_parser.collect_spans = true;
+    let ctx = SessionContext::new_with_config(config);
+    register_all(&ctx, sets.clone());
+    ctx.register_table("flows", Arc::new(FlowsTable::open(lake)?))?;
+    for (_, sql) in VIEWS {
+        ctx.sql(sql).await?;
+    }
+    Ok(LakeSession {
+        ctx,
+        sets,
+        lake: lake.to_path_buf(),
+    })
 }

@@ -144,3 +144,20 @@ pub fn gen_tree(dir: &Path, days: u32, hours: u32, nics: u32, tuples_per_hour: u
     };
     flowlake::synth::generate(&opts).unwrap();
 }
+
+/// Writes Microsoft's VNet bandwidth example (one flow: B, C, E tuples) as a v4 blob under
+/// `dir` and returns its path. Its documented totals: 9,125 packets and 5,256,000 bytes.
+pub fn bandwidth_blob(dir: &Path) -> PathBuf {
+    let base = samples().join("thirdparty/microsoft-docs-vnet-v4");
+    let tuples = std::fs::read_to_string(base.join("vnet-bandwidth-example-tuples.txt")).unwrap();
+    let list: Vec<String> = tuples
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("\"{l}\""))
+        .collect();
+    let blob = format!(
+        r#"{{"records":[{{"time":"2024-02-26T20:11:00.0000000Z","flowLogVersion":4,"macAddress":"00224871C205","flowLogResourceID":"/SUBSCRIPTIONS/0/RESOURCEGROUPS/NETWORKWATCHERRG/PROVIDERS/MICROSOFT.NETWORK/NETWORKWATCHERS/NW/FLOWLOGS/FL","flowRecords":{{"flows":[{{"aclID":"a","flowGroups":[{{"rule":"DefaultRule_AllowInternetInBound","flowTuples":[{}]}}]}}]}}}}]}}"#,
+        list.join(",")
+    );
+    write(dir, "bandwidth/PT1H.json", &blob)
+}

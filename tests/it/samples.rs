@@ -197,21 +197,11 @@ fn vnet_bandwidth_example_sums_to_documented_totals() {
     let dir_ = tempfile::tempdir().unwrap();
     let dir = dir_.path();
     let base = samples().join("thirdparty/microsoft-docs-vnet-v4");
-    let tuples = std::fs::read_to_string(base.join("vnet-bandwidth-example-tuples.txt")).unwrap();
     let expected: Value = serde_json::from_str(
         &std::fs::read_to_string(base.join("vnet-bandwidth-example.expected.json")).unwrap(),
     )
     .unwrap();
-    let list: Vec<String> = tuples
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| format!("\"{l}\""))
-        .collect();
-    let blob = format!(
-        r#"{{"records":[{{"time":"2024-02-26T20:11:00.0000000Z","flowLogVersion":4,"macAddress":"00224871C205","flowLogResourceID":"/SUBSCRIPTIONS/0/RESOURCEGROUPS/NETWORKWATCHERRG/PROVIDERS/MICROSOFT.NETWORK/NETWORKWATCHERS/NW/FLOWLOGS/FL","flowRecords":{{"flows":[{{"aclID":"a","flowGroups":[{{"rule":"DefaultRule_AllowInternetInBound","flowTuples":[{}]}}]}}]}}}}]}}"#,
-        list.join(",")
-    );
-    let file = write(dir, "bandwidth/PT1H.json", &blob);
+    let file = bandwidth_blob(dir);
     let (_d, rows, s) = one_file_lake(&file);
     assert_eq!(s.tuples, 3);
     let sum = |k: &str| rows.iter().filter_map(|r| r[k].as_i64()).sum::<i64>();

@@ -1,0 +1,205 @@
+//! The `flows` table: the lake's Parquet files as one DataFusion table with its `date`
+//! partitions.
+//!
+//! Why: investigations filter on time. A predicate on the partition column prunes directories
+//! by itself, but people write `time >= '...'`, not `date >= '...'`. [`FlowsTable`] wraps
+//! DataFusion's listing table and, for every range or equality predicate on `time`, adds the
+//! implied predicate on `date` (the partition is the UTC date of `time`), so a time predicate
+//! prunes partitions too; within the remaining files Parquet statistics on `time` prune row
+//! groups.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::error::IoContext;
+use crate::schema::{PARTITION_COLUMN, flows_schema};
+
+const TIME: &str = "time";
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The lake's `flows` table (see the module docs).
+#[derive(Debug)]
+pub struct FlowsTable {
+    inner: ListingTable,
+}
+
+/// The file columns as the table shows them: strings as `Utf8View`, the type DataFusion's
+/// Parquet reader produces and its string kernels prefer.
+fn file_schema() -> SchemaRef {
+    let fields: Vec<Field> = flows_schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+impl FlowsTable {
+    /// The table over `LAKE/flows/`.
+    pub fn open(lake: &Path) -> crate::Result<FlowsTable> {
+        let dir = lake.join("flows");
+        let dir = dir.canonicalize().ctx("open table directory", &dir)?;
+        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![(PARTITION_COLUMN.to_string(), DataType::Date32)]);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(file_schema());
+        Ok(FlowsTable {
+            inner: ListingTable::try_new(config)?,
+        })
+    }
+}
+
+/// The UTC day number (days since 1970-01-01) of a microsecond timestamp.
+fn day(us: i64) -> i32 {
+    us.div_euclid(MICROS_PER_DAY) as i32
+}
+
+/// The `date` predicate implied by a predicate on `time`, if it is a comparison of `time`
+/// with a timestamp literal (either side), or a conjunction / BETWEEN of such.
+fn implied_date_filter(e: &Expr) -> Option<Expr> {
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            if *op == Operator::And {
+                return match (implied_date_filter(left), implied_date_filter(right)) {
+                    (Some(a), Some(b)) => Some(a.and(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            let (op, us) = match (time_column(left), timestamp_us(right)) {
+                (true, Some(us)) => (*op, us),
+                _ => match (timestamp_us(left), time_column(right)) {
+                    (Some(us), true) => (op.swap()?, us),
+                    _ => return None,
+                },
+            };
+            let date = col(PARTITION_COLUMN);
+            let d = |us: i64| lit(ScalarValue::Date32(Some(day(us))));
+            Some(match op {
+                Operator::Eq => date.eq(d(us)),
+                Operator::Gt | Operator::GtEq => date.gt_eq(d(us)),
+                Operator::Lt => date.lt_eq(d(us.checked_sub(1)?)),
+                Operator::LtEq => date.lt_eq(d(us)),
+                _ => return None,
+            })
+        }
+        Expr::Between(b) if !b.negated && time_column(&b.expr) => {
+            let lo = timestamp_us(&b.low)?;
+            let hi = timestamp_us(&b.high)?;
+            Some(col(PARTITION_COLUMN).between(
+                lit(ScalarValue::Date32(Some(day(lo)))),
+                lit(ScalarValue::Date32(Some(day(hi)))),
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn time_column(e: &Expr) -> bool {
+    matches!(e, Expr::Column(c) if c.name == TIME)
+}
+
+/// A timestamp literal in microseconds, whatever its unit.
+fn timestamp_us(e: &Expr) -> Option<i64> {
+    let Expr::Literal(v, _) = e else { return None };
+    match v {
+        ScalarValue::TimestampMicrosecond(Some(t), _) => Some(*t),
+        ScalarValue::TimestampMillisecond(Some(t), _) => t.checked_mul(1_000),
+        ScalarValue::TimestampSecond(Some(t), _) => t.checked_mul(1_000_000),
+        ScalarValue::TimestampNanosecond(Some(t), _) => Some(t.div_euclid(1_000)),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl TableProvider for FlowsTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut all = filters.to_vec();
+        all.extend(filters.iter().filter_map(implied_date_filter));
+        self.inner.scan(state, projection, &all, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(us: i64) -> Expr {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(us),
+            Some("UTC".into()),
+        ))
+    }
+
+    fn d(days: i32) -> Expr {
+        lit(ScalarValue::Date32(Some(days)))
+    }
+
+    #[test]
+    fn time_predicates_imply_partition_predicates() {
+        let day2 = 2 * MICROS_PER_DAY;
+        let date = || col(PARTITION_COLUMN);
+        let t = || col(TIME);
+        let cases = [
+            (t().gt_eq(ts(day2)), Some(date().gt_eq(d(2)))),
+            (t().gt(ts(day2 + 5)), Some(date().gt_eq(d(2)))),
+            // An exclusive upper bound at midnight excludes that day.
+            (t().lt(ts(day2)), Some(date().lt_eq(d(1)))),
+            (t().lt_eq(ts(day2)), Some(date().lt_eq(d(2)))),
+            (ts(day2).lt_eq(t()), Some(date().gt_eq(d(2)))),
+            (t().eq(ts(day2 + 1)), Some(date().eq(d(2)))),
+            (
+                t().gt_eq(ts(day2)).and(t().lt(ts(day2 + MICROS_PER_DAY))),
+                Some(date().gt_eq(d(2)).and(date().lt_eq(d(2)))),
+            ),
+            (
+                t().between(ts(day2), ts(3 * day2)),
+                Some(date().between(d(2), d(6))),
+            ),
+            (t().not_eq(ts(day2)), None),
+            (col("record_time").gt(ts(day2)), None),
+            (t().gt_eq(ts(-1)), Some(date().gt_eq(d(-1)))),
+        ];
+        for (e, want) in cases {
+            assert_eq!(implied_date_filter(&e), want, "{e}");
+        }
+    }
+}
