@@ -268,8 +268,9 @@ impl Shell {
                 if self.settings.timing {
                     let rows = written.map_or(0, |w| w.rows);
                     println!(
-                        "Time: {:.3} s ({rows} rows)",
-                        started.elapsed().as_secs_f64()
+                        "Time: {:.3} ms ({rows} row{})",
+                        started.elapsed().as_secs_f64() * 1e3,
+                        if rows == 1 { "" } else { "s" }
                     );
                 }
             }

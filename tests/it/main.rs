@@ -6,4 +6,5 @@ mod exactly_once;
 mod malformed;
 mod readers;
 mod samples;
+mod shell;
 mod sql;
