@@ -43,9 +43,25 @@ const INTS: [DataType; 8] = [
 pub(crate) fn for_each_bytes(a: &dyn Array, mut f: impl FnMut(Option<&[u8]>)) -> Result<()> {
     match a.data_type() {
         DataType::Utf8View => {
+            // Straight from the views: strings of up to 12 bytes (most IPv4 addresses) live
+            // in the view itself; longer ones in a data buffer at (index, offset).
             let a = a.as_string_view();
-            for i in 0..a.len() {
-                f(a.is_valid(i).then(|| a.value(i).as_bytes()));
+            let buffers = a.data_buffers();
+            let nulls = a.nulls().filter(|n| n.null_count() > 0);
+            for (i, &v) in a.views().iter().enumerate() {
+                if nulls.is_some_and(|n| n.is_null(i)) {
+                    f(None);
+                    continue;
+                }
+                let len = v as u32 as usize;
+                if len <= 12 {
+                    let inline = v.to_le_bytes();
+                    f(Some(&inline[4..4 + len]));
+                } else {
+                    let buffer = &buffers[(v >> 64) as u32 as usize];
+                    let offset = (v >> 96) as u32 as usize;
+                    f(Some(&buffer[offset..offset + len]));
+                }
             }
         }
         DataType::Utf8 => a
@@ -425,6 +441,25 @@ mod tests {
                 Some("documentation")
             ]
         );
+    }
+
+    #[test]
+    fn views_are_read_inline_and_from_buffers() {
+        let a = StringViewArray::from(vec![
+            Some("10.0.0.1"),
+            None,
+            Some("2001:db8::1234:5678:9abc"),
+            Some(""),
+            Some("123456789012"),
+            Some("1234567890123"),
+        ]);
+        let mut got = Vec::new();
+        for_each_bytes(&a, |s| {
+            got.push(s.map(|b| String::from_utf8(b.to_vec()).unwrap()))
+        })
+        .unwrap();
+        let want: Vec<Option<String>> = a.iter().map(|s| s.map(String::from)).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -153,7 +153,8 @@ pub struct LakeSession {
 pub async fn session(lake: &Path, opts: &QueryOptions) -> crate::Result<LakeSession> {
     crate::lake::load_manifest(lake)?;
     let sets = Arc::new(IpSets::load(&opts.sets)?);
-    let mut config = SessionConfig::new().with_information_schema(true);
+    // DATAFUSION_* environment variables tune the engine (e.g. target_partitions).
+    let mut config = SessionConfig::from_env()?.with_information_schema(true);
     // Source positions on plan errors ("line 1, column 8: no field named ...").
     config.options_mut().sql_parser.collect_spans = true;
     let ctx = SessionContext::new_with_config(config);

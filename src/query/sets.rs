@@ -73,11 +73,18 @@ struct Entry {
 /// Disjoint, sorted ranges of one address family with the label index of each.
 #[derive(Debug, Default)]
 struct Ranges<T> {
-    starts: Vec<T>,
-    ends: Vec<T>,
-    labels: Vec<u32>,
+    /// Sorted by start; start, end and label side by side, so a lookup touches one place.
+    ranges: Vec<Range<T>>,
     /// `index[h]` = first range whose start's top 16 bits are ≥ `h` (65,537 entries).
     index: Vec<u32>,
+}
+
+/// Addresses `start..=end` carry label `label`.
+#[derive(Debug, Clone, Copy)]
+struct Range<T> {
+    start: T,
+    end: T,
+    label: u32,
 }
 
 /// Address integers (u32, u128) as the range table needs them.
@@ -119,9 +126,7 @@ impl<T: Key> Ranges<T> {
         prefixes.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.3.cmp(&b.3)));
         prefixes.dedup_by(|b, a| a.0 == b.0 && a.1 == b.1);
         let mut r = Ranges {
-            starts: Vec::new(),
-            ends: Vec::new(),
-            labels: Vec::new(),
+            ranges: Vec::new(),
             index: Vec::new(),
         };
         // Open blocks (end, label); `cursor` = first address not yet emitted (None: past the end).
@@ -153,39 +158,35 @@ impl<T: Key> Ranges<T> {
             cursor = top_end.next();
         }
         r.index = (0..=65536usize)
-            .map(|h| r.starts.partition_point(|s| s.top16() < h) as u32)
+            .map(|h| r.ranges.partition_point(|g| g.start.top16() < h) as u32)
             .collect();
         r
     }
 
     /// Appends a range, merging it into the previous one when adjacent with the same label.
     fn push(&mut self, start: T, end: T, label: u32) {
-        if let (Some(e), Some(l)) = (self.ends.last_mut(), self.labels.last())
-            && *l == label
-            && e.next() == Some(start)
+        if let Some(last) = self.ranges.last_mut()
+            && last.label == label
+            && last.end.next() == Some(start)
         {
-            *e = end;
+            last.end = end;
             return;
         }
-        self.starts.push(start);
-        self.ends.push(end);
-        self.labels.push(label);
+        self.ranges.push(Range { start, end, label });
     }
 
     #[inline]
     fn lookup(&self, x: T) -> Option<u32> {
-        if self.starts.is_empty() {
+        if self.ranges.is_empty() {
             return None;
         }
         let h = x.top16();
         // A range starting in an earlier bucket may cover x: start one before the bucket.
         let lo = (self.index[h] as usize).saturating_sub(1);
         let hi = self.index[h + 1] as usize;
-        let i = lo + self.starts[lo..hi].partition_point(|s| *s <= x);
-        if i == 0 {
-            return None;
-        }
-        (x <= self.ends[i - 1]).then(|| self.labels[i - 1])
+        let i = lo + self.ranges[lo..hi].partition_point(|g| g.start <= x);
+        let r = self.ranges.get(i.checked_sub(1)?)?;
+        (x <= r.end).then_some(r.label)
     }
 }
 

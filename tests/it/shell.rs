@@ -45,10 +45,16 @@ fn shell_reads_statements_and_commands_from_stdin() {
     // No prompts or banner when not on a terminal.
     assert!(!stdout.contains("flowlake>"), "{stdout}");
     // \d lists the table and the shipped views; \d flows documents columns; \df our functions.
-    assert!(stdout.contains("flow_hours  view: one row per flow per hour"), "{stdout}");
+    assert!(
+        stdout.contains("flow_hours  view: one row per flow per hour"),
+        "{stdout}"
+    );
     assert!(stdout.contains("src_ip") && stdout.contains("Source address in canonical text"));
     assert!(stdout.contains("date") && stdout.contains("Date32"));
-    assert!(stdout.contains("ip_in_set(ip, 'set') → boolean"), "{stdout}");
+    assert!(
+        stdout.contains("ip_in_set(ip, 'set') → boolean"),
+        "{stdout}"
+    );
     // A multi-line statement ran; the failing one was reported and the shell went on.
     assert!(stdout.contains("| public  |"), "{stdout}");
     assert_eq!(
@@ -57,8 +63,14 @@ fn shell_reads_statements_and_commands_from_stdin() {
         "{stderr}"
     );
     // The view created in the session persists; format, timing and row limit switch.
-    assert!(stdout.contains("output format is csv\nsome\ntrue\n"), "{stdout}");
-    assert!(stdout.contains("timing is on") && stdout.contains("Time: "), "{stdout}");
+    assert!(
+        stdout.contains("output format is csv\nsome\ntrue\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("timing is on") && stdout.contains("Time: "),
+        "{stdout}"
+    );
     assert!(stdout.contains("(2 rows shown; more not shown"), "{stdout}");
     assert!(stdout.contains("last, without a semicolon"), "{stdout}");
     // A statement failed, so the exit status says so.

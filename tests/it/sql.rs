@@ -515,3 +515,51 @@ fn sets_come_from_the_config_file_and_the_command_line() {
         "{err}"
     );
 }
+
+/// Every ```sql example in docs/SQL.md plans and runs on a real lake.
+#[tokio::test]
+async fn sql_doc_examples_run() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = sample_lake(d.path());
+    let threat = write(d.path(), "threat.txt", "40.74.146.0/24 test-range\n");
+    let tags = write(
+        d.path(),
+        "tags.json",
+        r#"{"values": [{"name": "AzureCloud", "properties": {"addressPrefixes": ["40.0.0.0/8"]}}]}"#,
+    );
+    let opts = QueryOptions {
+        sets: vec![
+            SetSpec {
+                name: "threat".into(),
+                path: threat,
+            },
+            SetSpec {
+                name: "tags".into(),
+                path: tags,
+            },
+        ],
+    };
+    let s = session(&lake, &opts).await.unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SQL.md")).unwrap();
+    let mut n = 0;
+    for block in doc.split("```sql\n").skip(1) {
+        let block = &block[..block.find("```").unwrap()];
+        let statements = block.split(';').filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim().starts_with("--"))
+        });
+        for stmt in statements {
+            let batches = s
+                .ctx
+                .sql(stmt)
+                .await
+                .unwrap_or_else(|e| panic!("{stmt}: {e}"))
+                .collect()
+                .await;
+            batches.unwrap_or_else(|e| panic!("{stmt}: {e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "{n} examples");
+}

@@ -1,0 +1,154 @@
+//! Criterion benchmarks of the address functions, one core, the way DataFusion calls them:
+//! batches of 8,192 rows of `Utf8View` addresses (as read from Parquet), 10 M rows per
+//! iteration. Throughput is reported in elements (rows) per second, which is rows/s per core.
+//!
+//! Run: `cargo bench --bench functions` (add `-- ip_class` to pick one).
+
+use std::hint::black_box;
+use std::io::Write;
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use datafusion::arrow::array::{ArrayRef, StringViewArray};
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::ScalarValue;
+use datafusion::config::ConfigOptions;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
+use flowlake::query::{IpSets, SetSpec, functions, sets};
+
+const ROWS: usize = 10_000_000;
+const BATCH: usize = 8192;
+
+/// xorshift, so every run sees the same data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Flow-log-like addresses: 45 % private, 50 % public IPv4, 5 % IPv6.
+fn addresses(rng: &mut Rng) -> Vec<ArrayRef> {
+    let mut batches = Vec::new();
+    let mut left = ROWS;
+    while left > 0 {
+        let n = left.min(BATCH);
+        let v: Vec<String> = (0..n)
+            .map(|_| {
+                let r = rng.next();
+                match r % 20 {
+                    0..=8 => format!("10.{}.{}.{}", r >> 8 & 255, r >> 16 & 255, r >> 24 & 255),
+                    9..=18 => format!(
+                        "{}.{}.{}.{}",
+                        (r >> 8 & 127) + 20,
+                        r >> 16 & 255,
+                        r >> 24 & 255,
+                        r >> 32 & 255
+                    ),
+                    _ => format!("2603:1030:{:x}::{:x}", r >> 8 & 0xffff, r >> 24 & 0xffff),
+                }
+            })
+            .collect();
+        batches.push(Arc::new(StringViewArray::from_iter_values(v)) as ArrayRef);
+        left -= n;
+    }
+    batches
+}
+
+fn udf(list: &[ScalarUDF], name: &str) -> ScalarUDF {
+    list.iter().find(|f| f.name() == name).unwrap().clone()
+}
+
+/// Calls `f` on every batch, as DataFusion would.
+fn run(f: &ScalarUDF, batches: &[ArrayRef], extra: Option<ScalarValue>, ret: DataType) {
+    let config = Arc::new(ConfigOptions::default());
+    for b in batches {
+        let mut args = vec![ColumnarValue::Array(b.clone())];
+        let mut fields = vec![Arc::new(Field::new("ip", DataType::Utf8View, true))];
+        if let Some(v) = &extra {
+            args.push(ColumnarValue::Scalar(v.clone()));
+            fields.push(Arc::new(Field::new("x", v.data_type(), true)));
+        }
+        let out = f
+            .invoke_with_args(ScalarFunctionArgs {
+                args,
+                arg_fields: fields,
+                number_rows: b.len(),
+                return_field: Arc::new(Field::new("out", ret.clone(), true)),
+                config_options: config.clone(),
+            })
+            .unwrap();
+        black_box(out);
+    }
+}
+
+/// A list of `n` random IPv4 prefixes (/12 to /32, labelled) written to a temporary file.
+fn prefix_file(rng: &mut Rng, n: usize) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    let mut w = std::io::BufWriter::new(f.as_file_mut());
+    for i in 0..n {
+        let r = rng.next();
+        let len = 12 + (r % 21) as u32;
+        let a = (r >> 16) as u32;
+        let a = a & (u32::MAX << (32 - len));
+        writeln!(w, "{}/{len} entry-{i}", std::net::Ipv4Addr::from(a)).unwrap();
+    }
+    drop(w);
+    f
+}
+
+fn benches(c: &mut Criterion) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let batches = addresses(&mut rng);
+    let address = functions::all();
+    let mut g = c.benchmark_group("address functions, 10 M Utf8View rows, 1 core");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(ROWS as u64));
+    g.bench_function("ip_class", |b| {
+        let f = udf(&address, "ip_class");
+        b.iter(|| run(&f, &batches, None, DataType::Utf8View))
+    });
+    g.bench_function("is_public", |b| {
+        let f = udf(&address, "is_public");
+        b.iter(|| run(&f, &batches, None, DataType::Boolean))
+    });
+    g.bench_function("ip_network /24", |b| {
+        let f = udf(&address, "ip_network");
+        b.iter(|| {
+            run(
+                &f,
+                &batches,
+                Some(ScalarValue::Int64(Some(24))),
+                DataType::Utf8View,
+            )
+        })
+    });
+    for n in [100_000, 1_000_000] {
+        let file = prefix_file(&mut rng, n);
+        let sets = Arc::new(
+            IpSets::load(&[SetSpec {
+                name: "intel".into(),
+                path: file.path().to_path_buf(),
+            }])
+            .unwrap(),
+        );
+        let set_fns = sets::all(sets);
+        let name = Some(ScalarValue::Utf8(Some("intel".into())));
+        g.bench_function(format!("ip_in_set, {n} prefixes"), |b| {
+            let f = udf(&set_fns, "ip_in_set");
+            b.iter(|| run(&f, &batches, name.clone(), DataType::Boolean))
+        });
+        g.bench_function(format!("ip_set_label, {n} prefixes"), |b| {
+            let f = udf(&set_fns, "ip_set_label");
+            b.iter(|| run(&f, &batches, name.clone(), DataType::Utf8View))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(functions_benches, benches);
+criterion_main!(functions_benches);
