@@ -31,7 +31,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EXIT_REJECTS: u8 = 3;
 
 #[derive(Parser)]
-#[command(name = "flowlake", version, about = "Azure flow logs (NSG v1/v2, VNet v4) into a partitioned Parquet lake", long_about = None)]
+#[command(name = "flowlake", version, about = "Azure flow logs (NSG v1/v2, VNet v4) into a partitioned Parquet lake, and SQL over it", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,7 +47,7 @@ struct QueryArgs {
     /// an Azure ServiceTags_*.json file. Repeatable.
     #[arg(long = "set", value_name = "NAME=PATH")]
     sets: Vec<SetSpec>,
-    /// Config file with [sets] [env: FLOWLAKE_CONFIG].
+    /// Config file (flowlake.toml) naming IP sets under [sets].
     #[arg(long, env = "FLOWLAKE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }

@@ -1,7 +1,8 @@
 """Check that real clients read a flowlake lake with nothing but its path.
 
-Usage: check_lake.py LAKE_DIR EXPECTED_ROWS
-Prints "<client> ok" per client; exits non-zero on the first mismatch.
+Usage: check_lake.py LAKE_DIR EXPECTED_ROWS [EXPORT.parquet]
+With EXPORT (a `flowlake sql --format parquet -o` file of the whole table), checks that the
+clients read it too. Prints "<client> ok" per check; exits non-zero on the first mismatch.
 """
 import sys
 
@@ -11,6 +12,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 lake, expected = sys.argv[1], int(sys.argv[2])
+export = sys.argv[3] if len(sys.argv) > 3 else None
 flows = f"{lake}/flows"
 
 INTS = {"log_version": pa.int32(), "src_port": pa.int32(), "dst_port": pa.int32(),
@@ -58,3 +60,14 @@ check(types["dst_port"] == "INTEGER" and types["bytes_src_to_dst"] == "BIGINT", 
 days = con.execute(f"SELECT count(DISTINCT date) FROM read_parquet('{flows}/*/*.parquet', hive_partitioning=true)").fetchone()[0]
 check(days >= 3, f"duckdb partitions {days}")
 print("duckdb ok", n)
+
+if export:
+    t = pq.read_table(export)
+    check(t.num_rows == expected, f"export rows {t.num_rows} != {expected}")
+    check(t.schema.field("src_ip").type == pa.string(), f"export string type {t.schema.field('src_ip').type}")
+    check(t.schema.field("time").type == pa.timestamp("us", tz="UTC"), f"export time type {t.schema.field('time').type}")
+    df = pd.read_parquet(export)
+    check(len(df) == expected and df["dst_port"].dtype == "int32", "pandas reads the export")
+    n = con.execute(f"SELECT count(DISTINCT src_ip) FROM read_parquet('{export}')").fetchone()[0]
+    check(n > 0, "duckdb reads the export")
+    print("export ok", t.num_rows)

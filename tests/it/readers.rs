@@ -77,9 +77,34 @@ async fn datafusion_reads_the_lake_by_path() {
 #[test]
 fn python_clients_read_the_lake() {
     let (_d, lake, rows) = sample_lake();
+    // The whole table exported with `flowlake sql`, for notebooks.
+    let export = lake.parent().unwrap().join("export.parquet");
+    let out = flowlake(
+        &[
+            "sql",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--format",
+            "parquet",
+            "-o",
+            export.to_str().unwrap(),
+            "SELECT * FROM flows",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/check_lake.py");
     let out = Command::new("python3")
-        .args([script, lake.to_str().unwrap(), &rows.to_string()])
+        .args([
+            script,
+            lake.to_str().unwrap(),
+            &rows.to_string(),
+            export.to_str().unwrap(),
+        ])
         .output()
         .expect("python3 runs");
     assert!(
@@ -89,7 +114,7 @@ fn python_clients_read_the_lake() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    for client in ["pyarrow ok", "pandas ok", "duckdb ok"] {
+    for client in ["pyarrow ok", "pandas ok", "duckdb ok", "export ok"] {
         assert!(text.contains(client), "{text}");
     }
 }
