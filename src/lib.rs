@@ -1,10 +1,14 @@
-//! flowlake: Azure network flow logs (NSG v1/v2, VNet v4) into a partitioned Parquet lake.
+//! flowlake: Azure network flow logs (NSG v1/v2, VNet v4) into a partitioned Parquet lake,
+//! and SQL over it.
 //!
 //! The data flow, one module per stage:
 //! [`source`] finds blobs → [`parse`] turns them into tuples → [`lake`] writes Parquet files
-//! and commits them atomically → [`ingest`] orchestrates that exactly once;
-//! [`query`] adds flowlake's SQL functions to DataFusion; [`compact`] merges small files; [`synth`] writes synthetic input. [`schema`] defines the
-//! canonical `flows` table and [`addr`] the address classes stored in it.
+//! and commits them atomically → [`ingest`] orchestrates that exactly once → [`query`] opens a
+//! DataFusion session over the lake with flowlake's tables, views and network functions →
+//! [`output`] writes results; [`shell`] is the interactive front end.
+//! Beside them: [`compact`] merges small files, [`synth`] writes synthetic input, [`schema`]
+//! defines the canonical `flows` table, [`addr`] the address classes, [`config`] reads
+//! `flowlake.toml`, [`window`] turns `--since 7d` into time windows.
 #![warn(missing_docs)]
 
 pub mod addr;
@@ -20,5 +24,6 @@ pub mod schema;
 pub mod shell;
 pub mod source;
 pub mod synth;
+pub mod window;
 
 pub use error::{Error, Result};
