@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use flowlake::compact::{CompactOptions, compact};
 use flowlake::config::Config;
 use flowlake::ingest::{IngestOptions, IngestSummary, Outcome, ingest};
-use flowlake::lake::{Lake, load_manifest};
+use flowlake::lake::{Lake, commit_pending, load_manifest};
 use flowlake::output::{Format, ResultWriter, Sink};
 use flowlake::query::errors::describe;
 use flowlake::query::run::{self, table_names};
@@ -61,7 +61,14 @@ impl QueryArgs {
         };
         sets.extend(self.sets.iter().cloned());
         let opts = QueryOptions { sets };
-        Ok(rt.block_on(flowlake::query::session(&self.lake, &opts))?)
+        let session = rt.block_on(flowlake::query::session(&self.lake, &opts))?;
+        if session.commit_pending {
+            eprintln!(
+                "flowlake: warning: lake {} has a commit being applied or interrupted; until an ingest or compact finishes it, some partitions may be from the previous commit",
+                self.lake.display()
+            );
+        }
+        Ok(session)
     }
 }
 
@@ -422,6 +429,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     "files": m.files(),
                     "blobs": m.blobs.len(),
                     "partitions": m.partitions,
+                    "commit_pending": commit_pending(&lake),
                 }))?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -457,6 +465,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     bytes as f64 / 1e6,
                     fmt_time(lo),
                     fmt_time(hi)
+                );
+            }
+            if commit_pending(&lake) {
+                println!(
+                    "a commit is being applied or was interrupted; the next ingest or compact finishes it"
                 );
             }
             let rejected: u64 = m.blobs.values().map(|b| b.rejected).sum();

@@ -243,6 +243,13 @@ pub fn load_manifest(root: &Path) -> Result<Manifest> {
     })
 }
 
+/// True when a commit has passed its commit point but is not fully applied: a writer is
+/// applying it right now, or one crashed and the next `ingest` or `compact` will finish it.
+/// Until then a reader may see some partitions of that commit new and others old.
+pub fn commit_pending(root: &Path) -> bool {
+    meta(root).join("txn.json").exists()
+}
+
 impl Lake {
     /// Opens (creating if needed) the lake at `root` for writing: takes the write lock and
     /// finishes or discards any interrupted transaction.

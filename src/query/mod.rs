@@ -146,6 +146,8 @@ pub struct LakeSession {
     pub sets: Arc<IpSets>,
     /// The lake's root directory.
     pub lake: PathBuf,
+    /// A commit was not fully applied when the session opened ([`crate::lake::commit_pending`]).
+    pub commit_pending: bool,
 }
 
 /// Opens a session over the lake at `lake`: table `flows` (with its `date` partitions), the
@@ -167,5 +169,6 @@ pub async fn session(lake: &Path, opts: &QueryOptions) -> crate::Result<LakeSess
         ctx,
         sets,
         lake: lake.to_path_buf(),
+        commit_pending: crate::lake::commit_pending(lake),
     })
 }

@@ -462,6 +462,15 @@ fn sql_command_formats_inputs_and_errors() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("/nonexistent/dir"), "{err}");
+    // An interrupted commit is announced, and the query still runs.
+    std::fs::write(lake.join("_flowlake/txn.json"), "{}").unwrap();
+    let (code, out, err) = sql_cli(&["--lake", l, "--format", "csv", "SELECT 1 AS one"], None);
+    assert_eq!((code, out.as_str()), (0, "one\n1\n"));
+    assert!(
+        err.contains("warning") && err.contains("interrupted"),
+        "{err}"
+    );
+    std::fs::remove_file(lake.join("_flowlake/txn.json")).unwrap();
     // Not a lake.
     let (code, _, err) = sql_cli(&["--lake", d.path().to_str().unwrap(), "SELECT 1"], None);
     assert_eq!(code, 1);
