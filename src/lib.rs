@@ -8,7 +8,8 @@
 //! [`output`] writes results; [`shell`] is the interactive front end.
 //! Beside them: [`compact`] merges small files, [`synth`] writes synthetic input, [`schema`]
 //! defines the canonical `flows` table, [`addr`] the address classes, [`config`] reads
-//! `flowlake.toml`, [`window`] turns `--since 7d` into time windows.
+//! `flowlake.toml`, [`window`] turns `--since 7d` into time windows, [`nsg`] reads NSG
+//! definitions.
 #![warn(missing_docs)]
 
 pub mod addr;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod lake;
+pub mod nsg;
 pub mod output;
 pub mod parse;
 pub mod query;
