@@ -572,3 +572,28 @@ async fn sql_doc_examples_run() {
     }
     assert!(n >= 3, "{n} examples");
 }
+
+/// The shipped example config and its example sets load and answer.
+#[test]
+fn example_config_loads() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = sample_lake(d.path());
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("flowlake.example.toml");
+    let (code, out, err) = sql_cli(
+        &[
+            "--lake",
+            lake.to_str().unwrap(),
+            "--config",
+            conf.to_str().unwrap(),
+            "--format",
+            "csv",
+            "SELECT service_tag('20.60.1.1') AS tag, ip_set_label('52.96.106.136', 'threat') AS threat",
+        ],
+        None,
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "tag,threat\nStorage.WestEurope,example-known-c2\n"),
+        "{err}"
+    );
+}
