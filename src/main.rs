@@ -221,7 +221,11 @@ fn query_error(e: flowlake::Error, session: Option<&LakeSession>) -> anyhow::Err
     }
 }
 
-/// Runs SQL text on the session and writes the last statement's result.
+/// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Runs SQL text on the session and writes the last statement's result. Ctrl-C stops the
+/// query and removes a half-written `-o` file; it returns `Ok(false)`.
 fn run_sql(
     session: &LakeSession,
     rt: &tokio::runtime::Runtime,
@@ -229,7 +233,7 @@ fn run_sql(
     format: Format,
     output: Option<PathBuf>,
     max_rows: usize,
-) -> Result<()> {
+) -> Result<bool> {
     let work = async {
         let mut stmts = run::parse(sql)?;
         let last = stmts
@@ -246,9 +250,18 @@ fn run_sql(
         let w = ResultWriter::new(format, sink, df.schema().inner().clone(), max_rows)?;
         run::write(df, w).await
     };
-    rt.block_on(work)
-        .map_err(|e| query_error(e, Some(session)))?;
-    Ok(())
+    let outcome = rt.block_on(async {
+        // Biased, signal first: the handler is in place before the query can create a file.
+        tokio::select! {
+            biased;
+            _ = tokio::signal::ctrl_c() => None,
+            r = work => Some(r),
+        }
+    });
+    match outcome {
+        Some(r) => r.map(|_| true).map_err(|e| query_error(e, Some(session))),
+        None => Ok(false),
+    }
 }
 
 fn main() -> ExitCode {
@@ -506,8 +519,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let rt = runtime()?;
             let session = query.open(&rt)?;
-            run_sql(&session, &rt, &text, format, output, max_rows)?;
-            Ok(ExitCode::SUCCESS)
+            if run_sql(&session, &rt, &text, format, output, max_rows)? {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("flowlake: query cancelled");
+                Ok(ExitCode::from(EXIT_INTERRUPTED))
+            }
         }
         Command::Shell {
             query,

@@ -245,8 +245,9 @@ impl Shell {
         let outcome = if self.interactive {
             self.block_on(async {
                 tokio::select! {
-                    r = work => Some(r),
+                    biased;
                     _ = tokio::signal::ctrl_c() => None,
+                    r = work => Some(r),
                 }
             })
         } else {

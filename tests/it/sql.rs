@@ -597,3 +597,41 @@ fn example_config_loads() {
         "{err}"
     );
 }
+
+/// Ctrl-C (SIGINT) stops `flowlake sql`, with exit status 130 and no half-written output file.
+#[test]
+fn sql_interrupted_leaves_no_partial_file() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = sample_lake(d.path());
+    let out_dir = d.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let target = out_dir.join("result.csv");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_flowlake"))
+        .args([
+            "sql",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--format",
+            "csv",
+            "-o",
+            target.to_str().unwrap(),
+            "SELECT value FROM generate_series(1, 100000000000)",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the query is writing (its temporary file exists), then interrupt it.
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(&out_dir).unwrap().count() == 0 {
+        assert!(start.elapsed().as_secs() < 30, "no output file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("query cancelled"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
