@@ -22,6 +22,8 @@ pub struct CompactOptions {
     pub target_rows: u64,
     /// zstd level of the output files.
     pub zstd_level: i32,
+    /// Rows per row group: smaller groups let time predicates skip finer slices of a file.
+    pub row_group_rows: usize,
 }
 
 impl Default for CompactOptions {
@@ -30,6 +32,7 @@ impl Default for CompactOptions {
             min_files: 2,
             target_rows: 16 << 20,
             zstd_level: 3,
+            row_group_rows: crate::lake::file::ROW_GROUP_ROWS,
         }
     }
 }
@@ -81,7 +84,12 @@ pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary>
             if out.is_none() {
                 seq += 1;
                 let name = format!("part-{:08}-c-{seq:05}.parquet", txn.version());
-                out = Some(DataFile::create(&dir, name, opts.zstd_level)?);
+                out = Some(DataFile::create(
+                    &dir,
+                    name,
+                    opts.zstd_level,
+                    opts.row_group_rows,
+                )?);
             }
             let o = out.as_mut().expect("just created");
             o.blobs.extend(f.blobs.iter().copied());

@@ -229,7 +229,12 @@ impl Files<'_> {
                 self.tag,
                 self.seq
             );
-            let file = DataFile::create(&self.txn.partition_dir(&partition), name, 1)?;
+            let file = DataFile::create(
+                &self.txn.partition_dir(&partition),
+                name,
+                1,
+                crate::lake::file::ROW_GROUP_ROWS,
+            )?;
             self.open.insert(
                 day,
                 Open {

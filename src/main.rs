@@ -110,6 +110,9 @@ enum Command {
         /// Rows per output file at most.
         #[arg(long, default_value_t = 16 << 20)]
         target_rows: u64,
+        /// Rows per row group (smaller: time windows skip finer slices; larger: smaller files).
+        #[arg(long, default_value_t = flowlake::lake::file::ROW_GROUP_ROWS)]
+        row_group_rows: usize,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -370,12 +373,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             lake,
             min_files,
             target_rows,
+            row_group_rows,
             json,
         } => {
             let mut l = Lake::open(&lake)?;
             let opts = CompactOptions {
                 min_files,
                 target_rows: target_rows.max(1),
+                row_group_rows: row_group_rows.max(1),
                 ..Default::default()
             };
             let s = compact(&mut l, &opts).context("compaction failed")?;

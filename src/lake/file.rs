@@ -46,7 +46,7 @@ pub fn partition_name(day: i32) -> String {
 /// cost two full-length comparisons per row and rarely prune a row group (a file mixes many).
 const NO_STATISTICS: [&str; 3] = ["source_blob", "resource_id", "target_resource_id"];
 
-fn writer_properties(level: i32) -> WriterProperties {
+fn writer_properties(level: i32, row_group_rows: usize) -> WriterProperties {
     let mut b = WriterProperties::builder();
     for col in NO_STATISTICS {
         b = b.set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
@@ -54,7 +54,7 @@ fn writer_properties(level: i32) -> WriterProperties {
     b.set_compression(Compression::ZSTD(
         ZstdLevel::try_new(level).expect("valid zstd level"),
     ))
-    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+    .set_max_row_group_row_count(Some(row_group_rows.max(1)))
     .set_write_batch_size(8192)
     .set_created_by(format!("flowlake {}", env!("CARGO_PKG_VERSION")))
     .set_key_value_metadata(Some(vec![KeyValue::new(
@@ -77,17 +77,27 @@ pub struct DataFile {
 }
 
 impl DataFile {
-    /// Creates `dir/name`. `zstd_level` trades speed (1, ingest) for size (higher, compact).
-    pub fn create(dir: &Path, name: String, zstd_level: i32) -> Result<DataFile> {
+    /// Creates `dir/name`. `zstd_level` trades speed (1, ingest) for size (higher, compact);
+    /// `row_group_rows` is the row-group size ([`ROW_GROUP_ROWS`] unless tuned), the unit in
+    /// which time predicates skip data.
+    pub fn create(
+        dir: &Path,
+        name: String,
+        zstd_level: i32,
+        row_group_rows: usize,
+    ) -> Result<DataFile> {
         std::fs::create_dir_all(dir).ctx("create directory", dir)?;
         let path = dir.join(&name);
         let file = File::create(&path).ctx("create", &path)?;
-        let writer =
-            ArrowWriter::try_new(file, flows_schema(), Some(writer_properties(zstd_level)))
-                .map_err(|source| Error::Parquet {
-                    path: path.clone(),
-                    source,
-                })?;
+        let writer = ArrowWriter::try_new(
+            file,
+            flows_schema(),
+            Some(writer_properties(zstd_level, row_group_rows)),
+        )
+        .map_err(|source| Error::Parquet {
+            path: path.clone(),
+            source,
+        })?;
         Ok(DataFile {
             name,
             path,
@@ -171,7 +181,7 @@ pub fn rewrite_without(
     dir: &Path,
     name: String,
 ) -> Result<Option<FileEntry>> {
-    let mut out = DataFile::create(dir, name, 3)?;
+    let mut out = DataFile::create(dir, name, 3, ROW_GROUP_ROWS)?;
     read_batches(src, |batch| {
         let blob = batch.column(schema::idx::SOURCE_BLOB).as_string::<i32>();
         let keep: BooleanArray = (0..blob.len())

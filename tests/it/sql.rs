@@ -124,11 +124,12 @@ fn hourly_lake(dir: &Path) -> PathBuf {
     lake
 }
 
-/// `files_ranges_pruned_statistics=N total → M matched` from EXPLAIN ANALYZE text.
-fn pruned_files(plan: &str) -> (u64, u64) {
-    let key = "files_ranges_pruned_statistics=";
+/// `<metric>=N total → M matched` from EXPLAIN ANALYZE text, e.g. for
+/// `files_ranges_pruned_statistics` or `row_groups_pruned_statistics`.
+fn pruned(plan: &str, metric: &str) -> (u64, u64) {
+    let key = format!("{metric}=");
     let at = plan
-        .find(key)
+        .find(&key)
         .unwrap_or_else(|| panic!("no {key} in\n{plan}"))
         + key.len();
     let rest = &plan[at..];
@@ -184,7 +185,7 @@ async fn time_predicates_prune_partitions_and_row_groups() {
         &format!("EXPLAIN ANALYZE SELECT count(*) FROM flows WHERE {window}"),
     )
     .await;
-    let (total, matched) = pruned_files(&plan);
+    let (total, matched) = pruned(&plan, "files_ranges_pruned_statistics");
     assert_eq!(total, day2_files, "{plan}");
     assert!(
         matched >= 1 && matched <= total / 4,
