@@ -102,6 +102,9 @@ impl ShellHelper {
     /// Candidates for the name `word` that ends at the cursor; `command` when the line is a
     /// backslash command (whose argument is a table name).
     fn candidates(&self, word: &str, command: bool) -> Vec<Pair> {
+        if word.is_empty() && !command {
+            return Vec::new();
+        }
         let lower = word.to_ascii_lowercase();
         let mut out: Vec<Pair> = Vec::new();
         let mut add = |display: &str, replacement: String| {
@@ -117,7 +120,7 @@ impl ShellHelper {
                 add(t, t.clone());
             }
         }
-        if !command && !word.is_empty() {
+        if !command {
             for c in &self.names.columns {
                 if c.starts_with(&lower) {
                     add(c, c.clone());
@@ -139,9 +142,6 @@ impl ShellHelper {
                     add(&k, k.clone());
                 }
             }
-        }
-        if word.is_empty() && !command {
-            return Vec::new();
         }
         out.sort_by(|a, b| a.display.cmp(&b.display));
         out
