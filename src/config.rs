@@ -1,7 +1,7 @@
 //! `flowlake.toml`: settings that outlive one command line.
 //!
-//! Why: a batch job and an engineer's shell should see the same IP sets without repeating
-//! `--set` flags. Paths in the file are relative to the file. Unknown keys are errors, so a
+//! Why: a batch job and an engineer's shell should see the same IP sets and report settings
+//! without repeating flags. Paths in the file are relative to the file. Unknown keys are errors, so a
 //! misspelt setting is reported instead of silently ignored.
 
 use std::collections::BTreeMap;
@@ -19,16 +19,19 @@ pub struct Config {
     /// Named IP sets: `name = "path"` (a plain list or a `ServiceTags_*.json` file).
     #[serde(default)]
     pub sets: BTreeMap<String, PathBuf>,
+    /// Report settings (`[report]`): internal ranges, expected ports, thresholds, NSG files.
+    #[serde(default)]
+    pub report: crate::report::Settings,
 }
 
 impl Config {
-    /// Reads `path`; relative set paths are resolved against its directory.
+    /// Reads `path`; relative set and NSG file paths are resolved against its directory.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).ctx("read config", path)?;
         let mut c: Config = toml::from_str(&text)
             .map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in c.sets.values_mut() {
+        for p in c.sets.values_mut().chain(c.report.nsg_files.iter_mut()) {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

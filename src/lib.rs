@@ -5,7 +5,8 @@
 //! [`source`] finds blobs → [`parse`] turns them into tuples → [`lake`] writes Parquet files
 //! and commits them atomically → [`ingest`] orchestrates that exactly once → [`query`] opens a
 //! DataFusion session over the lake with flowlake's tables, views and network functions →
-//! [`output`] writes results; [`shell`] is the interactive front end.
+//! [`output`] writes results; [`report`] turns queries into findings; [`shell`] is the
+//! interactive front end.
 //! Beside them: [`compact`] merges small files, [`synth`] writes synthetic input, [`schema`]
 //! defines the canonical `flows` table, [`addr`] the address classes, [`config`] reads
 //! `flowlake.toml`, [`window`] turns `--since 7d` into time windows, [`nsg`] reads NSG
@@ -22,6 +23,7 @@ pub mod nsg;
 pub mod output;
 pub mod parse;
 pub mod query;
+pub mod report;
 pub mod schema;
 pub mod shell;
 pub mod source;

@@ -2,7 +2,7 @@
 //! prints results for humans (or JSON for batch jobs).
 //!
 //! Exit status: 0 all done; 3 done, but some input was rejected (see the rejects files);
-//! 1 failed; 2 bad usage.
+//! 4 a report has findings at or above `--fail-on`; 1 failed; 2 bad usage.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ use flowlake::output::{Format, ResultWriter, Sink};
 use flowlake::query::errors::describe;
 use flowlake::query::run::{self, table_names};
 use flowlake::query::{LakeSession, QueryOptions, SetSpec};
+use flowlake::report::{self, Severity, render};
 use flowlake::shell::{Settings, Shell};
 use flowlake::synth::{GenFormat, GenOptions, generate};
 
@@ -29,6 +30,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit status when some input was rejected.
 const EXIT_REJECTS: u8 = 3;
+
+/// Exit status when a report has findings at or above `--fail-on`.
+const EXIT_FINDINGS: u8 = 4;
 
 #[derive(Parser)]
 #[command(name = "flowlake", version, about = "Azure flow logs (NSG v1/v2, VNet v4) into a partitioned Parquet lake, and SQL over it", long_about = None)]
@@ -53,12 +57,17 @@ struct QueryArgs {
 }
 
 impl QueryArgs {
+    /// The config file's contents, or the defaults without one.
+    fn config(&self) -> Result<Config> {
+        Ok(match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        })
+    }
+
     /// Opens the session: sets from the config first, then --set (which wins on a name clash).
-    fn open(&self, rt: &tokio::runtime::Runtime) -> Result<LakeSession> {
-        let mut sets = match &self.config {
-            Some(p) => Config::load(p)?.set_specs(),
-            None => Vec::new(),
-        };
+    fn open(&self, rt: &tokio::runtime::Runtime, config: &Config) -> Result<LakeSession> {
+        let mut sets = config.set_specs();
         sets.extend(self.sets.iter().cloned());
         let opts = QueryOptions { sets };
         let session = rt.block_on(flowlake::query::session(&self.lake, &opts))?;
@@ -143,6 +152,10 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Add regular big transfers and planted incidents (last day) for the reports, and
+        /// write flowlake.toml, nsg.json, the threat list and the answer key into DIR.
+        #[arg(long, value_name = "DIR")]
+        scenario: Option<PathBuf>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -198,6 +211,45 @@ enum Command {
         /// Print how long each statement took (toggle with \timing).
         #[arg(long)]
         timing: bool,
+    },
+    /// Findings for the weekly questions: is data leaving (exfil), what is exposed
+    /// (exposure), are the rules right (rules); or coverage and traffic (summary).
+    ///
+    /// Without --since/--until the window is the 24 hours up to the lake's last data. The
+    /// baseline is the span before the window that "new" and "unusual" are judged against.
+    /// Settings (internal ranges, expected ports, approved servers, thresholds, NSG files)
+    /// come from [report] in the config file; every one has a default.
+    #[command(
+        after_help = "Exit status: 0 done; 4 findings at or above --fail-on; 1 failed; 2 bad usage."
+    )]
+    Report {
+        /// Which report.
+        #[arg(value_enum)]
+        kind: report::Kind,
+        #[command(flatten)]
+        query: QueryArgs,
+        /// Window start: RFC 3339, a date (UTC midnight), or relative (24h, 7d, yesterday).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// Window end (exclusive) [default: now, or since + 24h when only --since is given].
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// Baseline length before --since [default: [report] baseline, 7d].
+        #[arg(long, value_name = "SPAN")]
+        baseline: Option<String>,
+        /// NSG definitions (az network nsg show/list -o json) for never-hit and shadowed rules;
+        /// adds to [report] nsg_files. Repeatable.
+        #[arg(long = "nsg", value_name = "FILE")]
+        nsgs: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = render::Format::Table)]
+        format: render::Format,
+        /// Write to FILE (atomically) instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Exit with status 4 when a finding at or above this severity exists.
+        #[arg(long, value_enum, value_name = "SEVERITY")]
+        fail_on: Option<Severity>,
     },
     /// Print the columns of the `flows` table.
     Schema {
@@ -409,9 +461,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tuples_per_hour,
             format,
             seed,
+            scenario,
             json,
         } => {
             let opts = GenOptions {
+                scenario,
                 out: out.clone(),
                 start,
                 days,
@@ -523,7 +577,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             };
             let rt = runtime()?;
-            let session = query.open(&rt)?;
+            let session = query.open(&rt, &query.config()?)?;
             if run_sql(&session, &rt, &text, format, output, max_rows)? {
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -542,7 +596,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "the shell writes to the terminal: use `flowlake sql --format parquet -o FILE`"
             );
             let rt = runtime()?;
-            let session = query.open(&rt)?;
+            let session = query.open(&rt, &query.config()?)?;
             let settings = Settings {
                 format,
                 max_rows,
@@ -553,6 +607,56 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
+            })
+        }
+        Command::Report {
+            kind,
+            query,
+            since,
+            until,
+            baseline,
+            nsgs,
+            format,
+            output,
+            fail_on,
+        } => {
+            if format == render::Format::Parquet
+                && output.is_none()
+                && std::io::stdout().is_terminal()
+            {
+                anyhow::bail!("refusing to write Parquet to a terminal: use -o FILE or a pipe");
+            }
+            let config = query.config()?;
+            let settings = config.report.check()?;
+            let mut definitions = vec![];
+            for f in config.report.nsg_files.iter().chain(&nsgs) {
+                definitions.extend(flowlake::nsg::load(f)?);
+            }
+            let rt = runtime()?;
+            let session = query.open(&rt, &config)?;
+            let opts = report::Options {
+                kind,
+                since,
+                until,
+                baseline,
+                now: chrono::Utc::now(),
+                charts: format == render::Format::Html,
+            };
+            let r = rt
+                .block_on(report::run(&session, &settings, &definitions, &opts))
+                .map_err(|e| query_error(e, Some(&session)))?;
+            let bytes = render::render(&r, format)?;
+            match &output {
+                Some(p) => flowlake::output::write_atomic(p, &bytes)?,
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&bytes)?;
+                    out.flush()?;
+                }
+            }
+            Ok(match (fail_on, r.worst()) {
+                (Some(limit), Some(worst)) if worst >= limit => ExitCode::from(EXIT_FINDINGS),
+                _ => ExitCode::SUCCESS,
             })
         }
         Command::Schema { markdown } => {

@@ -330,3 +330,16 @@ fn temp_name(path: &Path) -> PathBuf {
         .unwrap_or_else(|| "output".into());
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
+
+/// Writes `data` to `path` atomically: a temporary file in the same directory, synced, then
+/// renamed into place. A crash leaves the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let temp = temp_name(path);
+    let guard = TempFile {
+        temp: temp.clone(),
+        path: path.to_path_buf(),
+        committed: false,
+    };
+    std::fs::write(&temp, data).ctx("write", &temp)?;
+    guard.commit()
+}

@@ -5,7 +5,10 @@
 //! macAddress=/PT1H.json`), one record per minute as Azure does, with plausible traffic per
 //! NIC: HTTPS egress, DNS to Azure DNS, east-west traffic, allowed inbound web and denied
 //! scans, with begin/continuing/end tuples carrying delta counters. Output is deterministic
-//! for a given seed.
+//! for a given seed. [`scenario`] adds regular big transfers and planted incidents for the
+//! reports.
+
+pub mod scenario;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -47,6 +50,8 @@ pub struct GenOptions {
     pub format: GenFormat,
     /// Random seed.
     pub seed: u64,
+    /// Add the report scenario ([`scenario`]) and write its files into this directory.
+    pub scenario: Option<PathBuf>,
 }
 
 /// What was generated.
@@ -416,6 +421,16 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary> {
             opts.hours
         )));
     }
+    if let Some(dir) = &opts.scenario {
+        if opts.nics < scenario::MIN_NICS || opts.hours < 24 || opts.days < 2 {
+            return Err(Error::Invalid(format!(
+                "--scenario needs at least {} NICs, 24 hours and 2 days (a baseline and the incident day)",
+                scenario::MIN_NICS
+            )));
+        }
+        let last = opts.start + chrono::Days::new(u64::from(opts.days - 1));
+        scenario::write_files(dir, last)?;
+    }
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
     let results: Vec<Result<GenSummary>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
@@ -435,7 +450,8 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary> {
                         for d in 0..opts.days {
                             let day = opts.start + chrono::Days::new(u64::from(d));
                             for h in 0..opts.hours {
-                                write_blob(&mut r, opts, &n, day, h, &mut sum)?;
+                                let last = d + 1 == opts.days;
+                                write_blob(&mut r, opts, (i, &n), (day, last), h, &mut sum)?;
                             }
                         }
                     }
@@ -462,14 +478,18 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary> {
 fn write_blob(
     r: &mut Rng,
     opts: &GenOptions,
-    n: &Nic,
-    day: NaiveDate,
+    (i, n): (u32, &Nic),
+    (day, last_day): (NaiveDate, bool),
     hour: u32,
     sum: &mut GenSummary,
 ) -> Result<()> {
     let start = day.and_hms_opt(hour, 0, 0).expect("valid hour").and_utc();
     let start_ms = start.timestamp_millis();
-    let tuples = flows_for_hour(r, n, start_ms, opts.tuples_per_hour, opts.nics);
+    let mut tuples = flows_for_hour(r, n, start_ms, opts.tuples_per_hour, opts.nics);
+    if opts.scenario.is_some() {
+        scenario::add(&mut tuples, i, n, hour, start_ms, last_day);
+        tuples.sort_by_key(|t| t.ts_ms);
+    }
     let mut s = String::with_capacity(tuples.len() * 80 + 4096);
     s.push_str("{\"records\":[");
     let mut records = 0;

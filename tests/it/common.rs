@@ -141,6 +141,7 @@ pub fn gen_tree(dir: &Path, days: u32, hours: u32, nics: u32, tuples_per_hour: u
         tuples_per_hour,
         format: flowlake::synth::GenFormat::Mixed,
         seed,
+        scenario: None,
     };
     flowlake::synth::generate(&opts).unwrap();
 }

@@ -1,0 +1,268 @@
+//! The one-sentence reason of each finding, written from its evidence.
+//!
+//! Why: a finding someone reads at 3 a.m. must say what happened, how much, through which rule
+//! and compared with what, in words, and point at the next step. The SQL decides; this module
+//! explains.
+
+use super::{Finding, Severity, settings::Checked};
+
+/// Bytes in decimal units: `812 B`, `4.2 MB`, `3.0 GB`.
+pub fn bytes(n: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = n;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} {}", UNITS[0])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A count with thousands separators: `12,345`.
+pub fn count(n: f64) -> String {
+    let s = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn list(v: &[super::settings::PortSpec]) -> String {
+    if v.is_empty() {
+        return "none".into();
+    }
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes the reason of `f`.
+pub fn explain(f: &Finding, s: &Checked) -> String {
+    let t = |k: &str| f.text(k).unwrap_or("?").to_string();
+    let n = |k: &str| f.num(k);
+    let port = || {
+        format!(
+            "{}/{}",
+            f.text("protocol").unwrap_or("proto"),
+            f.evidence
+                .get("dst_port")
+                .or_else(|| f.evidence.get("port"))
+                .map_or("?".into(), ToString::to_string)
+        )
+    };
+    let rule = || match f.text("rule") {
+        Some(r) => format!(", allowed by {r}"),
+        None => String::new(),
+    };
+    match f.kind.as_str() {
+        "threat_intel" => format!(
+            "{} sent {} to {} on {}, listed as '{}' in a threat-intelligence set{}: block the destination and investigate the host.",
+            t("src_ip"),
+            bytes(n("bytes_out")),
+            t("dst_ip"),
+            port(),
+            t("threat_label"),
+            rule()
+        ),
+        "dns_to_external" => format!(
+            "{} sent {} {} flows ({} out, {} back) to {}, which is not an approved server: look for DNS tunnelling or a resolver bypass{}.",
+            t("src_ip"),
+            count(n("flows")),
+            port(),
+            bytes(n("bytes_out")),
+            bytes(n("bytes_in")),
+            t("dst_ip"),
+            rule()
+        ),
+        "unexpected_port" => format!(
+            "{} sent {} to {} on {}, outside the expected egress ports ({}){}; baseline for this pair: {}.",
+            t("src_ip"),
+            bytes(n("bytes_out")),
+            t("dst_ip"),
+            port(),
+            list(&s.expected_egress_ports),
+            rule(),
+            bytes(n("baseline"))
+        ),
+        "new_destination" => format!(
+            "{} sent {} to {} on {}, a destination no internal host reached in the baseline{}: confirm it is a known service.",
+            t("src_ip"),
+            bytes(n("bytes_out")),
+            t("dst_ip"),
+            port(),
+            rule()
+        ),
+        "volume_anomaly" => {
+            let base = n("baseline");
+            let ratio = if base > 0.0 {
+                format!(
+                    "{:.1}× its baseline rate ({} expected)",
+                    n("bytes_out") / base,
+                    bytes(base)
+                )
+            } else {
+                "with almost no egress in the baseline".into()
+            };
+            format!(
+                "{} sent {} to external addresses, {}; the most to {} on {}.",
+                t("src_ip"),
+                bytes(n("bytes_out")),
+                ratio,
+                t("dst_ip"),
+                port()
+            )
+        }
+        "sensitive_port_exposed" | "endpoint_exposed" => {
+            let what = if f.kind == "sensitive_port_exposed" {
+                "a management or data port"
+            } else {
+                "a service"
+            };
+            let answered = match f.evidence.get("answered").and_then(|v| v.as_bool()) {
+                Some(true) => format!("the service answered with {}", bytes(n("bytes_out"))),
+                Some(false) => "the service never answered".into(),
+                None => "the logs carry no byte counts to tell whether it answered".into(),
+            };
+            let new = if f.evidence.get("new").and_then(|v| v.as_bool()) == Some(true) {
+                ", new since the baseline"
+            } else {
+                ""
+            };
+            let next = if f.severity == Severity::Info {
+                "declared expected".to_string()
+            } else {
+                format!("restrict {} to known sources or close it", t("rule"))
+            };
+            format!(
+                "{} {} ({what}{new}) accepted {} flows from {} public sources through {}; {answered}: {next}.",
+                t("ip"),
+                port(),
+                count(n("flows")),
+                count(n("external_sources")),
+                t("rule")
+            )
+        }
+        "scan_pressure" => format!(
+            "{} was probed: {} denied inbound flows from {} public sources on {} ports ({} on sensitive ports), denied by {}.",
+            t("ip"),
+            count(n("denied_flows")),
+            count(n("external_sources")),
+            count(n("distinct_ports")),
+            count(n("sensitive_port_flows")),
+            t("rule")
+        ),
+        "broad_allow" => {
+            let mut why = vec![];
+            if n("public_sensitive_ports") > 0.0 {
+                why.push(format!(
+                    "let {} public sources reach {} sensitive port(s) (e.g. {})",
+                    count(n("public_sources")),
+                    count(n("public_sensitive_ports")),
+                    f.evidence
+                        .get("first_sensitive_port")
+                        .map_or("?".into(), ToString::to_string)
+                ));
+            }
+            if n("public_unexpected_ports") > 1.0 {
+                why.push(format!(
+                    "let public sources reach {} ports not declared exposed",
+                    count(n("public_unexpected_ports"))
+                ));
+            }
+            if n("unexpected_egress_ports") > 0.0 {
+                why.push(format!(
+                    "let egress out on {} unexpected port(s) (e.g. {})",
+                    count(n("unexpected_egress_ports")),
+                    f.evidence
+                        .get("first_unexpected_egress_port")
+                        .map_or("?".into(), ToString::to_string)
+                ));
+            }
+            format!(
+                "{} ({}) {}: narrow its sources, destinations or ports.",
+                t("rule"),
+                nsg_name(f),
+                why.join(" and ")
+            )
+        }
+        "rule_hits" => format!(
+            "{} ({}) decided {} allowed and {} denied flows, {} over {} ports and {} peers.",
+            t("rule"),
+            nsg_name(f),
+            count(n("allowed_flows")),
+            count(n("denied_flows")),
+            bytes(n("bytes")),
+            count(n("distinct_ports")),
+            count(n("distinct_peers"))
+        ),
+        "never_hit" => format!(
+            "{} (priority {}) in NSG {} matched no flow in the window, over {} NICs and {} hours of its flow logs: remove it if it is not needed.",
+            t("rule"),
+            n("priority"),
+            t("nsg"),
+            count(n("coverage_nics")),
+            count(n("coverage_hours"))
+        ),
+        "no_coverage" => format!(
+            "NSG {} has no flow logs in the window, so nothing can be said about its {} rules: enable flow logs for it.",
+            t("nsg"),
+            count(n("rules"))
+        ),
+        "shadowed" => format!(
+            "{} (priority {}) in NSG {} can never match: {} (priority {}) matches all its traffic first and {} it.",
+            t("rule"),
+            n("priority"),
+            t("nsg"),
+            t("shadowed_by"),
+            n("shadowed_by_priority"),
+            t("shadowed_by_access")
+        ),
+        "coverage_gap" => format!(
+            "NIC {} has no flow logs for {} hour(s) from {} to {}: reports are blind there; check its flow-log settings.",
+            t("nic"),
+            count(n("hours")),
+            t("since"),
+            t("until")
+        ),
+        "top_talker" => format!(
+            "{} moved {} ({} to external addresses, {} from them) with {} peers.",
+            t("ip"),
+            bytes(n("bytes")),
+            bytes(n("bytes_to_external")),
+            bytes(n("bytes_from_external")),
+            count(n("peers"))
+        ),
+        other => format!("{other}: {}", serde_json::Value::Object(f.evidence.clone())),
+    }
+}
+
+fn nsg_name(f: &Finding) -> String {
+    match f.text("nsg") {
+        Some("") | None => "no NSG name".into(),
+        Some(n) => n.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(bytes(812.0), "812 B");
+        assert_eq!(bytes(4_200_000.0), "4.2 MB");
+        assert_eq!(bytes(3.04e9), "3.0 GB");
+        assert_eq!(count(12345.0), "12,345");
+        assert_eq!(count(999.0), "999");
+        assert_eq!(count(1_000_000.0), "1,000,000");
+    }
+}

@@ -1,0 +1,314 @@
+//! A report as text for people (table, Markdown), for programs (JSON, CSV) and for notebooks
+//! (Parquet), and the HTML page of [`super::html`].
+//!
+//! Why: the same findings go to an engineer's terminal, a ticket, a batch job's parser and a
+//! pandas notebook. JSON is the contract (see docs/REPORTS.md); every other format shows the
+//! same findings in the same order.
+
+use std::sync::Arc;
+
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::json::ReaderBuilder;
+use datafusion::arrow::json::reader::infer_json_schema_from_iterator;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use serde_json::{Map, Value};
+
+use super::reason::count;
+use super::{Finding, Report, Severity};
+use crate::error::{Error, Result};
+
+/// Output format of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned text for a terminal.
+    Table,
+    /// The JSON contract: header, coverage, findings.
+    Json,
+    /// One row per finding, every evidence field a column.
+    Csv,
+    /// A Markdown section for tickets and wikis.
+    Markdown,
+    /// One self-contained HTML page with charts.
+    Html,
+    /// One row per finding (typed columns); the header in the file's metadata.
+    Parquet,
+}
+
+/// What a finding is about, in a few words: `10.0.0.4 → 1.2.3.4 tcp/443`, `10.0.0.4 tcp/22`.
+pub fn subject(f: &Finding) -> String {
+    let port = |k: &str| {
+        f.evidence
+            .get(k)
+            .filter(|v| !v.is_null())
+            .map(|p| format!(" {}/{}", f.text("protocol").unwrap_or("?"), p))
+            .unwrap_or_default()
+    };
+    if let (Some(s), Some(d)) = (f.text("src_ip"), f.text("dst_ip")) {
+        return format!("{s} → {d}{}", port("dst_port"));
+    }
+    if let Some(ip) = f.text("ip") {
+        return format!("{ip}{}", port("port"));
+    }
+    if let Some(r) = f.text("rule") {
+        return match f.text("nsg") {
+            Some(n) if !n.is_empty() => format!("{r} ({n})"),
+            _ => r.to_string(),
+        };
+    }
+    f.text("nic").or(f.text("nsg")).unwrap_or("").to_string()
+}
+
+/// The header lines: window, baseline, coverage, counts.
+fn header(r: &Report) -> Vec<String> {
+    let c = &r.coverage;
+    let t = |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%d %H:%M").to_string();
+    let counts = [
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ]
+    .iter()
+    .map(|s| format!("{} {}", r.counts.get(*s), s.name()))
+    .collect::<Vec<_>>()
+    .join(", ");
+    vec![
+        format!(
+            "{} report: {} .. {} UTC (baseline {} .. {})",
+            r.report.name(),
+            t(r.window.since),
+            t(r.window.until),
+            t(r.baseline.since),
+            t(r.baseline.until)
+        ),
+        format!(
+            "coverage: {} NICs ({} in the window), {}/{} hours with data, {} NIC-hours, {} tuples; baseline: {} hours with data, {} tuples; {} gaps",
+            c.nics,
+            c.nics_in_window,
+            c.window_hours_with_data,
+            c.window_hours,
+            count(c.nic_hours_with_data as f64),
+            count(c.tuples as f64),
+            c.baseline_hours_with_data,
+            count(c.baseline_tuples as f64),
+            c.gaps_total
+        ),
+        format!("findings: {counts}"),
+    ]
+}
+
+const TABLE_ROWS: usize = 100;
+
+/// Renders `r` in `format` (HTML through [`super::html::page`]).
+pub fn render(r: &Report, format: Format) -> Result<Vec<u8>> {
+    Ok(match format {
+        Format::Json => {
+            let mut v = serde_json::to_vec_pretty(r).map_err(|e| Error::Invalid(e.to_string()))?;
+            v.push(b'\n');
+            v
+        }
+        Format::Table => table(r).into_bytes(),
+        Format::Markdown => markdown(r).into_bytes(),
+        Format::Csv => csv(r)?,
+        Format::Html => super::html::page(r).into_bytes(),
+        Format::Parquet => parquet(r)?,
+    })
+}
+
+fn table(r: &Report) -> String {
+    let mut out = header(r).join("\n");
+    out.push_str("\n\n");
+    if r.findings.is_empty() {
+        out.push_str("no findings\n");
+        return out;
+    }
+    let rows: Vec<[String; 5]> = r
+        .findings
+        .iter()
+        .take(TABLE_ROWS)
+        .map(|f| {
+            [
+                f.severity.name().to_string(),
+                f.kind.clone(),
+                format!("{:.2}", f.score),
+                subject(f),
+                f.reason.clone(),
+            ]
+        })
+        .collect();
+    let heads = ["SEVERITY", "KIND", "SCORE", "SUBJECT", "REASON"];
+    let mut w = heads.map(|h| h.chars().count());
+    for row in &rows {
+        for i in 0..4 {
+            w[i] = w[i].max(row[i].chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for i in 0..4 {
+            s.push_str(cells[i]);
+            s.push_str(&" ".repeat(w[i] - cells[i].chars().count() + 2));
+        }
+        s.push_str(cells[4]);
+        s.push('\n');
+        s
+    };
+    out.push_str(&line(heads));
+    for row in &rows {
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    }
+    if r.findings.len() > TABLE_ROWS {
+        out.push_str(&format!(
+            "... {} more findings (use --format json, csv or html for all)\n",
+            r.findings.len() - TABLE_ROWS
+        ));
+    }
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn markdown(r: &Report) -> String {
+    let h = header(r);
+    let mut out = format!("## flowlake {} report\n\n", r.report.name());
+    for l in &h[..] {
+        out.push_str(&format!("- {}\n", md_escape(l)));
+    }
+    out.push('\n');
+    if r.findings.is_empty() {
+        out.push_str("No findings.\n");
+        return out;
+    }
+    out.push_str("| Severity | Kind | Score | Subject | Reason |\n|---|---|---:|---|---|\n");
+    for f in &r.findings {
+        out.push_str(&format!(
+            "| {} | {} | {:.2} | {} | {} |\n",
+            f.severity.name(),
+            f.kind,
+            f.score,
+            md_escape(&subject(f)),
+            md_escape(&f.reason)
+        ));
+    }
+    out
+}
+
+/// Findings as flat JSON objects: kind, severity, score, reason, then the evidence.
+fn flat(r: &Report) -> Vec<Map<String, Value>> {
+    r.findings
+        .iter()
+        .map(|f| match serde_json::to_value(f) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        })
+        .collect()
+}
+
+fn columns(rows: &[Map<String, Value>]) -> Vec<String> {
+    let mut cols: Vec<String> = vec![];
+    for r in rows {
+        for k in r.keys() {
+            if !cols.contains(k) {
+                cols.push(k.clone());
+            }
+        }
+    }
+    if cols.is_empty() {
+        cols = ["kind", "severity", "score", "reason"]
+            .map(String::from)
+            .to_vec();
+    }
+    cols
+}
+
+fn csv(r: &Report) -> Result<Vec<u8>> {
+    let rows = flat(r);
+    let cols = columns(&rows);
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(",");
+    out.push('\n');
+    for row in &rows {
+        let line = cols
+            .iter()
+            .map(|c| match row.get(c) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => field(s),
+                Some(v) => field(&v.to_string()),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        out.push_str(&line);
+        out.push('\n');
+    }
+    Ok(out.into_bytes())
+}
+
+fn is_time_column(name: &str) -> bool {
+    name.ends_with("_seen") || name == "since" || name == "until"
+}
+
+fn parquet(r: &Report) -> Result<Vec<u8>> {
+    let rows: Vec<Value> = flat(r).into_iter().map(Value::Object).collect();
+    let inferred = infer_json_schema_from_iterator(rows.iter().map(|v| Ok(v.clone())))?;
+    // Fixed leading columns even without findings; times typed as timestamps.
+    let mut fields: Vec<Field> = vec![
+        Field::new("kind", DataType::Utf8, true),
+        Field::new("severity", DataType::Utf8, true),
+        Field::new("score", DataType::Float64, true),
+        Field::new("reason", DataType::Utf8, true),
+    ];
+    for f in inferred.fields() {
+        if !fields.iter().any(|x| x.name() == f.name()) {
+            fields.push(f.as_ref().clone().with_nullable(true));
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder()?;
+    decoder.serialize(&rows)?;
+    let batch = decoder
+        .flush()?
+        .unwrap_or_else(|| datafusion::arrow::array::RecordBatch::new_empty(schema.clone()));
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let mut cols = vec![];
+    let mut out_fields = vec![];
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        if is_time_column(f.name()) && f.data_type() == &DataType::Utf8 {
+            cols.push(cast(c, &ts)?);
+            out_fields.push(Field::new(f.name(), ts.clone(), true));
+        } else {
+            cols.push(c.clone());
+            out_fields.push(f.as_ref().clone());
+        }
+    }
+    let mut head = serde_json::to_value(r).map_err(|e| Error::Invalid(e.to_string()))?;
+    if let Value::Object(m) = &mut head {
+        m.remove("findings");
+    }
+    let out_schema = Arc::new(Schema::new(out_fields));
+    let batch = datafusion::arrow::array::RecordBatch::try_new(out_schema.clone(), cols)?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "flowlake.report".to_string(),
+            head.to_string(),
+        )]))
+        .build();
+    let mut buf = Vec::new();
+    let perr = |e: parquet::errors::ParquetError| Error::Invalid(format!("parquet output: {e}"));
+    let mut w = ArrowWriter::try_new(&mut buf, out_schema, Some(props)).map_err(perr)?;
+    w.write(&batch).map_err(perr)?;
+    w.close().map_err(perr)?;
+    Ok(buf)
+}

@@ -1,0 +1,486 @@
+//! The reports on the generator's scenario: every planted incident found, high or medium, near
+//! the top; no legitimate big transfer above info; the rule audit's definitions findings;
+//! coverage gaps; every output format; the HTML page in headless Chromium; exit statuses.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::common::flowlake;
+
+/// The scenario lake: 8 NICs, 4 days (2026-11-01..04), incidents on the 4th. NIC 0's blobs
+/// for 10:00-12:59 on the 4th are removed before the ingest, to make a coverage gap.
+struct Scenario {
+    _dir: tempfile::TempDir,
+    lake: PathBuf,
+    files: PathBuf,
+    key: Value,
+}
+
+fn scenario() -> &'static Scenario {
+    static S: OnceLock<Scenario> = OnceLock::new();
+    S.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join("blobs");
+        let files = dir.path().join("scenario");
+        let opts = flowlake::synth::GenOptions {
+            out: blobs.clone(),
+            start: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            days: 4,
+            hours: 24,
+            nics: 8,
+            tuples_per_hour: 300,
+            format: flowlake::synth::GenFormat::Mixed,
+            seed: 7,
+            scenario: Some(files.clone()),
+        };
+        flowlake::synth::generate(&opts).unwrap();
+        let mut removed = 0;
+        for e in walkdir::WalkDir::new(&blobs) {
+            let p = e.unwrap().into_path();
+            let s = p.to_string_lossy();
+            if !p.is_file() {
+                continue;
+            }
+            if s.contains("d=04/h=1")
+                && ["h=10", "h=11", "h=12"].iter().any(|h| s.contains(h))
+                && s.contains("macAddress=000D3A100000")
+            {
+                std::fs::remove_file(&p).unwrap();
+                removed += 1;
+            }
+        }
+        assert_eq!(removed, 3);
+        let lake = dir.path().join("lake");
+        crate::common::ingest_lib(&[&blobs], &lake);
+        let key =
+            serde_json::from_str(&std::fs::read_to_string(files.join("scenario.json")).unwrap())
+                .unwrap();
+        Scenario {
+            _dir: dir,
+            lake,
+            files,
+            key,
+        }
+    })
+}
+
+/// Runs `flowlake report KIND` on the scenario with its config; returns (status, stdout).
+fn report(kind: &str, extra: &[&str]) -> (i32, String) {
+    let s = scenario();
+    let lake = s.lake.display().to_string();
+    let config = s.files.join("flowlake.toml").display().to_string();
+    let mut args = vec!["report", kind, "--lake", &lake, "--config", &config];
+    args.extend(extra);
+    let out = flowlake(&args, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "report {kind} {extra:?} panicked: {stderr}"
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap() + &stderr,
+    )
+}
+
+fn json(kind: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["--format", "json"];
+    args.extend(extra);
+    let (code, out) = report(kind, &args);
+    assert_eq!(code, 0, "{out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn findings(v: &Value) -> &Vec<Value> {
+    v["findings"].as_array().unwrap()
+}
+
+fn sev_rank(f: &Value) -> u8 {
+    match f["severity"].as_str().unwrap() {
+        "high" => 3,
+        "medium" => 2,
+        "low" => 1,
+        _ => 0,
+    }
+}
+
+/// Position of the first finding matching `pred`, with the finding.
+fn find<'a>(v: &'a Value, pred: impl Fn(&Value) -> bool) -> Option<(usize, &'a Value)> {
+    findings(v).iter().enumerate().find(|(_, f)| pred(f))
+}
+
+#[test]
+fn exfil_ranks_every_planted_incident_high_or_medium_near_the_top() {
+    let s = scenario();
+    let v = json("exfil", &[]);
+    assert_eq!(v["report"], "exfil");
+    assert_eq!(
+        v["window"]["since"], "2026-11-04T00:00:00Z",
+        "default: the last day"
+    );
+    assert_eq!(v["baseline"]["until"], "2026-11-04T00:00:00Z");
+    let incidents: Vec<&Value> = s.key["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["report"] == "exfil")
+        .collect();
+    assert_eq!(incidents.len(), 4);
+    for inc in incidents {
+        let (pos, f) = find(&v, |f| {
+            f["kind"] == inc["kind"] && f["src_ip"] == inc["ip"] && f["dst_ip"] == inc["dst_ip"]
+        })
+        .unwrap_or_else(|| panic!("not found: {inc}\n{v:#}"));
+        assert!(sev_rank(f) >= 2, "{inc}: {f}");
+        assert!(pos < 10, "{inc} at position {pos}");
+        for k in [
+            "bytes_out",
+            "bytes_in",
+            "flows",
+            "first_seen",
+            "last_seen",
+            "rule",
+            "baseline",
+        ] {
+            assert!(f.get(k).is_some(), "{k} missing in {f}");
+        }
+        assert!(
+            f["reason"]
+                .as_str()
+                .unwrap()
+                .contains(inc["ip"].as_str().unwrap())
+        );
+        let score = f["score"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{f}");
+    }
+    // The odd-port upload is also a volume anomaly of its source, against its own baseline.
+    let (_, f) = find(&v, |f| {
+        f["kind"] == "volume_anomaly" && f["src_ip"] == "10.224.0.6"
+    })
+    .unwrap();
+    assert_eq!(f["severity"], "high");
+    assert!(f["baseline"].as_f64().unwrap() > 0.0, "{f}");
+    // Sorted by severity, then score.
+    let fs = findings(&v);
+    for w in fs.windows(2) {
+        let (a, b) = (sev_rank(&w[0]), sev_rank(&w[1]));
+        assert!(a > b || (a == b && w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
+    }
+}
+
+#[test]
+fn legitimate_big_transfers_are_never_above_info() {
+    let s = scenario();
+    let legit: Vec<&str> = s.key["legitimate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["dst_ip"].as_str().unwrap())
+        .collect();
+    // The incident day, and a normal day judged against the days before it.
+    for extra in [
+        &[][..],
+        &["--since", "2026-11-03", "--until", "2026-11-04"][..],
+    ] {
+        let v = json("exfil", extra);
+        for f in findings(&v) {
+            if sev_rank(f) == 0 {
+                continue;
+            }
+            let dst = f["dst_ip"].as_str().unwrap();
+            assert!(!legit.contains(&dst), "legitimate transfer reported: {f}");
+            // NICs 0 and 1 only do legitimate big transfers.
+            assert!(
+                !["10.224.0.4", "10.224.0.5"].contains(&f["src_ip"].as_str().unwrap()),
+                "{f}"
+            );
+        }
+    }
+    let v = json("exfil", &["--since", "2026-11-03", "--until", "2026-11-04"]);
+    assert!(
+        findings(&v).iter().all(|f| sev_rank(f) == 0),
+        "a normal day has no findings above info: {v:#}"
+    );
+}
+
+#[test]
+fn exposure_ranks_ssh_and_database_high_and_expected_web_as_info() {
+    let s = scenario();
+    let v = json("exposure", &[]);
+    for inc in s.key["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["report"] == "exposure")
+    {
+        let (pos, f) = find(&v, |f| f["ip"] == inc["ip"] && f["port"] == inc["port"])
+            .unwrap_or_else(|| panic!("not found: {inc}"));
+        assert_eq!(f["kind"], inc["kind"]);
+        assert_eq!(f["severity"], "high", "{f}");
+        assert!(pos < 4, "{inc} at {pos}");
+        assert_eq!(f["answered"], true);
+        assert_eq!(f["new"], true);
+        assert_eq!(f["expected"], false);
+        assert_eq!(f["rule"], "UserRule_allow-mgmt-any");
+        assert!(f["external_sources"].as_u64().unwrap() >= 5, "{f}");
+    }
+    for f in findings(&v).iter().filter(|f| f["port"] == 443) {
+        assert_eq!(f["severity"], "info", "declared expected: {f}");
+        assert_eq!(f["expected"], true);
+    }
+    let (_, scan) = find(&v, |f| f["kind"] == "scan_pressure").expect("denied scans");
+    assert!(scan["denied_flows"].as_u64().unwrap() > 100, "{scan}");
+}
+
+#[test]
+fn rules_audit_names_the_broad_the_shadowed_and_the_never_hit_rule() {
+    let s = scenario();
+    let v = json("rules", &[]);
+    for pair in s.key["rules"].as_array().unwrap() {
+        let (kind, rule) = (&pair[0], &pair[1]);
+        let (_, f) = find(&v, |f| &f["kind"] == kind && &f["rule"] == rule)
+            .unwrap_or_else(|| panic!("{kind} {rule} not found in {v:#}"));
+        assert!(sev_rank(f) >= 1, "{f}");
+        if kind == "never_hit" {
+            // The claim states the coverage it rests on.
+            assert!(f["coverage_nics"].as_u64().unwrap() >= 1, "{f}");
+            assert_eq!(f["coverage_hours"], 24, "{f}");
+            assert!(f["reason"].as_str().unwrap().contains("24 hours"));
+        }
+    }
+    let (_, broad) = find(&v, |f| {
+        f["kind"] == "broad_allow" && f["rule"] == "UserRule_allow-mgmt-any"
+    })
+    .unwrap();
+    assert_eq!(broad["severity"], "high");
+    // NSGs 01 and 03 only have VNet-logged NICs (no NSG name in the logs): no claim is made.
+    for n in ["aks-agentpool-01-nsg", "aks-agentpool-03-nsg"] {
+        assert!(
+            find(&v, |f| f["kind"] == "no_coverage" && f["nsg"] == n).is_some(),
+            "{n}"
+        );
+        assert!(
+            find(&v, |f| f["kind"] == "never_hit" && f["nsg"] == n).is_none(),
+            "{n}"
+        );
+    }
+    let (_, hits) = find(&v, |f| {
+        f["kind"] == "rule_hits" && f["rule"] == "DefaultRule_DenyAllInBound"
+    })
+    .unwrap();
+    assert!(hits["denied_flows"].as_u64().unwrap() > 0);
+    assert!(hits.get("first_seen").is_some() && hits.get("distinct_peers").is_some());
+}
+
+#[test]
+fn summary_reports_coverage_gaps_top_talkers_and_traffic_over_time() {
+    let v = json("summary", &[]);
+    let c = &v["coverage"];
+    assert_eq!(c["nics"], 8);
+    assert_eq!(c["window_hours"], 24);
+    assert_eq!(c["window_hours_with_data"], 24);
+    assert_eq!(c["nic_hours_with_data"], 8 * 24 - 3);
+    assert_eq!(c["baseline_hours_with_data"], 72);
+    let (_, gap) = find(&v, |f| f["kind"] == "coverage_gap").expect("the removed hours");
+    assert_eq!(gap["nic"], "00-0D-3A-10-00-00");
+    assert_eq!(gap["since"], "2026-11-04T10:00:00Z");
+    assert_eq!(gap["until"], "2026-11-04T13:00:00Z");
+    assert_eq!(gap["hours"], 3);
+    assert_eq!(gap["severity"], "low");
+    let top = v["top_talkers"].as_array().unwrap();
+    assert_eq!(top.len(), 8);
+    assert_eq!(
+        top[0]["ip"], "10.224.0.6",
+        "the odd-port uploader moved the most"
+    );
+    assert_eq!(v["timeline"].as_array().unwrap().len(), 24);
+}
+
+#[test]
+fn output_is_deterministic_and_every_format_shows_the_same_findings() {
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("generated_at");
+        v
+    };
+    let a = strip(json("exfil", &[]));
+    let b = strip(json("exfil", &[]));
+    assert_eq!(a, b);
+    let n = findings(&a).len();
+    let (code, csv) = report("exfil", &["--format", "csv"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("kind,severity,score,reason,"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines.len(), n + 1);
+    let (_, md) = report("exfil", &["--format", "markdown"]);
+    assert!(md.starts_with("## flowlake exfil report"));
+    assert_eq!(
+        md.lines()
+            .filter(|l| l.starts_with("| high") || l.starts_with("| medium"))
+            .count(),
+        n
+    );
+    let (_, table) = report("exfil", &[]);
+    assert!(
+        table.contains("SEVERITY") && table.contains("185.220.101.45"),
+        "{table}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("exfil.parquet");
+    let (code, out) = report(
+        "exfil",
+        &["--format", "parquet", "-o", pq.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    let f = std::fs::File::open(&pq).unwrap();
+    let builder =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let meta = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .clone();
+    assert!(meta.iter().any(|kv| kv.key == "flowlake.report"));
+    let schema = builder.schema().clone();
+    assert!(matches!(
+        schema.field_with_name("first_seen").unwrap().data_type(),
+        arrow::datatypes::DataType::Timestamp(_, _)
+    ));
+    let rows: usize = builder
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .sum();
+    assert_eq!(rows, n);
+}
+
+#[test]
+fn fail_on_sets_exit_status_4_at_or_above_the_severity() {
+    assert_eq!(report("exfil", &["--fail-on", "high"]).0, 4);
+    // The summary's worst finding is the low coverage gap.
+    assert_eq!(report("summary", &["--fail-on", "medium"]).0, 0);
+    assert_eq!(report("summary", &["--fail-on", "low"]).0, 4);
+    assert_eq!(report("exfil", &["--fail-on", "severe"]).0, 2);
+}
+
+#[test]
+fn bad_settings_and_windows_are_clear_errors() {
+    let s = scenario();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = s.lake.display().to_string();
+    let run = |config: &str, extra: &[&str]| {
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, config).unwrap();
+        let mut args = vec![
+            "report",
+            "exfil",
+            "--lake",
+            &lake,
+            "--config",
+            p.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let out = flowlake(&args, &[]);
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run("[report]\nsensitive_ports = [\"tcp/22\", \"ssh\"]\n", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("sensitive_ports") && err.contains("'ssh'"),
+        "{err}"
+    );
+    let (code, err) = run("[report]\nmin_byte = 5\n", &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("min_byte"), "{err}");
+    let (code, err) = run("[report]\nthreat_sets = [\"intel\"]\n", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("'intel'") && err.contains("--set intel="),
+        "{err}"
+    );
+    let (code, err) = run("", &["--since", "last week"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--since 'last week'"), "{err}");
+    let (code, err) = run("", &["--baseline", "forever"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--baseline 'forever'"), "{err}");
+}
+
+/// The HTML page is self-contained and renders in headless Chromium without console errors.
+/// Its Content Security Policy turns any network fetch into a console error.
+#[test]
+fn html_report_renders_in_headless_chromium_without_console_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in ["exfil", "summary"] {
+        let page = dir.path().join(format!("{kind}.html"));
+        let (code, out) = report(kind, &["--format", "html", "-o", page.to_str().unwrap()]);
+        assert_eq!(code, 0, "{out}");
+        let html = std::fs::read_to_string(&page).unwrap();
+        for needle in ["<svg", "Content-Security-Policy", "<table>"] {
+            assert!(html.contains(needle), "{kind}: {needle}");
+        }
+        let dom = chromium(&page, dir.path());
+        let rows = dom.matches("<tr><td class=\"num\">").count();
+        let v = json(kind, &[]);
+        assert_eq!(
+            rows,
+            findings(&v).len(),
+            "{kind}: one table row per finding"
+        );
+        assert!(
+            dom.contains("Bytes per hour") && dom.contains("Top talkers"),
+            "{kind}"
+        );
+        if kind == "exfil" {
+            assert!(dom.contains("Top findings over time"));
+        }
+    }
+}
+
+/// Renders `page` with headless Chromium; fails on any console message. Returns the DOM.
+fn chromium(page: &Path, profile: &Path) -> String {
+    let bin = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect(
+            "headless Chromium is needed (Debian: apt-get install chromium; .ci/run installs it)",
+        );
+    let out = std::process::Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-dev-shm-usage",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            profile.join("chromium").display()
+        ))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
