@@ -250,6 +250,10 @@ enum Command {
         /// Exit with status 4 when a finding at or above this severity exists.
         #[arg(long, value_enum, value_name = "SEVERITY")]
         fail_on: Option<Severity>,
+        /// Print the report's SQL with the window and settings filled in, and stop (to read
+        /// it, or run it with another engine).
+        #[arg(long)]
+        print_sql: bool,
     },
     /// Print the columns of the `flows` table.
     Schema {
@@ -619,6 +623,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format,
             output,
             fail_on,
+            print_sql,
         } => {
             if format == render::Format::Parquet
                 && output.is_none()
@@ -642,6 +647,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 now: chrono::Utc::now(),
                 charts: format == render::Format::Html,
             };
+            if print_sql {
+                let qs = rt
+                    .block_on(report::queries(&session, &settings, &opts))
+                    .map_err(|e| query_error(e, Some(&session)))?;
+                for (file, sql) in qs {
+                    println!("-- {file}\n{};\n", sql.trim_end().trim_end_matches(';'));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let r = rt
                 .block_on(report::run(&session, &settings, &definitions, &opts))
                 .map_err(|e| query_error(e, Some(&session)))?;

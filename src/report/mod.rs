@@ -496,13 +496,13 @@ pub fn window(session: &LakeSession, opts: &Options) -> Result<Window> {
     })
 }
 
-/// Produces a report.
-pub async fn run(
-    session: &LakeSession,
-    settings: &Checked,
-    nsgs: &[Nsg],
+/// Checks the settings against the session, resolves the window and baseline, and measures
+/// coverage (which the queries' "hours with data" parameters come from).
+async fn prepare<'a>(
+    session: &'a LakeSession,
+    settings: &'a Checked,
     opts: &Options,
-) -> Result<Report> {
+) -> Result<(Runner<'a>, Coverage)> {
     for name in settings.set_names() {
         if session.sets.get(name).is_none() {
             return Err(Error::Invalid(format!(
@@ -533,6 +533,38 @@ pub async fn run(
     let coverage = coverage(&cov_rows, window, baseline);
     runner.window_hours = coverage.window_hours_with_data;
     runner.baseline_hours = coverage.baseline_hours_with_data;
+    Ok((runner, coverage))
+}
+
+/// The report's queries as they would run (window, baseline and settings filled in), for
+/// reading, checking or running elsewhere (`flowlake report --print-sql`).
+pub async fn queries(
+    session: &LakeSession,
+    settings: &Checked,
+    opts: &Options,
+) -> Result<Vec<(&'static str, String)>> {
+    let (runner, _) = prepare(session, settings, opts).await?;
+    let files: &[&'static str] = match opts.kind {
+        Kind::Exfil => &["coverage.sql", "exfil.sql"],
+        Kind::Exposure => &["coverage.sql", "exposure.sql", "scans.sql"],
+        Kind::Rules => &["coverage.sql", "rules.sql", "nsg_coverage.sql"],
+        Kind::Summary => &["coverage.sql", "top_talkers.sql", "timeline.sql"],
+    };
+    files
+        .iter()
+        .map(|f| Ok((*f, runner.sql(f, &[])?)))
+        .collect()
+}
+
+/// Produces a report.
+pub async fn run(
+    session: &LakeSession,
+    settings: &Checked,
+    nsgs: &[Nsg],
+    opts: &Options,
+) -> Result<Report> {
+    let (runner, coverage) = prepare(session, settings, opts).await?;
+    let (window, baseline) = (runner.window, runner.baseline);
 
     let mut found = match opts.kind {
         Kind::Exfil => findings(runner.rows("exfil.sql", &[]).await?, settings)?,
@@ -761,7 +793,13 @@ async fn series(
         } else {
             "bytes"
         };
+        // Every hour of the window, so quiet hours show as zero rather than as a line.
         let mut by_hour: BTreeMap<DateTime<Utc>, f64> = BTreeMap::new();
+        let mut h = hour_floor(runner.window.since);
+        while h < runner.window.until {
+            by_hour.insert(h, 0.0);
+            h += Duration::hours(1);
+        }
         for r in rows.iter().filter(|r| matches(r)) {
             if let Some(h) = r
                 .get("hour")
@@ -772,7 +810,7 @@ async fn series(
                     r.get(measure).and_then(Value::as_f64).unwrap_or(0.0);
             }
         }
-        if !by_hour.is_empty() {
+        if by_hour.values().any(|v| *v > 0.0) {
             out.insert(i, by_hour.into_iter().collect());
         }
     }

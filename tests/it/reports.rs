@@ -107,7 +107,7 @@ fn sev_rank(f: &Value) -> u8 {
 }
 
 /// Position of the first finding matching `pred`, with the finding.
-fn find<'a>(v: &'a Value, pred: impl Fn(&Value) -> bool) -> Option<(usize, &'a Value)> {
+fn find(v: &Value, pred: impl Fn(&Value) -> bool) -> Option<(usize, &Value)> {
     findings(v).iter().enumerate().find(|(_, f)| pred(f))
 }
 
@@ -483,4 +483,32 @@ fn chromium(page: &Path, profile: &Path) -> String {
     assert!(console.is_empty(), "console messages: {console:#?}");
     assert!(out.status.success(), "{stderr}");
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The shipped example config's [report] section is valid, and its NSG file and sets load.
+#[test]
+fn example_config_drives_a_report_on_the_bundled_sample() {
+    let d = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lake = d.path().join("lake");
+    crate::common::ingest_lib(&[&root.join("data/azure")], &lake);
+    let conf = root.join("flowlake.example.toml");
+    let out = flowlake(
+        &[
+            "report",
+            "rules",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--config",
+            conf.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["report"], "rules");
+    assert!(!findings(&v).is_empty());
 }
