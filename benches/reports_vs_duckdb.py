@@ -1,0 +1,191 @@
+"""Report benchmark: each `flowlake report` on a month-long lake of >= 100 M tuples, against the
+same core queries run by DuckDB on the same Parquet files, in the same run.
+
+Usage: python3 benches/reports_vs_duckdb.py [--out bench-out/reports] [--flowlake target/release/flowlake]
+                                            [--days 30 --nics 60 --tuples-per-hour 2400] [--runs 3] [--threads 2]
+
+The lake is generated once (`flowlake gen --scenario`, so the reports have incidents to find,
+then `flowlake ingest`; the JSON blobs are deleted afterwards to save disk) and reused.
+
+For each report:
+  - flowlake: `flowlake report KIND --format json` as a whole process (start-up, coverage query,
+    the report's queries, findings, reasons, rendering);
+  - DuckDB: the Python module in-process, running the same queries: the exact SQL flowlake runs
+    (`flowlake report --print-sql`), with flowlake's set functions replaced by DuckDB
+    expressions over the scenario's threat list, over a `flows` view of read_parquet with Hive
+    partitions.
+The answers are compared (rows per kind and severity of the SQL-made findings; for the
+summary, the top talkers) and the script fails if they differ. Prints per-run times, medians,
+ratios, and the same as JSON on the last line.
+"""
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.dirname(here)
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--out", default=os.path.join(root, "bench-out/reports"))
+ap.add_argument("--flowlake", default=os.path.join(root, "target/release/flowlake"))
+ap.add_argument("--days", type=int, default=30)
+ap.add_argument("--nics", type=int, default=60)
+ap.add_argument("--tuples-per-hour", type=int, default=2400)
+ap.add_argument("--runs", type=int, default=3)
+ap.add_argument("--threads", type=int, default=os.cpu_count())
+args = ap.parse_args()
+
+lake = os.path.join(args.out, "lake")
+scenario = os.path.join(args.out, "scenario")
+config = os.path.join(scenario, "flowlake.toml")
+
+if not os.path.exists(args.flowlake):
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=root, check=True)
+if not os.path.exists(os.path.join(lake, "_flowlake/manifest.json")):
+    src = os.path.join(args.out, "blobs")
+    t0 = time.perf_counter()
+    subprocess.run([args.flowlake, "gen", "--out", src, "--days", str(args.days), "--nics", str(args.nics),
+                    "--tuples-per-hour", str(args.tuples_per_hour), "--scenario", scenario], check=True)
+    t1 = time.perf_counter()
+    subprocess.run([args.flowlake, "ingest", src, "--lake", lake, "-q"], check=True)
+    t2 = time.perf_counter()
+    print(f"generated in {t1 - t0:.0f} s, ingested in {t2 - t1:.0f} s", flush=True)
+    shutil.rmtree(src)
+
+manifest = json.load(open(os.path.join(lake, "_flowlake/manifest.json")))
+rows_in_lake = sum(f["rows"] for files in manifest["partitions"].values() for f in files)
+last_day = json.load(open(os.path.join(scenario, "scenario.json")))["incident_day"]
+first_day = min(manifest["partitions"]).split("=")[1]
+month_end = subprocess.run(["date", "-u", "-d", f"{last_day} + 1 day", "+%Y-%m-%d"],
+                           check=True, capture_output=True, text=True).stdout.strip()
+
+# (label, report, extra flags): the default window (the last day, 7-day baseline), the same
+# with the whole month as baseline, and the summary over the whole month.
+CASES = [
+    ("exfil", "exfil", []),
+    ("exfil, 29 d baseline", "exfil", ["--baseline", "29d"]),
+    ("exposure", "exposure", []),
+    ("rules", "rules", []),
+    ("summary", "summary", []),
+    ("summary, whole month", "summary", ["--since", first_day, "--until", month_end]),
+]
+SQL_KINDS = {"threat_intel", "dns_to_external", "unexpected_port", "new_destination", "volume_anomaly",
+             "sensitive_port_exposed", "endpoint_exposed", "scan_pressure", "broad_allow", "rule_hits"}
+env = dict(os.environ, DATAFUSION_EXECUTION_TARGET_PARTITIONS=str(args.threads))
+
+
+def flowlake_report(kind, extra):
+    t0 = time.perf_counter()
+    out = subprocess.run([args.flowlake, "report", kind, "--lake", lake, "--config", config,
+                          "--format", "json", *extra], check=True, capture_output=True, text=True, env=env).stdout
+    return time.perf_counter() - t0, json.loads(out)
+
+
+def threat_sql():
+    """flowlake's set functions over the scenario's threat list, as DuckDB expressions."""
+    entries = []
+    for line in open(os.path.join(scenario, "threat-intel.txt")):
+        line = line.split("#")[0].split()
+        if not line:
+            continue
+        net, label = line[0], (line[1] if len(line) > 1 else "threat")
+        if net.endswith("/24"):
+            cond = "{col} LIKE '" + ".".join(net[:-3].split(".")[:3]) + ".%'"
+        else:
+            cond = "{col} = '" + net.split("/")[0] + "'"
+        entries.append((cond, label))
+    return entries
+
+
+THREAT = threat_sql()
+
+
+def to_duckdb(sql):
+    def in_set(m):
+        col = m.group(1)
+        return "(" + " OR ".join(c.format(col=col) for c, _ in THREAT) + ")"
+
+    def label(m):
+        col = m.group(1)
+        return "(CASE " + " ".join(f"WHEN {c.format(col=col)} THEN '{l}'" for c, l in THREAT) + " END)"
+
+    sql = re.sub(r"coalesce\(ip_set_label\((\w+), 'threat'\), 'threat'\)", label, sql)
+    sql = re.sub(r"ip_in_set\((\w+), 'threat'\)", in_set, sql)
+    sql = re.sub(r"TIMESTAMP '([^']+)'", r"TIMESTAMPTZ '\1'", sql)
+    assert "ip_" not in sql.replace("src_ip", "").replace("dst_ip", "").replace("AS ip", ""), sql
+    return sql
+
+
+def queries(kind, extra):
+    out = subprocess.run([args.flowlake, "report", kind, "--lake", lake, "--config", config, "--print-sql", *extra],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    parts = re.split(r"^-- (\w+\.sql)\n", out, flags=re.M)
+    return [(parts[i], to_duckdb(parts[i + 1].strip().rstrip(";"))) for i in range(1, len(parts), 2)]
+
+
+def duckdb_report(con, qs):
+    t0 = time.perf_counter()
+    results = {name: con.sql(sql).fetchall() for name, sql in qs}
+    return time.perf_counter() - t0, results
+
+
+def summarise_flowlake(kind, rep):
+    if kind == "summary":
+        return sorted((t["ip"], t["bytes"]) for t in rep["top_talkers"])
+    return sorted(collections.Counter((f["kind"], f["severity"]) for f in rep["findings"]
+                                      if f["kind"] in SQL_KINDS).items())
+
+
+def summarise_duckdb(kind, results):
+    if kind == "summary":
+        return sorted((r[0], int(r[3])) for r in results["top_talkers.sql"])
+    c = collections.Counter()
+    for name, rows in results.items():
+        if name in ("coverage.sql", "nsg_coverage.sql"):
+            continue
+        for r in rows:
+            c[(r[0], r[1])] += 1
+    return sorted(c.items())
+
+
+import duckdb  # noqa: E402
+
+con = duckdb.connect()
+con.sql(f"SET threads = {args.threads}")
+con.sql("SET TimeZone = 'UTC'")
+con.sql(f"CREATE VIEW flows AS SELECT * FROM read_parquet('{lake}/flows/*/*.parquet', hive_partitioning = true)")
+
+results = []
+print(f"lake: {lake} ({rows_in_lake:,} rows, {len(manifest['partitions'])} days, last {last_day}), "
+      f"threads: {args.threads}, runs: {args.runs}", flush=True)
+print(f"{'report':<22} {'flowlake runs (s)':<24} {'median':>7}   {'DuckDB runs (s)':<24} {'median':>7} {'ratio':>6}  findings")
+for label, kind, extra in CASES:
+    qs = queries(kind, extra)
+    # Warm-up (page cache) and the equality check.
+    _, rep = flowlake_report(kind, extra)
+    _, dres = duckdb_report(con, qs)
+    want, got = summarise_duckdb(kind, dres), summarise_flowlake(kind, rep)
+    if want != got:
+        sys.exit(f"{label}: answers differ\nflowlake {got}\nduckdb   {want}")
+    fl, dk = [], []
+    for _ in range(args.runs):
+        fl.append(flowlake_report(kind, extra)[0])
+        dk.append(duckdb_report(con, qs)[0])
+    f_med, d_med = statistics.median(fl), statistics.median(dk)
+    counts = rep["counts"]
+    found = f"{counts['high']} high, {counts['medium']} medium, {counts['low']} low, {counts['info']} info"
+    print(f"{label:<22} {' '.join(f'{x:.2f}' for x in fl):<24} {f_med:>7.2f}   "
+          f"{' '.join(f'{x:.2f}' for x in dk):<24} {d_med:>7.2f} {d_med / f_med:>5.2f}x  {found}", flush=True)
+    results.append({"case": label, "report": kind, "args": extra, "flowlake_s": fl, "duckdb_s": dk,
+                    "flowlake_median_s": f_med, "duckdb_median_s": d_med, "speedup": d_med / f_med,
+                    "window_tuples": rep["coverage"]["tuples"], "baseline_tuples": rep["coverage"]["baseline_tuples"],
+                    "counts": counts})
+print("answers equal for every report (ratio: DuckDB median / flowlake median, above 1 = flowlake faster)")
+print(json.dumps({"rows": rows_in_lake, "threads": args.threads, "results": results}))
