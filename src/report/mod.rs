@@ -816,3 +816,46 @@ async fn series(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_unknown_ones_are_errors() {
+        let v = |name: &str, arg: Option<&str>| match (name, arg) {
+            ("a", None) => Some("1".to_string()),
+            ("p", Some("dst")) => Some("dst_ip = 'x'".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            render_sql("t.sql", "SELECT {{a}}, {{ p(dst) }} -- {{a}}", v).unwrap(),
+            "SELECT 1, dst_ip = 'x' -- 1"
+        );
+        let e = render_sql("t.sql", "SELECT {{b}}", v)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "t.sql: unknown placeholder {{b}}");
+        let e = render_sql("t.sql", "SELECT {{a", v)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("t.sql: '{{' without"), "{e}");
+    }
+
+    #[test]
+    fn every_shipped_query_renders_with_default_settings() {
+        let settings = Settings::default().check().unwrap();
+        for (file, text) in SQL {
+            let sql = render_sql(file, text, |name, arg| match (name, arg) {
+                ("since" | "until" | "baseline_since", None) => {
+                    Some("TIMESTAMP '2026-11-01T00:00:00Z'".into())
+                }
+                ("window_hours" | "baseline_hours", None) => Some("24".into()),
+                ("addresses", None) => Some("'10.0.0.1'".into()),
+                _ => settings.render(name, arg),
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert!(!sql.contains("{{"), "{file}");
+        }
+    }
+}
