@@ -3,7 +3,7 @@
 SELECT
     nsg_name                                                   AS nsg,
     count(DISTINCT mac)                                        AS nics,
-    count(DISTINCT date_trunc('hour', time))                   AS hours,
+    count(DISTINCT date_bin(INTERVAL '1 hour', time))                   AS hours,
     count(*)                                                   AS tuples,
     min(time)                                                  AS first_seen,
     max(time)                                                  AS last_seen

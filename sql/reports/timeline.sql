@@ -1,6 +1,6 @@
 -- timeline: traffic per hour in the window, by where it went.
 SELECT
-    date_trunc('hour', time)                                   AS hour,
+    date_bin(INTERVAL '1 hour', time)                                   AS hour,
     sum(CASE WHEN decision = 'allow' AND direction = 'outbound' AND {{external(dst)}}
              THEN coalesce(bytes_src_to_dst, 0) ELSE 0 END)    AS bytes_to_external,
     sum(CASE WHEN decision = 'allow' AND direction = 'inbound' AND {{external(src)}}
@@ -12,5 +12,5 @@ SELECT
     sum(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END)         AS denied
 FROM flows
 WHERE time >= {{since}} AND time < {{until}}
-GROUP BY date_trunc('hour', time)
+GROUP BY date_bin(INTERVAL '1 hour', time)
 ORDER BY hour

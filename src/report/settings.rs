@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::addr::Cidr;
+use crate::addr::{Cidr, IpBits};
 use crate::error::{Error, Result};
 
 /// Report settings as written in `flowlake.toml` (`[report]`); every key is optional.
@@ -187,7 +187,7 @@ impl AddrSpec {
     /// SQL predicate over the address column `col`.
     fn sql(&self, col: &str) -> String {
         match self {
-            AddrSpec::Cidr(c) => format!("ip_in_cidr({col}, '{c}')"),
+            AddrSpec::Cidr(c) => cidr_sql(c, col),
             AddrSpec::Set(n) => format!("ip_in_set({col}, '{n}')"),
             AddrSpec::Tag(t) => {
                 format!("(service_tag({col}) = '{t}' OR service_tag({col}) LIKE '{t}.%')")
@@ -324,6 +324,20 @@ impl Settings {
     }
 }
 
+/// A CIDR test on `col`; a single address is a plain comparison (the lake's addresses are in
+/// canonical text), which any engine runs fast.
+fn cidr_sql(c: &Cidr, col: &str) -> String {
+    let host = match c.net {
+        IpBits::V4(_) => c.len == 32,
+        IpBits::V6(_) => c.len == 128,
+    };
+    if host {
+        format!("{col} = '{}'", c.net.to_ip())
+    } else {
+        format!("ip_in_cidr({col}, '{c}')")
+    }
+}
+
 fn any_of(parts: Vec<String>) -> String {
     if parts.is_empty() {
         "FALSE".into()
@@ -371,7 +385,7 @@ impl Checked {
         let own = |col: &str| {
             self.internal
                 .iter()
-                .map(|c| format!("ip_in_cidr({col}, '{c}')"))
+                .map(|c| cidr_sql(c, col))
                 .collect::<Vec<_>>()
         };
         Some(match (name, arg.map(side)) {
@@ -418,7 +432,7 @@ impl Checked {
                 self.expected_exposed
                     .iter()
                     .map(|e| match &e.addr {
-                        Some(c) => format!("(ip_in_cidr(dst_ip, '{c}') AND {})", e.ports.sql()),
+                        Some(c) => format!("({} AND {})", cidr_sql(c, "dst_ip"), e.ports.sql()),
                         None => e.ports.sql(),
                     })
                     .collect(),
@@ -489,6 +503,10 @@ mod tests {
             "dst_class = 'public'"
         );
         assert_eq!(c.render("threat", Some("dst")).unwrap(), "FALSE");
+        assert_eq!(
+            c.render("approved_server", Some("dst")).unwrap(),
+            "(dst_ip = '168.63.129.16')"
+        );
         assert_eq!(
             c.render("allowed_destination", Some("dst")).unwrap(),
             "FALSE"
