@@ -157,6 +157,19 @@ impl Cidr {
         Some(Cidr { net, len })
     }
 
+    /// True when the block is one address (`/32`, `/128`).
+    pub fn is_single(&self) -> bool {
+        match self.net {
+            IpBits::V4(_) => self.len == 32,
+            IpBits::V6(_) => self.len == 128,
+        }
+    }
+
+    /// True when every address of `other` lies in this block.
+    pub fn covers(&self, other: &Cidr) -> bool {
+        self.len <= other.len && self.contains(other.net)
+    }
+
     /// True when `ip` lies in the block (an IPv4 address never lies in an IPv6 block).
     #[inline]
     pub fn contains(&self, ip: IpBits) -> bool {

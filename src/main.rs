@@ -625,11 +625,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             fail_on,
             print_sql,
         } => {
-            if format == render::Format::Parquet
-                && output.is_none()
-                && std::io::stdout().is_terminal()
-            {
-                anyhow::bail!("refusing to write Parquet to a terminal: use -o FILE or a pipe");
+            if format == render::Format::Parquet && output.is_none() {
+                flowlake::output::refuse_binary_on_terminal()?;
             }
             let config = query.config()?;
             let settings = config.report.check()?;

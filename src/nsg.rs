@@ -162,14 +162,20 @@ fn address(s: &str) -> Address {
     }
 }
 
-fn port_range(s: &str) -> Option<Option<(u16, u16)>> {
+/// Parses `443` or `8000-8100` into an inclusive range (`None` when invalid or reversed).
+pub fn parse_port_range(s: &str) -> Option<(u16, u16)> {
     let s = s.trim();
-    if s == "*" {
-        return Some(None);
-    }
     let (lo, hi) = s.split_once('-').unwrap_or((s, s));
     let (lo, hi): (u16, u16) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
-    (lo <= hi).then_some(Some((lo, hi)))
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// A rule's port range: `*` is `Some(None)`, any port.
+fn port_range(s: &str) -> Option<Option<(u16, u16)>> {
+    if s.trim() == "*" {
+        return Some(None);
+    }
+    parse_port_range(s).map(Some)
 }
 
 fn parse_rule(v: &Value, default: bool) -> std::result::Result<Rule, String> {

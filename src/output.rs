@@ -154,10 +154,8 @@ impl ResultWriter {
     pub fn new(format: Format, sink: Sink, schema: SchemaRef, max_rows: usize) -> Result<Self> {
         let (out, temp): (Box<dyn Write + Send>, _) = match sink {
             Sink::Stdout => {
-                if format == Format::Parquet && std::io::stdout().is_terminal() {
-                    return Err(Error::Invalid(
-                        "refusing to write Parquet to a terminal: use -o FILE or a pipe".into(),
-                    ));
+                if format == Format::Parquet {
+                    refuse_binary_on_terminal()?;
                 }
                 (Box::new(BufWriter::new(std::io::stdout())), None)
             }
@@ -329,6 +327,16 @@ fn temp_name(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Refuses to write binary output (Parquet) to standard output when it is a terminal.
+pub fn refuse_binary_on_terminal() -> Result<()> {
+    if std::io::stdout().is_terminal() {
+        return Err(Error::Invalid(
+            "refusing to write Parquet to a terminal: use -o FILE or a pipe".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Writes `data` to `path` atomically: a temporary file in the same directory, synced, then

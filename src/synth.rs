@@ -101,8 +101,13 @@ struct Nic {
     target_id: String,
 }
 
+/// The address of NIC `i`.
+fn nic_ip(i: u32) -> [u8; 4] {
+    [10, 224, (i / 250) as u8, (i % 250 + 4) as u8]
+}
+
 fn nic(i: u32, fmt: Fmt) -> Nic {
-    let ip = [10, 224, (i / 250) as u8, (i % 250 + 4) as u8];
+    let ip = nic_ip(i);
     let mac = format!("000D3A{:06X}", 0x10_0000 + i);
     let nsg = format!("AKS-AGENTPOOL-{:02}-NSG", i % 4);
     let nsg_id = format!(

@@ -35,6 +35,13 @@ pub struct SetSpec {
     pub path: PathBuf,
 }
 
+/// True for a usable set name: letters, digits, `_`, `-` or `.` (safe inside SQL quotes).
+pub fn valid_set_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+}
+
 impl std::str::FromStr for SetSpec {
     type Err = String;
 
@@ -44,11 +51,7 @@ impl std::str::FromStr for SetSpec {
             .split_once('=')
             .ok_or_else(|| format!("expected NAME=PATH, got '{s}'"))?;
         let name = name.trim();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-        {
+        if !valid_set_name(name) {
             return Err(format!(
                 "set name '{name}' must be letters, digits, '_', '-' or '.'"
             ));

@@ -7,21 +7,16 @@
 
 use serde_json::{Map, Value};
 
-use super::{Finding, Severity, reason, settings::Checked};
-use crate::addr::Cidr;
+use super::{Finding, Severity, settings::Checked};
 use crate::nsg::{Access, Address, Nsg, Rule};
 
 fn covers_addr(h: &Address, r: &Address) -> bool {
     match (h, r) {
         (Address::Any, _) => true,
-        (Address::Cidr(a), Address::Cidr(b)) => covers_cidr(a, b),
+        (Address::Cidr(a), Address::Cidr(b)) => a.covers(b),
         (Address::Tag(a), Address::Tag(b)) => a.eq_ignore_ascii_case(b),
         _ => false,
     }
-}
-
-fn covers_cidr(a: &Cidr, b: &Cidr) -> bool {
-    a.len <= b.len && a.contains(b.net)
 }
 
 /// True when every address of `r` is covered by one of `h` (empty lists mean any).
@@ -65,24 +60,6 @@ pub fn shadowing<'a>(rules: &'a [Rule], r: &Rule) -> Option<&'a Rule> {
     })
 }
 
-fn finding(
-    kind: &str,
-    severity: Severity,
-    score: f64,
-    ev: Map<String, Value>,
-    s: &Checked,
-) -> Finding {
-    let mut f = Finding {
-        kind: kind.into(),
-        severity,
-        score,
-        reason: String::new(),
-        evidence: ev,
-    };
-    f.reason = reason::explain(&f, s);
-    f
-}
-
 /// Findings from the definitions: `shadowed` (medium when the shadowing rule has the opposite
 /// access, low when it only makes the rule redundant), `never_hit` (low for user rules, info
 /// for default rules; only for NSGs with flow logs in the window) and `no_coverage` (info).
@@ -112,7 +89,7 @@ pub fn definitions(
                 };
                 ev.insert("shadowed_by_access".into(), access(h.access).into());
                 let conflict = h.access != r.access;
-                out.push(finding(
+                out.push(Finding::new(
                     "shadowed",
                     if conflict {
                         Severity::Medium
@@ -132,7 +109,7 @@ pub fn definitions(
             let mut ev = Map::new();
             ev.insert("nsg".into(), nsg.name.clone().into());
             ev.insert("rules".into(), nsg.rules.len().into());
-            out.push(finding("no_coverage", Severity::Info, 0.0, ev, s));
+            out.push(Finding::new("no_coverage", Severity::Info, 0.0, ev, s));
             continue;
         };
         for r in &nsg.rules {
@@ -161,7 +138,7 @@ pub fn definitions(
             } else {
                 (Severity::Low, 0.2)
             };
-            out.push(finding("never_hit", sev, score, ev, s));
+            out.push(Finding::new("never_hit", sev, score, ev, s));
         }
     }
     out
@@ -170,6 +147,7 @@ pub fn definitions(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::Cidr;
     use crate::nsg::Direction;
 
     fn rule(name: &str, priority: u32, access: Access, src: &[&str], ports: &[(u16, u16)]) -> Rule {

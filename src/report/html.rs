@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::reason::{bytes, count};
 use super::render::subject;
-use super::{Report, Severity};
+use super::{Report, Severity, time_of};
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -41,12 +41,6 @@ th{background:#f5f7f9}td.num{text-align:right;white-space:nowrap}
 .charts{display:flex;flex-wrap:wrap;gap:14px}.chart{border:1px solid #eef1f4;border-radius:6px;padding:6px}
 .chart p{margin:0 0 2px;font-size:12px}svg text{font-size:10px;fill:#5a6876}
 details summary{cursor:pointer;color:#1565c0}pre{white-space:pre-wrap;font-size:12px;background:#f5f7f9;padding:6px}";
-
-fn hour_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    v.and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
 
 /// A named, coloured series of (hour, value) points.
 type Series<'a> = (&'a str, &'a str, Vec<(DateTime<Utc>, f64)>);
@@ -167,7 +161,7 @@ fn bar_chart(title: &str, bars: &[(String, f64)], w: f64) -> String {
 
 fn series_of(rows: &[Map<String, Value>], key: &str) -> Vec<(DateTime<Utc>, f64)> {
     rows.iter()
-        .filter_map(|r| Some((hour_of(r.get("hour"))?, r.get(key)?.as_f64()?)))
+        .filter_map(|r| Some((time_of(r.get("hour"))?, r.get(key)?.as_f64()?)))
         .collect()
 }
 

@@ -140,6 +140,25 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding with its reason written from the evidence ([`reason::explain`]).
+    pub fn new(
+        kind: &str,
+        severity: Severity,
+        score: f64,
+        evidence: Map<String, Value>,
+        settings: &Checked,
+    ) -> Finding {
+        let mut f = Finding {
+            kind: kind.into(),
+            severity,
+            score,
+            reason: String::new(),
+            evidence,
+        };
+        f.reason = reason::explain(&f, settings);
+        f
+    }
+
     /// A text field of the evidence.
     pub fn text(&self, key: &str) -> Option<&str> {
         self.evidence.get(key).and_then(Value::as_str)
@@ -383,13 +402,8 @@ impl Runner<'_> {
         extra: &[(&str, String)],
     ) -> Result<Vec<Map<String, Value>>> {
         let sql = self.sql(file, extra)?;
-        let batches = self
-            .session
-            .ctx
-            .sql(&sql)
-            .await
-            .map_err(|e| Error::Invalid(format!("{file}: {e}")))?
-            .collect()
+        let run = async { self.session.ctx.sql(&sql).await?.collect().await };
+        let batches = run
             .await
             .map_err(|e| Error::Invalid(format!("{file}: {e}")))?;
         to_objects(&batches)
@@ -433,32 +447,33 @@ fn findings(rows: Vec<Map<String, Value>>, settings: &Checked) -> Result<Vec<Fin
                 .shift_remove("score")
                 .and_then(|v| v.as_f64())
                 .unwrap_or(0.0);
-            let mut f = Finding {
-                kind,
-                severity,
-                score,
-                reason: String::new(),
-                evidence: row,
-            };
-            f.reason = reason::explain(&f, settings);
-            Ok(f)
+            Ok(Finding::new(&kind, severity, score, row, settings))
         })
         .collect()
 }
 
 /// Severity first, then score, then the evidence as text (so equal scores have a fixed order).
-fn sort(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
+fn sort(findings: &mut Vec<Finding>) {
+    // The evidence's text is the last tie-breaker: written once per finding, not per comparison.
+    let mut keyed: Vec<(String, Finding)> = findings
+        .drain(..)
+        .map(|f| (serde_json::to_string(&f.evidence).unwrap_or_default(), f))
+        .collect();
+    keyed.sort_by(|(ta, a), (tb, b)| {
         b.severity
             .cmp(&a.severity)
             .then(b.score.total_cmp(&a.score))
             .then_with(|| a.kind.cmp(&b.kind))
-            .then_with(|| {
-                serde_json::to_string(&a.evidence)
-                    .unwrap_or_default()
-                    .cmp(&serde_json::to_string(&b.evidence).unwrap_or_default())
-            })
+            .then_with(|| ta.cmp(tb))
     });
+    findings.extend(keyed.into_iter().map(|(_, f)| f));
+}
+
+/// A timestamp of a query row (RFC 3339 text, as rows come out of [`to_objects`]).
+pub(crate) fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    v.and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -603,17 +618,7 @@ pub async fn run(
             let extra = report
                 .top_talkers
                 .iter()
-                .map(|t| {
-                    let mut f = Finding {
-                        kind: "top_talker".into(),
-                        severity: Severity::Info,
-                        score: 0.0,
-                        reason: String::new(),
-                        evidence: t.clone(),
-                    };
-                    f.reason = reason::explain(&f, settings);
-                    f
-                })
+                .map(|t| Finding::new("top_talker", Severity::Info, 0.0, t.clone(), settings))
                 .collect::<Vec<_>>();
             report.findings.extend(extra);
             report.counts = Counts::of(&report.findings);
@@ -635,15 +640,11 @@ fn coverage(rows: &[Map<String, Value>], window: Window, baseline: Window) -> Co
         ..Coverage::default()
     };
     for r in rows {
-        let (Some(nic), Some(hour)) = (
-            r.get("nic").and_then(Value::as_str),
-            r.get("hour")
-                .and_then(Value::as_str)
-                .and_then(|h| DateTime::parse_from_rfc3339(h).ok()),
-        ) else {
+        let (Some(nic), Some(hour)) =
+            (r.get("nic").and_then(Value::as_str), time_of(r.get("hour")))
+        else {
             continue;
         };
-        let hour = hour.with_timezone(&Utc);
         let tuples = r.get("tuples").and_then(Value::as_u64).unwrap_or(0);
         let set = per_nic.entry(nic).or_default();
         if hour >= window.since {
@@ -719,19 +720,13 @@ fn summary_findings(c: &Coverage, settings: &Checked) -> Vec<Finding> {
                 g.until.to_rfc3339_opts(SecondsFormat::Secs, true).into(),
             );
             ev.insert("hours".into(), g.hours.into());
-            let mut f = Finding {
-                kind: "coverage_gap".into(),
-                severity: if whole {
-                    Severity::Medium
-                } else {
-                    Severity::Low
-                },
-                score: ((g.hours as f64) / (c.window_hours.max(1) as f64)).min(1.0),
-                reason: String::new(),
-                evidence: ev,
+            let severity = if whole {
+                Severity::Medium
+            } else {
+                Severity::Low
             };
-            f.reason = reason::explain(&f, settings);
-            f
+            let score = ((g.hours as f64) / (c.window_hours.max(1) as f64)).min(1.0);
+            Finding::new("coverage_gap", severity, score, ev, settings)
         })
         .collect()
 }
@@ -801,12 +796,8 @@ async fn series(
             h += Duration::hours(1);
         }
         for r in rows.iter().filter(|r| matches(r)) {
-            if let Some(h) = r
-                .get("hour")
-                .and_then(Value::as_str)
-                .and_then(|h| DateTime::parse_from_rfc3339(h).ok())
-            {
-                *by_hour.entry(h.with_timezone(&Utc)).or_default() +=
+            if let Some(h) = time_of(r.get("hour")) {
+                *by_hour.entry(h).or_default() +=
                     r.get(measure).and_then(Value::as_f64).unwrap_or(0.0);
             }
         }

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::addr::{Cidr, IpBits};
+use crate::addr::Cidr;
 use crate::error::{Error, Result};
+use crate::query::sets::valid_set_name;
 
 /// Report settings as written in `flowlake.toml` (`[report]`); every key is optional.
 #[derive(Debug, Clone, Deserialize)]
@@ -117,14 +118,8 @@ impl PortSpec {
             }
             None => (None, s),
         };
-        let (lo, hi) = match ports.split_once('-') {
-            Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
-            None => {
-                let p = ports.parse().ok()?;
-                (p, p)
-            }
-        };
-        (lo <= hi).then_some(PortSpec { protocol, lo, hi })
+        let (lo, hi) = crate::nsg::parse_port_range(ports)?;
+        Some(PortSpec { protocol, lo, hi })
     }
 
     /// SQL predicate over the `protocol` and `dst_port` columns.
@@ -165,21 +160,15 @@ pub enum AddrSpec {
     Tag(String),
 }
 
-fn name_ok(n: &str) -> bool {
-    !n.is_empty()
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-}
-
 impl AddrSpec {
     /// Parses `CIDR`, `ADDRESS`, `set:NAME` or `tag:NAME`.
     pub fn parse(s: &str) -> Option<AddrSpec> {
         let s = s.trim();
         if let Some(n) = s.strip_prefix("set:") {
-            return name_ok(n).then(|| AddrSpec::Set(n.to_string()));
+            return valid_set_name(n).then(|| AddrSpec::Set(n.to_string()));
         }
         if let Some(n) = s.strip_prefix("tag:") {
-            return name_ok(n).then(|| AddrSpec::Tag(n.to_string()));
+            return valid_set_name(n).then(|| AddrSpec::Tag(n.to_string()));
         }
         Cidr::parse(s).map(AddrSpec::Cidr)
     }
@@ -327,11 +316,7 @@ impl Settings {
 /// A CIDR test on `col`; a single address is a plain comparison (the lake's addresses are in
 /// canonical text), which any engine runs fast.
 fn cidr_sql(c: &Cidr, col: &str) -> String {
-    let host = match c.net {
-        IpBits::V4(_) => c.len == 32,
-        IpBits::V6(_) => c.len == 128,
-    };
-    if host {
+    if c.is_single() {
         format!("{col} = '{}'", c.net.to_ip())
     } else {
         format!("ip_in_cidr({col}, '{c}')")

@@ -65,11 +65,11 @@ pub struct Key {
 }
 
 fn ip(n: &Nic) -> String {
-    format!("{}.{}.{}.{}", n.ip[0], n.ip[1], n.ip[2], n.ip[3])
+    std::net::Ipv4Addr::from(n.ip).to_string()
 }
 
 fn ip_of(i: u32) -> String {
-    ip(&super::nic(i, Fmt::V2))
+    std::net::Ipv4Addr::from(super::nic_ip(i)).to_string()
 }
 
 /// Where and what: one flow, as its begin and end tuples.
@@ -126,44 +126,47 @@ pub(super) fn add(
     let me = ip(n);
     let hour_end_ms = hour_start_ms + 3_599_999;
     let at = |min: i64| hour_start_ms + min * 60_000 + i64::from(i) * 1_000;
-    let out_flow = |dst: &'static str, dport: u16, udp: bool, rule: &'static str| {
-        move |start_ms: i64, sport: u16, bytes_out: u64, bytes_back: u64| Flow {
-            start_ms,
-            src: "",
-            dst,
-            sport,
-            dport,
-            udp,
-            inbound: false,
-            rule,
-            bytes_out,
-            bytes_back,
-            hour_end_ms,
-        }
-    };
-    let internet = "DefaultRule_AllowInternetOutBound";
-    let mut egress = |f: Flow<'_>| push(out, n.fmt, Flow { src: &me, ..f });
+    // Every outbound flow of the scenario leaves through Azure's default internet rule.
+    let mut send =
+        |(dst, dport, udp): (&str, u16, bool), start_ms: i64, sport: u16, bytes: (u64, u64)| {
+            let flow = Flow {
+                start_ms,
+                src: &me,
+                dst,
+                sport,
+                dport,
+                udp,
+                inbound: false,
+                rule: "DefaultRule_AllowInternetOutBound",
+                bytes_out: bytes.0,
+                bytes_back: bytes.1,
+                hour_end_ms,
+            };
+            push(out, n.fmt, flow);
+        };
     // Legitimate and regular, every day.
     if i == 0 && hour == 1 {
-        let backup = out_flow(BACKUP, 443, false, internet);
         for k in 0..6 {
-            egress(backup(at(k * 5), 40_000 + k as u16, 500_000_000, 2_000_000));
+            send(
+                (BACKUP, 443, false),
+                at(k * 5),
+                40_000 + k as u16,
+                (500_000_000, 2_000_000),
+            );
         }
     }
     if hour == 3 {
-        let pull = out_flow(REGISTRY, 443, false, internet);
         for k in 0..2 {
-            egress(pull(
+            send(
+                (REGISTRY, 443, false),
                 at(10 + k * 7),
                 41_000 + k as u16,
-                1_000_000,
-                60_000_000,
-            ));
+                (1_000_000, 60_000_000),
+            );
         }
     }
     if i == 1 && hour == 6 {
-        let sync = out_flow(SAAS, 443, false, internet);
-        egress(sync(at(2), 42_000, 800_000_000, 5_000_000));
+        send((SAAS, 443, false), at(2), 42_000, (800_000_000, 5_000_000));
     }
     if !last_day {
         return;
@@ -171,32 +174,33 @@ pub(super) fn add(
     // The incidents, on the last day only.
     match (i, hour) {
         (2, 14 | 15) => {
-            let up = out_flow(ODD_PORT_DST, ODD_PORT, false, internet);
             for k in 0..4 {
-                egress(up(at(k * 12), 43_000 + k as u16, 500_000_000, 1_000_000));
+                let up = (ODD_PORT_DST, ODD_PORT, false);
+                send(up, at(k * 12), 43_000 + k as u16, (500_000_000, 1_000_000));
             }
         }
         (3, 2..=20) => {
-            let dns = out_flow(RESOLVER, 53, true, "DefaultRule_AllowInternetOutBound");
             for k in 0..150 {
-                egress(dns(
+                let sport = 50_000 + (k as u16 * 7 + hour as u16 * 131) % 10_000;
+                send(
+                    (RESOLVER, 53, true),
                     hour_start_ms + k * 23_000 + 500,
-                    50_000 + (k as u16 * 7 + hour as u16 * 131) % 10_000,
-                    2_400,
-                    900,
-                ));
+                    sport,
+                    (2_400, 900),
+                );
             }
         }
         (4, 22) => {
-            let big = out_flow(NEW_DST, 443, false, internet);
             for k in 0..5 {
-                egress(big(at(k * 9), 44_000 + k as u16, 500_000_000, 3_000_000));
+                send(
+                    (NEW_DST, 443, false),
+                    at(k * 9),
+                    44_000 + k as u16,
+                    (500_000_000, 3_000_000),
+                );
             }
         }
-        (7, 9) => {
-            let c2 = out_flow(THREAT_DST, 443, false, internet);
-            egress(c2(at(5), 45_000, 40_000, 12_000));
-        }
+        (7, 9) => send((THREAT_DST, 443, false), at(5), 45_000, (40_000, 12_000)),
         (5 | 6, 8..=23) => {
             let port = if i == 5 { 22 } else { 5432 };
             let sources = if i == 5 { 12 } else { 5 };
