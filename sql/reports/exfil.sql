@@ -1,8 +1,8 @@
 -- exfil: allowed egress from internal to external addresses that looks like data leaving.
 --
--- One pass over [baseline_since, until) aggregates egress per (source, destination, port,
--- protocol) with the window and the baseline side by side; window functions then give each
--- pair its destination's and its source's figures. Every pair active in the window is tested
+-- Each day of [baseline_since, until) is read once: egress is aggregated per (source,
+-- destination, port, protocol), the window and the baseline apart; window functions then give each pair its
+-- destination's and its source's figures. Every pair active in the window is tested
 -- against each kind of finding:
 --   threat_intel        destination on a threat-intelligence set
 --   dns_to_external     DNS / DoT / NTP (infrastructure_port) to a server that is not approved
@@ -17,13 +17,10 @@
 -- predicates and thresholds of the [report] settings.
 WITH egress AS (
     SELECT
-        src_ip, dst_ip, dst_port, protocol, rule, time,
-        time >= {{since}}                                      AS in_window,
-        coalesce(bytes_src_to_dst, 0)                          AS bytes_out,
-        coalesce(bytes_dst_to_src, 0)                          AS bytes_in,
-        flow_state IS NULL OR flow_state = 'begin'             AS starts,
-        {{infrastructure_port}}                                AS infrastructure,
-        {{expected_egress_port}}                               AS expected_port
+        src_ip, dst_ip, dst_port, protocol_number, protocol, rule, time,
+        bytes_src_to_dst                                       AS bytes_out,
+        bytes_dst_to_src                                       AS bytes_in,
+        flow_state IS NULL OR flow_state = 'begin'             AS starts
     FROM flows
     WHERE time >= {{baseline_since}} AND time < {{until}}
       AND direction = 'outbound'
@@ -31,22 +28,54 @@ WITH egress AS (
       AND {{internal(src)}}
       AND {{external(dst)}}
 ),
+-- the window and the baseline are aggregated apart: each reads only its own days, and the
+-- baseline (the bigger part) needs two accumulators rather than the window's eight; pairs are
+-- keyed by protocol number (an integer, never null), its keyword comes along
+window_pairs AS (
+    SELECT
+        src_ip, dst_ip, dst_port, protocol_number,
+        min(protocol)                                          AS protocol,
+        sum(bytes_out)                                         AS bytes_out,
+        sum(bytes_in)                                          AS bytes_in,
+        sum(CASE WHEN starts THEN 1 ELSE 0 END)                AS flows,
+        count(*)                                               AS tuples,
+        min(time)                                              AS first_seen,
+        max(time)                                              AS last_seen,
+        min(rule)                                              AS rule
+    FROM egress
+    WHERE time >= {{since}}
+    GROUP BY src_ip, dst_ip, dst_port, protocol_number
+),
+baseline_pairs AS (
+    SELECT
+        src_ip, dst_ip, dst_port, protocol_number,
+        sum(bytes_out)                                         AS bytes_out,
+        count(*)                                               AS tuples
+    FROM egress
+    WHERE time < {{since}}
+    GROUP BY src_ip, dst_ip, dst_port, protocol_number
+),
+-- every pair of the window or the baseline: baseline-only pairs count for their
+-- destination's and source's baseline figures
 pairs AS (
     SELECT
-        src_ip, dst_ip, dst_port, protocol,
-        bool_or(infrastructure)                                AS infrastructure,
-        bool_or(expected_port)                                 AS expected_port,
-        sum(CASE WHEN in_window THEN bytes_out ELSE 0 END)     AS bytes_out,
-        sum(CASE WHEN in_window THEN bytes_in ELSE 0 END)      AS bytes_in,
-        sum(CASE WHEN in_window AND starts THEN 1 ELSE 0 END)  AS flows,
-        sum(CASE WHEN in_window THEN 1 ELSE 0 END)             AS tuples,
-        min(CASE WHEN in_window THEN time END)                 AS first_seen,
-        max(CASE WHEN in_window THEN time END)                 AS last_seen,
-        min(CASE WHEN in_window THEN rule END)                 AS rule,
-        sum(CASE WHEN in_window THEN 0 ELSE bytes_out END)     AS baseline_pair_bytes,
-        sum(CASE WHEN in_window THEN 0 ELSE 1 END)             AS baseline_pair_tuples
-    FROM egress
-    GROUP BY src_ip, dst_ip, dst_port, protocol
+        coalesce(w.src_ip, b.src_ip)                           AS src_ip,
+        coalesce(w.dst_ip, b.dst_ip)                           AS dst_ip,
+        coalesce(w.dst_port, b.dst_port)                       AS dst_port,
+        w.protocol,
+        coalesce(w.bytes_out, 0)                               AS bytes_out,
+        coalesce(w.bytes_in, 0)                                AS bytes_in,
+        coalesce(w.flows, 0)                                   AS flows,
+        coalesce(w.tuples, 0)                                  AS tuples,
+        w.first_seen,
+        w.last_seen,
+        w.rule,
+        coalesce(b.bytes_out, 0)                               AS baseline_pair_bytes,
+        coalesce(b.tuples, 0)                                  AS baseline_pair_tuples
+    FROM window_pairs w
+    FULL JOIN baseline_pairs b
+      ON w.src_ip = b.src_ip AND w.dst_ip = b.dst_ip AND w.dst_port = b.dst_port
+     AND w.protocol_number = b.protocol_number
 ),
 scored AS (
     SELECT
@@ -64,6 +93,8 @@ scored AS (
 tested AS (
     SELECT
         s.*,
+        {{infrastructure_port}}                                AS infrastructure,
+        {{expected_egress_port}}                               AS expected_port,
         {{threat(dst)}}                                        AS threat,
         {{threat_label(dst)}}                                  AS threat_label,
         {{allowed_destination(dst)}}                           AS allowed,

@@ -1,8 +1,8 @@
 -- exposure: internal endpoints (address, port, protocol) that accepted flows from public
 -- addresses in the window.
 --
--- One pass over [baseline_since, until) of allowed inbound flows from external sources to
--- internal addresses, aggregated per endpoint with the window and the baseline side by side.
+-- Each day of [baseline_since, until) is read once: allowed inbound flows from external
+-- sources to internal addresses, aggregated per endpoint, the window and the baseline apart.
 --   sensitive_port_exposed   a management or data port (sensitive_port) reachable from the
 --                            internet: high when the service answered (or answers are not
 --                            logged), medium when it never did
@@ -13,12 +13,9 @@
 WITH inbound AS (
     SELECT
         dst_ip, dst_port, protocol, src_ip, rule, time,
-        time >= {{since}}                                      AS in_window,
         bytes_src_to_dst,
         bytes_dst_to_src,
-        flow_state IS NULL OR flow_state = 'begin'             AS starts,
-        {{sensitive_port}}                                     AS sensitive,
-        {{expected_exposed}}                                   AS expected
+        flow_state IS NULL OR flow_state = 'begin'             AS starts
     FROM flows
     WHERE time >= {{baseline_since}} AND time < {{until}}
       AND direction = 'inbound'
@@ -26,25 +23,43 @@ WITH inbound AS (
       AND {{external(src)}}
       AND {{internal(dst)}}
 ),
+window_endpoints AS (
+    SELECT
+        dst_ip, dst_port, protocol,
+        {{sensitive_port}}                                     AS sensitive,
+        {{expected_exposed}}                                   AS expected,
+        count(DISTINCT src_ip)                                 AS external_sources,
+        sum(CASE WHEN starts THEN 1 ELSE 0 END)                AS flows,
+        count(*)                                               AS tuples,
+        sum(bytes_src_to_dst)                                  AS bytes_in,
+        sum(bytes_dst_to_src)                                  AS bytes_out,
+        min(time)                                              AS first_seen,
+        max(time)                                              AS last_seen,
+        min(rule)                                              AS rule,
+        count(DISTINCT rule)                                   AS rules
+    FROM inbound
+    WHERE time >= {{since}}
+    GROUP BY dst_ip, dst_port, protocol
+),
+baseline_endpoints AS (
+    SELECT dst_ip, dst_port, protocol, count(*) AS tuples
+    FROM inbound
+    WHERE time < {{since}}
+    GROUP BY dst_ip, dst_port, protocol
+),
 endpoints AS (
     SELECT
-        dst_ip                                                 AS ip,
-        dst_port                                               AS port,
-        protocol,
-        bool_or(sensitive)                                     AS sensitive,
-        bool_or(expected)                                      AS expected,
-        count(DISTINCT CASE WHEN in_window THEN src_ip END)    AS external_sources,
-        sum(CASE WHEN in_window AND starts THEN 1 ELSE 0 END)  AS flows,
-        sum(CASE WHEN in_window THEN 1 ELSE 0 END)             AS tuples,
-        sum(CASE WHEN in_window THEN bytes_src_to_dst END)     AS bytes_in,
-        sum(CASE WHEN in_window THEN bytes_dst_to_src END)     AS bytes_out,
-        min(CASE WHEN in_window THEN time END)                 AS first_seen,
-        max(CASE WHEN in_window THEN time END)                 AS last_seen,
-        min(CASE WHEN in_window THEN rule END)                 AS rule,
-        count(DISTINCT CASE WHEN in_window THEN rule END)      AS rules,
-        sum(CASE WHEN in_window THEN 0 ELSE 1 END)             AS baseline_tuples
-    FROM inbound
-    GROUP BY dst_ip, dst_port, protocol
+        w.dst_ip                                               AS ip,
+        w.dst_port                                             AS port,
+        w.protocol,
+        w.external_sources, w.flows, w.tuples, w.bytes_in, w.bytes_out,
+        w.first_seen, w.last_seen, w.rule, w.rules,
+        w.sensitive, w.expected,
+        coalesce(b.tuples, 0)                                  AS baseline_tuples
+    FROM window_endpoints w
+    LEFT JOIN baseline_endpoints b
+      ON w.dst_ip = b.dst_ip AND w.dst_port = b.dst_port
+     AND w.protocol IS NOT DISTINCT FROM b.protocol
 ),
 judged AS (
     SELECT
