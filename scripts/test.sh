@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs the Python clients the reader tests use (pyarrow, pandas,
-# DuckDB) and the headless Chromium the HTML report test uses (Debian package) if they are
-# missing, then the Rust unit and integration tests.
+# Runs the whole test suite: installs what the tests use if it is missing (the Python clients
+# of the reader tests: pyarrow, pandas, DuckDB; the object-storage servers and SDKs: Azurite
+# from npm, moto's S3 server, the Azure and AWS SDKs from PyPI; headless Chromium for the HTML
+# report test, from Debian), then runs the Rust unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! python3 -c 'import pyarrow, pandas, duckdb' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
 fi
+if ! python3 -c 'import moto, azure.storage.blob, boto3' 2>/dev/null || ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check -r tests/remote/requirements.txt
+fi
+# Azurite (Azure Blob Storage emulator) from npm, into a cache folder the tests look in.
+tools="${FLOWLAKE_TOOLS:-$HOME/.cache/flowlake-tools}"
+if [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
+  mkdir -p "$tools"
+  npm install --silent --no-audit --no-fund --prefix "$tools" azurite@3.37.0 >/dev/null
+fi
+export FLOWLAKE_TOOLS="$tools"
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get install -y -q chromium >/dev/null || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null; }

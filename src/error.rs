@@ -47,10 +47,10 @@ pub enum Error {
     )]
     Locked(PathBuf),
     /// A source path does not exist or is not usable.
-    #[error("source {path}: {message}")]
+    #[error("source {name}: {message}")]
     Source {
-        /// The source as given.
-        path: PathBuf,
+        /// The source as given (a path, or a URL without its query).
+        name: String,
         /// What is wrong.
         message: String,
     },

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -24,7 +24,7 @@ use crate::lake::manifest::{BlobState, FileEntry};
 use crate::lake::rows::FlowRows;
 use crate::lake::{Lake, Txn};
 use crate::parse::{self, FlowSink, GroupMeta, RecordMeta, Reject, RejectReason, Resume, Tuple};
-use crate::source::{self, BlobRef};
+use crate::source::{self, BlobRef, Checkpoint, HourWindow, Read, Source};
 
 /// Rows buffered per partition before they are handed to the Parquet writer.
 const BATCH_ROWS: usize = 16 * 1024;
@@ -38,8 +38,11 @@ const SAMPLES: usize = 20;
 /// What to ingest and how.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
-    /// Folders or files to read.
-    pub sources: Vec<PathBuf>,
+    /// Folders, files or remote containers to read.
+    pub sources: Vec<Source>,
+    /// Only blobs of these hours (by their `y=/m=/d=/h=` path); remote listings visit only
+    /// these hour prefixes.
+    pub window: Option<HourWindow>,
     /// Lake root.
     pub lake: PathBuf,
     /// Parallel parse/write workers.
@@ -54,9 +57,10 @@ pub struct IngestOptions {
 
 impl IngestOptions {
     /// Options with defaults: one worker per core, 1 GiB per commit, 4 GiB blob limit.
-    pub fn new(sources: Vec<PathBuf>, lake: PathBuf) -> Self {
+    pub fn new(sources: Vec<Source>, lake: PathBuf) -> Self {
         IngestOptions {
             sources,
+            window: None,
             lake,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             commit_bytes: 1 << 30,
@@ -75,6 +79,10 @@ pub struct IngestSummary {
     pub lake_version: u64,
     /// Blobs found in the sources.
     pub blobs_found: u64,
+    /// Remote list calls made to find them (0 for local sources).
+    pub list_requests: u64,
+    /// Remote objects those calls returned.
+    pub objects_listed: u64,
     /// Blobs read for the first time.
     pub blobs_new: u64,
     /// Blobs that had grown; only their new records were read.
@@ -343,16 +351,13 @@ impl<'t> Worker<'t> {
             scan: Default::default(),
             bytes: 0,
         };
-        buf.clear();
-        let read = File::open(&p.blob.path).and_then(|mut f| {
-            let len = f.metadata()?.len();
-            if len > max_blob {
-                return Ok(Some(len));
-            }
-            buf.reserve(len as usize);
-            f.read_to_end(buf)?;
-            Ok(None)
+        let at = p.prev.as_ref().and_then(|s| {
+            Some(Checkpoint {
+                consumed: s.consumed,
+                tail_hash: s.tail_hash.as_deref()?,
+            })
         });
+        let read = source::read(&p.blob, buf, max_blob, at);
         let reject_blob = |w: &mut Self, reason, detail: String| {
             w.try_reject(Reject {
                 blob: key.clone(),
@@ -364,13 +369,13 @@ impl<'t> Worker<'t> {
                 excerpt: String::new(),
             })
         };
-        match read {
+        let fetched = match read {
             Err(e) => {
-                reject_blob(self, RejectReason::ReadError, format!("cannot read: {e}"))?;
+                reject_blob(self, RejectReason::ReadError, e)?;
                 out.scan.rejected = 1;
                 return Ok(out);
             }
-            Ok(Some(len)) => {
+            Ok(Read::TooLarge(len)) => {
                 reject_blob(
                     self,
                     RejectReason::BlobTooLarge,
@@ -383,6 +388,8 @@ impl<'t> Worker<'t> {
                     mtime_ns: p.blob.mtime_ns,
                     consumed: 0,
                     prefix_hash: format!("{:016x}", xxh3_64(b"")),
+                    tail_hash: None,
+                    etag: p.blob.etag.clone(),
                     records: 0,
                     tuples: 0,
                     rejected: 1,
@@ -390,23 +397,31 @@ impl<'t> Worker<'t> {
                 });
                 return Ok(out);
             }
-            Ok(None) => {}
-        }
-        out.bytes = buf.len() as u64;
+            Ok(Read::Whole) => None,
+            Ok(Read::Resumed { fetched }) => Some(fetched),
+        };
+        out.bytes = fetched.unwrap_or(buf.len() as u64);
+        // The earlier read's records are still there: the range read checked the bytes
+        // before the checkpoint, or the whole blob is here to check.
+        let still_there = |prev: &BlobState| {
+            let c = prev.consumed as usize;
+            fetched.is_some()
+                || (c <= buf.len()
+                    && (prev.prefix_hash.is_empty()
+                        || format!("{:016x}", xxh3_64(&buf[..c])) == prev.prefix_hash)
+                    && prev
+                        .tail_hash
+                        .as_ref()
+                        .is_none_or(|t| *t == source::tail_hash(buf, c)))
+        };
         let (resume, base) = match &p.prev {
-            Some(prev)
-                if (prev.consumed as usize) <= buf.len()
-                    && format!("{:016x}", xxh3_64(&buf[..prev.consumed as usize]))
-                        == prev.prefix_hash =>
-            {
-                (
-                    Resume {
-                        offset: prev.consumed as usize,
-                        records: prev.records,
-                    },
-                    Some(prev),
-                )
-            }
+            Some(prev) if still_there(prev) => (
+                Resume {
+                    offset: prev.consumed as usize,
+                    records: prev.records,
+                },
+                Some(prev),
+            ),
             _ => (Resume::default(), None),
         };
         self.blob_key = key.clone();
@@ -427,7 +442,12 @@ impl<'t> Worker<'t> {
             size: buf.len() as u64,
             mtime_ns: p.blob.mtime_ns,
             consumed: consumed as u64,
-            prefix_hash: format!("{:016x}", xxh3_64(&buf[..consumed])),
+            prefix_hash: match fetched {
+                None => format!("{:016x}", xxh3_64(&buf[..consumed])),
+                Some(_) => String::new(),
+            },
+            tail_hash: Some(source::tail_hash(buf, consumed)),
+            etag: p.blob.etag.clone(),
             records: scan.records,
             tuples: base.map_or(0, |b| b.tuples) + scan.tuples,
             rejected: base.map_or(0, |b| b.rejected) + scan.rejected,
@@ -500,9 +520,12 @@ fn progress_bar(opts: &IngestOptions, total: u64) -> ProgressBar {
 pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     let start = Instant::now();
     let mut lake = Lake::open(&opts.lake)?;
-    let blobs = source::discover(&opts.sources, lake.root())?;
+    let found = source::discover(&opts.sources, lake.root(), opts.window)?;
+    let blobs = found.blobs;
     let mut summary = IngestSummary {
         lake: lake.root().display().to_string(),
+        list_requests: found.list.requests,
+        objects_listed: found.list.objects,
         ..Default::default()
     };
     summary.blobs_found = blobs.len() as u64;
@@ -512,9 +535,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     for b in blobs {
         let prev = lake.manifest().blobs.get(&b.key).cloned();
         match &prev {
-            Some(s) if s.size == b.size && s.mtime_ns == b.mtime_ns && b.mtime_ns.is_some() => {
-                summary.blobs_unchanged += 1
-            }
+            Some(s) if unchanged(s, &b) => summary.blobs_unchanged += 1,
             _ => todo.push((b, prev)),
         }
     }
@@ -547,6 +568,15 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
         summary.mb_per_s = summary.bytes_read as f64 / 1e6 / summary.elapsed_s;
     }
     Ok(summary)
+}
+
+/// Whether a blob is as its checkpoint recorded it: same ETag for a remote blob, same size
+/// and modification time for a file.
+fn unchanged(s: &BlobState, b: &BlobRef) -> bool {
+    match &b.etag {
+        Some(e) => s.etag.as_ref() == Some(e) && s.size == b.size,
+        None => s.size == b.size && s.mtime_ns == b.mtime_ns && b.mtime_ns.is_some(),
+    }
 }
 
 fn run_chunk(

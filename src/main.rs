@@ -21,6 +21,7 @@ use flowlake::query::run::{self, table_names};
 use flowlake::query::{LakeSession, QueryOptions, SetSpec};
 use flowlake::report::{self, Severity, render};
 use flowlake::shell::{Settings, Shell};
+use flowlake::source::{HourWindow, Source};
 use flowlake::synth::{GenFormat, GenOptions, generate};
 
 /// mimalloc: the ingest allocates and frees large Arrow and Parquet buffers per batch; the
@@ -86,9 +87,20 @@ enum Command {
     /// Ingest flow-log blobs (folders in the Azure container layout, or files) into a lake,
     /// exactly once: re-runs add only what is new.
     Ingest {
-        /// Folders (searched for *.json) or single blob files.
-        #[arg(required = true)]
-        sources: Vec<PathBuf>,
+        /// Folders (searched for *.json), single blob files, or containers and buckets:
+        /// az://<container>[/prefix] (account from AZURE_STORAGE_ACCOUNT_NAME; abfss:// too),
+        /// https://<account>.blob.core.windows.net/<container>[/prefix][?<SAS token>],
+        /// s3://<bucket>[/prefix]. Credentials and endpoints come from the AZURE_STORAGE_* and
+        /// AWS_* environment variables (AZURE_STORAGE_USE_EMULATOR=true for Azurite).
+        #[arg(required = true, value_name = "SOURCE")]
+        sources: Vec<String>,
+        /// Only blobs of hours from this time on (by their y=/m=/d=/h= path); a remote listing
+        /// then visits only those hour prefixes. RFC 3339, a date, or back from now: 2d, 6h.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only blobs of hours before this time [default: now]. Needs --since.
+        #[arg(long, requires = "since")]
+        until: Option<String>,
         /// Lake directory (created if missing).
         #[arg(long)]
         lake: PathBuf,
@@ -362,6 +374,12 @@ fn print_ingest(s: &IngestSummary) {
         s.blobs_unchanged,
         s.blobs_failed
     );
+    if s.list_requests > 0 {
+        println!(
+            "listing: {} list calls, {} objects listed",
+            s.list_requests, s.objects_listed
+        );
+    }
     if s.rows_replaced > 0 {
         println!("replaced {} rows of rewritten blobs", s.rows_replaced);
     }
@@ -399,6 +417,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Ingest {
             sources,
+            since,
+            until,
             lake,
             workers,
             commit_mib,
@@ -406,7 +426,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             quiet,
         } => {
+            let sources = sources
+                .iter()
+                .map(|s| Source::parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
             let mut opts = IngestOptions::new(sources, lake);
+            if since.is_some() {
+                let w = flowlake::window::resolve(
+                    since.as_deref(),
+                    until.as_deref(),
+                    chrono::Duration::zero(),
+                    chrono::Utc::now(),
+                )?;
+                opts.window = Some(HourWindow::new(w.since, w.until));
+            }
             if let Some(w) = workers {
                 anyhow::ensure!(w > 0, "--workers must be at least 1");
                 opts.workers = w;

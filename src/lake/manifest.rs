@@ -39,8 +39,16 @@ pub struct BlobState {
     pub mtime_ns: Option<i64>,
     /// Checkpoint: byte offset just past the last complete record read.
     pub consumed: u64,
-    /// xxh3-64 of the bytes before `consumed` (hex), to recognise growth versus rewrite.
+    /// xxh3-64 of the bytes before `consumed` (hex), to recognise growth versus rewrite;
+    /// empty when the last read was a range read (a grown remote blob).
     pub prefix_hash: String,
+    /// xxh3-64 (hex) of the up to 4 KiB before `consumed`: lets a grown remote blob be
+    /// recognised from a range read. Absent in manifests written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_hash: Option<String>,
+    /// Entity tag of a remote blob when last read (changes with every write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     /// Records before `consumed`.
     pub records: u32,
     /// Tuples ingested from this blob (all versions since its last rewrite).

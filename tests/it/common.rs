@@ -115,7 +115,7 @@ pub fn ingest_cli(src: &[&Path], lake: &Path, extra: &[&str]) -> (i32, Value) {
 /// Library ingest with defaults and 2 workers.
 pub fn ingest_lib(src: &[&Path], lake: &Path) -> flowlake::ingest::IngestSummary {
     let mut opts = flowlake::ingest::IngestOptions::new(
-        src.iter().map(|p| p.to_path_buf()).collect(),
+        src.iter().map(|p| p.to_path_buf().into()).collect(),
         lake.to_path_buf(),
     );
     opts.workers = 2;

@@ -1,0 +1,74 @@
+//! Blobs on the local file system: a folder tree walked for `*.json`, or single files.
+
+use std::io::Read as _;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use super::{BlobRef, Location, Read, hour_of};
+use crate::error::{Error, Result};
+
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|s| s.starts_with('.'))
+}
+
+fn blob_ref(path: std::path::PathBuf, md: &std::fs::Metadata) -> BlobRef {
+    let mtime_ns = md
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_nanos()).ok());
+    let key = path.to_string_lossy().into_owned();
+    BlobRef {
+        hour: hour_of(&key),
+        key,
+        loc: Location::File(path),
+        size: md.len(),
+        mtime_ns,
+        etag: None,
+    }
+}
+
+/// Adds the blobs under `src` to `out`, skipping `exclude`, hidden files and directories.
+pub(super) fn discover(src: &Path, exclude: &Path, out: &mut Vec<BlobRef>) -> Result<()> {
+    let err = |path: &Path, e: &dyn std::fmt::Display| Error::Source {
+        name: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let abs = src.canonicalize().map_err(|e| err(src, &e))?;
+    let md = std::fs::metadata(&abs).map_err(|e| err(src, &e))?;
+    if md.is_file() {
+        out.push(blob_ref(abs, &md));
+        return Ok(());
+    }
+    let walker = walkdir::WalkDir::new(&abs)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0 || (!is_hidden(e.file_name()) && !e.path().starts_with(exclude))
+        });
+    for entry in walker {
+        let entry = entry.map_err(|e| err(e.path().unwrap_or(src), &e))?;
+        let is_json = entry
+            .path()
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("json"));
+        if entry.file_type().is_file() && is_json {
+            let md = entry.metadata().map_err(|e| err(entry.path(), &e))?;
+            out.push(blob_ref(entry.into_path(), &md));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a whole file, unless it is larger than `max`.
+pub(super) fn read(path: &Path, buf: &mut Vec<u8>, max: u64) -> std::result::Result<Read, String> {
+    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let len = f.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
+    if len > max {
+        return Ok(Read::TooLarge(len));
+    }
+    buf.reserve(len as usize);
+    f.read_to_end(buf)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    Ok(Read::Whole)
+}

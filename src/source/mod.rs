@@ -1,0 +1,293 @@
+//! Finding and reading blobs: a folder tree in the Azure container layout (or any tree of
+//! `*.json`), single files, or a container or bucket on Azure Blob Storage or S3.
+//!
+//! Why: the ingest plans from a list of blob descriptions (key, size, modification time or
+//! ETag, hour) before reading any content, so unchanged blobs cost nothing but a listing, and
+//! blobs are processed in time order, which keeps each Parquet row group to a narrow time
+//! range. Reading is here too, so a grown remote blob costs a range read of its new part.
+
+mod local;
+pub mod remote;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use crate::error::Result;
+pub use remote::{ListStats, Remote};
+
+/// `(year, month, day, hour)` of an Azure-layout blob path.
+pub type Hour = (u16, u8, u8, u8);
+
+/// A blob found in a source.
+#[derive(Debug, Clone)]
+pub struct BlobRef {
+    /// Stable identity: the absolute path, or the blob's URL
+    /// (`https://<account>.blob.core.windows.net/<container>/<path>`, `s3://<bucket>/<path>`).
+    pub key: String,
+    /// Where to read it.
+    pub loc: Location,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in ns since the epoch.
+    pub mtime_ns: Option<i64>,
+    /// Entity tag of a remote blob (changes with every write).
+    pub etag: Option<String>,
+    /// `(y, m, d, h)` from an Azure-layout path (`y=2024/m=02/d=26/h=20`), for ordering.
+    pub hour: Option<Hour>,
+}
+
+/// Where a blob's bytes are.
+#[derive(Clone)]
+pub enum Location {
+    /// A local file.
+    File(PathBuf),
+    /// An object in a remote container or bucket.
+    Object(Arc<Remote>, object_store::path::Path),
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "File({})", p.display()),
+            Location::Object(r, p) => write!(f, "Object({}, {p})", r.name()),
+        }
+    }
+}
+
+/// Where to find blobs: a local path or a remote container/bucket with an optional prefix.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A folder (searched for `*.json`) or a single file.
+    Local(PathBuf),
+    /// A container or bucket (and prefix) on object storage.
+    Remote(Arc<Remote>),
+}
+
+impl Source {
+    /// Reads a command-line source: `az://`, `abfs[s]://`, `adl://`, `azure://`, `s3://`,
+    /// `s3a://` and `https://` URLs of Azure Blob Storage or S3 are remote; anything else is
+    /// a local path.
+    pub fn parse(s: &str) -> Result<Source> {
+        match remote::is_remote(s) {
+            true => Ok(Source::Remote(Arc::new(Remote::open(s)?))),
+            false => Ok(Source::Local(PathBuf::from(s))),
+        }
+    }
+
+    /// The source as the user gave it (a URL without its query, so no SAS token).
+    pub fn name(&self) -> String {
+        match self {
+            Source::Local(p) => p.display().to_string(),
+            Source::Remote(r) => r.name().to_string(),
+        }
+    }
+}
+
+impl From<PathBuf> for Source {
+    fn from(p: PathBuf) -> Source {
+        Source::Local(p)
+    }
+}
+
+/// The hours to ingest, `[since, until)` truncated to hours. Blobs whose path names an hour
+/// outside it are skipped, and remote listings only visit the hour prefixes inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourWindow {
+    /// First hour.
+    pub since: DateTime<Utc>,
+    /// End (exclusive).
+    pub until: DateTime<Utc>,
+}
+
+impl HourWindow {
+    /// The window from `since` to `until`, both truncated to the hour (a partial last hour
+    /// is included).
+    pub fn new(since: DateTime<Utc>, until: DateTime<Utc>) -> HourWindow {
+        let floor = |t: DateTime<Utc>| {
+            t.with_minute(0)
+                .and_then(|t| t.with_second(0))
+                .and_then(|t| t.with_nanosecond(0))
+                .unwrap_or(t)
+        };
+        let end = floor(until);
+        let until = if end < until {
+            end + chrono::Duration::hours(1)
+        } else {
+            end
+        };
+        HourWindow {
+            since: floor(since),
+            until,
+        }
+    }
+
+    /// Every hour in the window, in order.
+    pub fn hours(&self) -> Vec<Hour> {
+        let mut out = Vec::new();
+        let mut t = self.since;
+        while t < self.until {
+            out.push(hour_key(t));
+            t += chrono::Duration::hours(1);
+        }
+        out
+    }
+
+    /// Whether a blob of hour `h` belongs to the window (blobs without an hour always do).
+    pub fn contains(&self, h: Option<Hour>) -> bool {
+        h.is_none_or(|h| h >= hour_key(self.since) && h < hour_key(self.until))
+    }
+}
+
+fn hour_key(t: DateTime<Utc>) -> Hour {
+    (
+        t.year() as u16,
+        t.month() as u8,
+        t.day() as u8,
+        t.hour() as u8,
+    )
+}
+
+/// Reads the `y=/m=/d=/h=` segments of an Azure blob path.
+pub fn hour_of(path: &str) -> Option<Hour> {
+    let mut y = None;
+    let mut m = None;
+    let mut d = None;
+    let mut h = None;
+    for seg in path.split(['/', '\\']) {
+        let Some((k, v)) = seg.split_once('=') else {
+            continue;
+        };
+        match k {
+            "y" => y = v.parse().ok(),
+            "m" if d.is_none() => m = v.parse().ok(),
+            "d" => d = v.parse().ok(),
+            "h" => h = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((y?, m?, d?, h?))
+}
+
+/// What listing the sources found, and what it cost.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    /// The blobs, deduplicated and ordered by hour, then key.
+    pub blobs: Vec<BlobRef>,
+    /// Remote listing requests and objects listed.
+    pub list: ListStats,
+}
+
+/// Lists the blobs under each source, skipping anything inside `exclude` (the lake itself),
+/// hidden files and directories, and blobs of hours outside `window`. A directory yields its
+/// `*.json` files; a file is taken as is; a remote prefix yields its `.json` objects.
+pub fn discover(sources: &[Source], exclude: &Path, window: Option<HourWindow>) -> Result<Found> {
+    let mut found = Found::default();
+    for src in sources {
+        match src {
+            Source::Local(p) => local::discover(p, exclude, &mut found.blobs)?,
+            Source::Remote(r) => {
+                let stats = remote::discover(r, window, &mut found.blobs)?;
+                found.list.requests += stats.requests;
+                found.list.objects += stats.objects;
+            }
+        }
+    }
+    if let Some(w) = window {
+        found.blobs.retain(|b| w.contains(b.hour));
+    }
+    found
+        .blobs
+        .sort_by(|a, b| (a.hour, &a.key).cmp(&(b.hour, &b.key)));
+    found.blobs.dedup_by(|a, b| a.key == b.key);
+    Ok(found)
+}
+
+/// Bytes taken from before a checkpoint to recognise a grown blob by a range read
+/// ([`Checkpoint::tail_hash`]).
+pub const TAIL: u64 = 4096;
+/// Bytes at the start of a blob fetched with a range read (enough to find the record list).
+const HEAD: u64 = 4096;
+
+/// How far an earlier ingest read a blob: offset and hash of the bytes just before it.
+#[derive(Debug, Clone, Copy)]
+pub struct Checkpoint<'a> {
+    /// Offset just past the last complete record.
+    pub consumed: u64,
+    /// xxh3-64 (hex) of the up to [`TAIL`] bytes before `consumed`.
+    pub tail_hash: &'a str,
+}
+
+/// What [`read`] put in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// The whole blob.
+    Whole,
+    /// The blob's start, the bytes around the checkpoint and everything after it; the
+    /// bytes in between were not fetched and are blanks (JSON whitespace), so offsets in the
+    /// buffer are blob offsets. The bytes before the checkpoint hash as recorded.
+    Resumed {
+        /// Bytes fetched.
+        fetched: u64,
+    },
+    /// Not read: the blob is larger than the limit (its size).
+    TooLarge(u64),
+}
+
+/// Reads a blob into `buf` (cleared first). Given a checkpoint of a remote blob that still
+/// ends past it, reads only the new part (and the start and the [`TAIL`] bytes before the
+/// checkpoint, to check they did not change), falling back to a whole read when they did.
+pub fn read(
+    blob: &BlobRef,
+    buf: &mut Vec<u8>,
+    max: u64,
+    at: Option<Checkpoint<'_>>,
+) -> std::result::Result<Read, String> {
+    buf.clear();
+    match &blob.loc {
+        Location::File(path) => local::read(path, buf, max),
+        Location::Object(remote, path) => remote.read(path, blob.size, buf, max, at),
+    }
+}
+
+/// xxh3-64 (hex) of the up to [`TAIL`] bytes of `data` before `consumed`.
+pub fn tail_hash(data: &[u8], consumed: usize) -> String {
+    let start = consumed.saturating_sub(TAIL as usize);
+    format!(
+        "{:016x}",
+        xxhash_rust::xxh3::xxh3_64(&data[start..consumed])
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hour_from_azure_path() {
+        let p = "insights-logs-flowlogflowevent/flowLogResourceID=/SUBSCRIPTIONS/X/y=2024/m=02/d=26/h=20/m=00/macAddress=00224871C205/PT1H.json";
+        assert_eq!(hour_of(p), Some((2024, 2, 26, 20)));
+        assert_eq!(hour_of("/tmp/a.json"), None);
+    }
+
+    #[test]
+    fn window_hours_cover_a_partial_last_hour() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let w = HourWindow::new(t("2024-02-26T22:30:00Z"), t("2024-02-27T01:10:00Z"));
+        assert_eq!(
+            w.hours(),
+            vec![
+                (2024, 2, 26, 22),
+                (2024, 2, 26, 23),
+                (2024, 2, 27, 0),
+                (2024, 2, 27, 1)
+            ]
+        );
+        assert!(w.contains(Some((2024, 2, 27, 1))));
+        assert!(!w.contains(Some((2024, 2, 27, 2))));
+        assert!(!w.contains(Some((2024, 2, 26, 21))));
+        assert!(w.contains(None));
+    }
+}

@@ -1,0 +1,119 @@
+"""Test helper: puts a local blob tree on Azurite or an S3 server the way the clouds write it,
+and grows a blob the way Azure does.
+
+Azure writes PT1H.json as a block blob: an opening block, one block per record and a closing
+block. Each minute it stages the new record as a block and commits a block list with it
+inserted before the closing block. This script does the same with the Azure SDK.
+
+  blobs.py azure-upload CONN_STRING CONTAINER SRC_DIR
+  blobs.py azure-grow   CONN_STRING CONTAINER BLOB_NAME      prints the new record's tuples
+  blobs.py azure-get    CONN_STRING CONTAINER DEST_DIR       downloads every blob
+  blobs.py s3-upload    ENDPOINT BUCKET SRC_DIR
+"""
+import copy
+import datetime
+import json
+import os
+import sys
+
+
+def records_of(text):
+    doc = json.loads(text)
+    return doc["records"]
+
+
+def tuples_of(record):
+    """Tuples in one record: NSG flow logs (v1, v2) or VNet flow logs (v4)."""
+    n = 0
+    if "flowRecords" in record:
+        for flow in record["flowRecords"]["flows"]:
+            for group in flow["flowGroups"]:
+                n += len(group["flowTuples"])
+    else:
+        for rule in record["properties"]["flows"]:
+            for flow in rule["flows"]:
+                n += len(flow["flowTuples"])
+    return n
+
+
+def block_id(i):
+    import base64
+    return base64.b64encode(f"{i:08d}".encode()).decode()
+
+
+def files(src):
+    for root, _, names in os.walk(src):
+        for name in sorted(names):
+            if name.endswith(".json"):
+                path = os.path.join(root, name)
+                yield path, os.path.relpath(path, src).replace(os.sep, "/")
+
+
+def azure(conn):
+    from azure.storage.blob import BlobServiceClient
+    return BlobServiceClient.from_connection_string(conn)
+
+
+def azure_upload(conn, container, src):
+    from azure.storage.blob import BlobBlock
+    svc = azure(conn)
+    c = svc.get_container_client(container)
+    if not c.exists():
+        c.create_container()
+    n = 0
+    for path, name in files(src):
+        records = records_of(open(path, encoding="utf-8").read())
+        blob = c.get_blob_client(name)
+        parts = ['{"records":[']
+        parts += [("," if i else "") + json.dumps(r, separators=(",", ":")) for i, r in enumerate(records)]
+        parts.append("]}")
+        ids = []
+        for i, p in enumerate(parts):
+            blob.stage_block(block_id(i), p.encode())
+            ids.append(BlobBlock(block_id=block_id(i)))
+        blob.commit_block_list(ids)
+        n += 1
+    print(n)
+
+
+def azure_grow(conn, container, name):
+    """Appends one record (the last one, a minute later) before the closing block."""
+    from azure.storage.blob import BlobBlock
+    blob = azure(conn).get_container_client(container).get_blob_client(name)
+    records = records_of(blob.download_blob().readall())
+    rec = copy.deepcopy(records[-1])
+    t = datetime.datetime.fromisoformat(rec["time"].replace("Z", "+00:00")) + datetime.timedelta(minutes=1)
+    rec["time"] = t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    committed, _ = blob.get_block_list("committed")
+    ids = [b.id for b in committed]
+    new = block_id(len(ids))
+    blob.stage_block(new, ("," + json.dumps(rec, separators=(",", ":"))).encode())
+    blob.commit_block_list([BlobBlock(block_id=i) for i in ids[:-1] + [new, ids[-1]]])
+    print(tuples_of(rec))
+
+
+def azure_get(conn, container, dest):
+    c = azure(conn).get_container_client(container)
+    for b in c.list_blobs():
+        path = os.path.join(dest, b.name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(c.get_blob_client(b.name).download_blob().readall())
+
+
+def s3_upload(endpoint, bucket, src):
+    import boto3
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    s3.create_bucket(Bucket=bucket)
+    n = 0
+    for path, name in files(src):
+        s3.upload_file(path, bucket, name)
+        n += 1
+    print(n)
+
+
+if __name__ == "__main__":
+    cmd, *args = sys.argv[1:]
+    {"azure-upload": azure_upload, "azure-grow": azure_grow, "azure-get": azure_get,
+     "s3-upload": s3_upload}[cmd](*args)
