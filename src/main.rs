@@ -21,7 +21,7 @@ use flowlake::query::run::{self, table_names};
 use flowlake::query::{LakeSession, QueryOptions, SetSpec};
 use flowlake::report::{self, Severity, render};
 use flowlake::shell::{Settings, Shell};
-use flowlake::source::{HourWindow, Source};
+use flowlake::source::{HourWindow, RemoteOptions, Source};
 use flowlake::synth::{GenFormat, GenOptions, generate};
 
 /// mimalloc: the ingest allocates and frees large Arrow and Parquet buffers per batch; the
@@ -101,6 +101,10 @@ enum Command {
         /// Only blobs of hours before this time [default: now]. Needs --since.
         #[arg(long, requires = "since")]
         until: Option<String>,
+        /// Retries of a failing request to a remote store (timeouts, resets, 429, 5xx), with
+        /// exponential backoff from 100 ms to 15 s, within 3 minutes.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        retries: usize,
         /// Lake directory (created if missing).
         #[arg(long)]
         lake: PathBuf,
@@ -419,6 +423,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             sources,
             since,
             until,
+            retries,
             lake,
             workers,
             commit_mib,
@@ -426,9 +431,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             quiet,
         } => {
+            let remote = RemoteOptions {
+                max_retries: retries,
+                ..RemoteOptions::default()
+            };
             let sources = sources
                 .iter()
-                .map(|s| Source::parse(s))
+                .map(|s| Source::parse(s, &remote))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut opts = IngestOptions::new(sources, lake);
             if since.is_some() {

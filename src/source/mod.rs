@@ -16,7 +16,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::error::Result;
-pub use remote::{ListStats, Remote};
+pub use remote::{ListStats, Remote, RemoteOptions};
 
 /// `(year, month, day, hour)` of an Azure-layout blob path.
 pub type Hour = (u16, u8, u8, u8);
@@ -70,9 +70,9 @@ impl Source {
     /// Reads a command-line source: `az://`, `abfs[s]://`, `adl://`, `azure://`, `s3://`,
     /// `s3a://` and `https://` URLs of Azure Blob Storage or S3 are remote; anything else is
     /// a local path.
-    pub fn parse(s: &str) -> Result<Source> {
+    pub fn parse(s: &str, opts: &RemoteOptions) -> Result<Source> {
         match remote::is_remote(s) {
-            true => Ok(Source::Remote(Arc::new(Remote::open(s)?))),
+            true => Ok(Source::Remote(Arc::new(Remote::open(s, opts)?))),
             false => Ok(Source::Local(PathBuf::from(s))),
         }
     }

@@ -11,12 +11,15 @@
 //! without their query and error texts pass through [`redact`].
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, ObjectStoreScheme};
+use object_store::{
+    BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, ObjectStoreScheme, RetryConfig,
+};
 
 use super::{BlobRef, Checkpoint, HEAD, HourWindow, Location, Read, TAIL, hour_of};
 use crate::error::{Error, Result};
@@ -33,6 +36,36 @@ pub struct ListStats {
     pub requests: u64,
     /// Objects returned.
     pub objects: u64,
+}
+
+/// How remote requests are retried: `object_store`'s exponential backoff (100 ms doubling up
+/// to 15 s) on timeouts, resets, 429 and 5xx answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteOptions {
+    /// Retries of one request before it fails.
+    pub max_retries: usize,
+    /// Time from a request's first attempt after which it is not retried any more.
+    pub retry_timeout: Duration,
+}
+
+impl Default for RemoteOptions {
+    /// 10 retries within 3 minutes.
+    fn default() -> Self {
+        RemoteOptions {
+            max_retries: 10,
+            retry_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+impl RemoteOptions {
+    fn retry(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: self.max_retries,
+            retry_timeout: self.retry_timeout,
+        }
+    }
 }
 
 /// A container or bucket, and the prefix inside it, opened from a URL.
@@ -159,7 +192,7 @@ impl Remote {
     /// Opens the store a URL names: `az://<container>/<prefix>`, `abfss://<container>@
     /// <account>.dfs.core.windows.net/<prefix>`, `https://<account>.blob.core.windows.net/
     /// <container>/<prefix>[?<SAS token>]`, `s3://<bucket>/<prefix>`.
-    pub fn open(url: &str) -> Result<Remote> {
+    pub fn open(url: &str, opts: &RemoteOptions) -> Result<Remote> {
         let (bare, query) = match url.split_once('?') {
             Some((b, q)) => (b, Some(q)),
             None => (url, None),
@@ -175,7 +208,9 @@ impl Remote {
         let host = parsed.host_str().unwrap_or_default().to_string();
         match scheme {
             ObjectStoreScheme::MicrosoftAzure => {
-                let mut b = MicrosoftAzureBuilder::from_env().with_url(bare);
+                let mut b = MicrosoftAzureBuilder::from_env()
+                    .with_url(bare)
+                    .with_retry(opts.retry());
                 if let Ok(cs) = std::env::var("AZURE_STORAGE_CONNECTION_STRING") {
                     for (k, v) in connection_string(&cs) {
                         b = b.with_config(k, v);
@@ -222,6 +257,7 @@ impl Remote {
             ObjectStoreScheme::AmazonS3 => {
                 let store = AmazonS3Builder::from_env()
                     .with_url(bare)
+                    .with_retry(opts.retry())
                     .build()
                     .map_err(|e| bad(redact(&e.to_string())))?;
                 // s3://<bucket>, https://s3.<region>.amazonaws.com/<bucket> (path style) or
@@ -463,9 +499,11 @@ mod tests {
 
     #[test]
     fn a_sas_token_never_becomes_part_of_the_name() {
-        let r =
-            Remote::open("https://acct.blob.core.windows.net/logs/prefix?sv=2022-11-02&sig=SECRET")
-                .unwrap();
+        let r = Remote::open(
+            "https://acct.blob.core.windows.net/logs/prefix?sv=2022-11-02&sig=SECRET",
+            &RemoteOptions::default(),
+        )
+        .unwrap();
         assert_eq!(r.name(), "https://acct.blob.core.windows.net/logs/prefix");
         assert_eq!(r.prefix.as_ref(), "prefix");
         assert_eq!(

@@ -345,3 +345,104 @@ fn a_sas_token_in_the_url_never_appears_in_output() {
     );
     assert!(!text.contains("TOPSECRET"), "{text}");
 }
+
+/// `tests/remote/faulty_proxy.py` on a free port in front of `upstream`; returns the proxy
+/// and the file where it counts the faults it injected.
+fn faulty_proxy(upstream: &Server, args: &[&str]) -> (Server, PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let stats = dir.path().join("faults");
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/remote/faulty_proxy.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .args([port.to_string(), upstream.port.to_string()])
+        .arg(&stats)
+        .args(args);
+    (start(&mut cmd, port, dir), stats)
+}
+
+fn faults(stats: &Path) -> u64 {
+    std::fs::read_to_string(stats)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn dropped_connections_and_503s_mid_ingest_are_retried_to_a_lake_equal_to_a_clean_run() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    gen_tree(&src, 1, 4, 3, 40, 21);
+    let local = tmp.path().join("local");
+    ingest_cli(&[&src], &local, &[]);
+
+    // Azure: every 3rd request fails, alternately a 503 and a connection closed unanswered
+    let az = azurite();
+    blobs_py(&[
+        "azure-upload",
+        &connection_string(&az),
+        "logs",
+        src.to_str().unwrap(),
+    ]);
+    let (proxy, stats) = faulty_proxy(&az, &["--every", "3", "--mode", "mixed"]);
+    let env = azure_env(&proxy);
+    let lake = tmp.path().join("az-lake");
+    let (code, s) = ingest_remote("az://logs", &lake, &["--since", "2026-11-01"], &env);
+    assert_eq!(code, 0, "{s}");
+    assert!(faults(&stats) >= 5, "faults injected: {}", faults(&stats));
+    assert_eq!(rows(&lake), rows(&local));
+
+    // S3: the same through moto
+    let s3 = moto();
+    let endpoint = format!("http://127.0.0.1:{}", s3.port);
+    blobs_py(&["s3-upload", &endpoint, "logs", src.to_str().unwrap()]);
+    let (proxy, stats) = faulty_proxy(&s3, &["--every", "3", "--mode", "mixed"]);
+    let lake = tmp.path().join("s3-lake");
+    let (code, s) = ingest_remote("s3://logs", &lake, &[], &s3_env(&proxy));
+    assert_eq!(code, 0, "{s}");
+    assert!(faults(&stats) >= 3, "faults injected: {}", faults(&stats));
+    assert_eq!(rows(&lake), rows(&local));
+}
+
+#[test]
+fn a_blob_that_keeps_failing_is_reported_skipped_and_read_by_the_next_run() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    gen_tree(&src, 1, 3, 2, 40, 8);
+    let az = azurite();
+    blobs_py(&[
+        "azure-upload",
+        &connection_string(&az),
+        "logs",
+        src.to_str().unwrap(),
+    ]);
+    // every read of hour 01 answers 500, through all retries
+    let (proxy, _stats) = faulty_proxy(&az, &["--fail-path", "h=01/"]);
+    let lake = tmp.path().join("lake");
+    let (code, s) = ingest_remote("az://logs", &lake, &["--retries", "2"], &azure_env(&proxy));
+    assert_eq!(code, 3, "ingested with rejects: {s}");
+    assert_eq!(
+        (s["blobs_new"].as_u64(), s["blobs_failed"].as_u64()),
+        (Some(4), Some(2)),
+        "{s}"
+    );
+    assert_eq!(s["rejected_by_reason"]["read_error"], 2, "{s}");
+    let sample = s["reject_samples"][0].to_string();
+    assert!(
+        sample.contains("h=01") && sample.contains("500"),
+        "names the blob and the error: {sample}"
+    );
+
+    // the store is healthy again: the next run reads the two failed blobs, nothing else
+    let (code, s) = ingest_remote("az://logs", &lake, &[], &azure_env(&az));
+    assert_eq!(code, 0, "{s}");
+    assert_eq!(
+        (s["blobs_new"].as_u64(), s["blobs_unchanged"].as_u64()),
+        (Some(2), Some(4)),
+        "{s}"
+    );
+    let local = tmp.path().join("local");
+    ingest_cli(&[&src], &local, &[]);
+    assert_eq!(rows(&lake), rows(&local));
+}
