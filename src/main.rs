@@ -5,7 +5,7 @@
 //! 4 a report has findings at or above `--fail-on`; 1 failed; 2 bad usage.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand};
 use flowlake::compact::{CompactOptions, compact};
 use flowlake::config::Config;
 use flowlake::ingest::{IngestOptions, IngestSummary, Outcome, ingest};
-use flowlake::lake::{Lake, commit_pending, load_manifest};
+use flowlake::lake::Lake;
+use flowlake::lake::location::LakeRef;
 use flowlake::output::{Format, ResultWriter, Sink};
 use flowlake::query::errors::describe;
 use flowlake::query::run::{self, table_names};
@@ -45,9 +46,10 @@ struct Cli {
 /// What a query session needs: the lake, IP sets and the config file naming them.
 #[derive(clap::Args)]
 struct QueryArgs {
-    /// Lake directory.
-    #[arg(long)]
-    lake: PathBuf,
+    /// Lake: a directory, or a URL on object storage (az://<container>/<prefix>, s3://..., as
+    /// for ingest sources; same credentials).
+    #[arg(long, value_parser = parse_lake)]
+    lake: LakeRef,
     /// Load a named IP set: a list (address or CIDR per line, optional label, # comments) or
     /// an Azure ServiceTags_*.json file. Repeatable.
     #[arg(long = "set", value_name = "NAME=PATH")]
@@ -75,7 +77,7 @@ impl QueryArgs {
         if session.commit_pending {
             eprintln!(
                 "flowlake: warning: lake {} has a commit being applied or interrupted; until an ingest or compact finishes it, some partitions may be from the previous commit",
-                self.lake.display()
+                self.lake.name()
             );
         }
         Ok(session)
@@ -178,9 +180,9 @@ enum Command {
     },
     /// Show what a lake holds: partitions, files, rows, blobs, time range.
     Info {
-        /// Lake directory.
-        #[arg(long)]
-        lake: PathBuf,
+        /// Lake: a directory, or a URL on object storage.
+        #[arg(long, value_parser = parse_lake)]
+        lake: LakeRef,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -417,6 +419,21 @@ fn print_ingest(s: &IngestSummary) {
     }
 }
 
+/// Refuses a store URL as the lake of a writing command.
+fn local_lake(command: &str, lake: &Path) -> Result<()> {
+    let name = lake.to_string_lossy();
+    anyhow::ensure!(
+        !flowlake::source::remote::is_remote(&name),
+        "{command} needs a lake in a local directory; {name} is on object storage (sql, report, shell and info read a lake there)"
+    );
+    Ok(())
+}
+
+/// `--lake` of the reading commands: a directory or a store URL.
+fn parse_lake(s: &str) -> Result<LakeRef, String> {
+    LakeRef::parse(s).map_err(|e| e.to_string())
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Ingest {
@@ -431,6 +448,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             quiet,
         } => {
+            local_lake("ingest", &lake)?;
             let remote = RemoteOptions {
                 max_retries: retries,
                 ..RemoteOptions::default()
@@ -474,6 +492,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             row_group_rows,
             json,
         } => {
+            local_lake("compact", &lake)?;
             let mut l = Lake::open(&lake)?;
             let opts = CompactOptions {
                 min_files,
@@ -537,23 +556,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Info { lake, json } => {
-            let m = load_manifest(&lake)?;
+            let m = runtime()?.block_on(lake.manifest())?;
             if json {
                 print_json(&serde_json::json!({
-                    "lake": lake,
+                    "lake": lake.name(),
                     "version": m.version,
                     "schema_version": m.schema_version,
                     "rows": m.rows(),
                     "files": m.files(),
                     "blobs": m.blobs.len(),
                     "partitions": m.partitions,
-                    "commit_pending": commit_pending(&lake),
+                    "commit_pending": lake.commit_pending(),
                 }))?;
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
                 "lake {} version {}, schema version {}: {} rows in {} files, {} blobs",
-                lake.display(),
+                lake.name(),
                 m.version,
                 m.schema_version,
                 m.rows(),
@@ -585,7 +604,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     fmt_time(hi)
                 );
             }
-            if commit_pending(&lake) {
+            if lake.commit_pending() {
                 println!(
                     "a commit is being applied or was interrupted; the next ingest or compact finishes it"
                 );
@@ -595,7 +614,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if rejected > 0 {
                 println!(
                     "{rejected} items rejected so far ({broken} blobs with an unreadable tail); see {}/rejects/",
-                    lake.display()
+                    lake.name()
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -28,6 +28,7 @@
 //! done), so recovery is: if `txn.json` exists, redo step 4; then delete all staging.
 
 pub mod file;
+pub mod location;
 pub mod manifest;
 pub mod rows;
 

@@ -12,8 +12,9 @@ pub mod run;
 pub mod sets;
 pub mod table;
 
+use crate::lake::location::LakeRef;
+use crate::lake::manifest::Manifest;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::logical_expr::{DocSection, Documentation};
@@ -144,16 +145,18 @@ pub struct LakeSession {
     pub ctx: SessionContext,
     /// The loaded IP sets.
     pub sets: Arc<IpSets>,
-    /// The lake's root directory.
-    pub lake: PathBuf,
+    /// The lake.
+    pub lake: LakeRef,
+    /// Its manifest when the session opened.
+    pub manifest: Manifest,
     /// A commit was not fully applied when the session opened ([`crate::lake::commit_pending`]).
     pub commit_pending: bool,
 }
 
 /// Opens a session over the lake at `lake`: table `flows` (with its `date` partitions), the
 /// views of [`VIEWS`], and every flowlake function, with the IP sets of `opts`.
-pub async fn session(lake: &Path, opts: &QueryOptions) -> crate::Result<LakeSession> {
-    crate::lake::load_manifest(lake)?;
+pub async fn session(lake: &LakeRef, opts: &QueryOptions) -> crate::Result<LakeSession> {
+    let manifest = lake.manifest().await?;
     let sets = Arc::new(IpSets::load(&opts.sets)?);
     // DATAFUSION_* environment variables tune the engine (e.g. target_partitions).
     let mut config = SessionConfig::from_env()?.with_information_schema(true);
@@ -161,14 +164,15 @@ pub async fn session(lake: &Path, opts: &QueryOptions) -> crate::Result<LakeSess
     config.options_mut().sql_parser.collect_spans = true;
     let ctx = SessionContext::new_with_config(config);
     register_all(&ctx, sets.clone());
-    ctx.register_table("flows", Arc::new(FlowsTable::open(lake)?))?;
+    ctx.register_table("flows", Arc::new(FlowsTable::open(lake, &ctx)?))?;
     for (_, sql) in VIEWS {
         ctx.sql(sql).await?;
     }
     Ok(LakeSession {
         ctx,
         sets,
-        lake: lake.to_path_buf(),
-        commit_pending: crate::lake::commit_pending(lake),
+        lake: lake.clone(),
+        manifest,
+        commit_pending: lake.commit_pending(),
     })
 }

@@ -8,7 +8,6 @@
 //! prunes partitions too; within the remaining files Parquet statistics on `time` prune row
 //! groups.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -22,11 +21,15 @@ use datafusion::datasource::listing::{
 };
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
 
 use crate::error::IoContext;
+use crate::lake::location::LakeRef;
 use crate::schema::{PARTITION_COLUMN, flows_schema};
 
 const TIME: &str = "time";
+/// Where a remote lake's object store is registered in a session.
+const LAKE_STORE_URL: &str = "flowlake-lake://store";
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// The lake's `flows` table (see the module docs).
@@ -50,11 +53,23 @@ fn file_schema() -> SchemaRef {
 }
 
 impl FlowsTable {
-    /// The table over `LAKE/flows/`.
-    pub fn open(lake: &Path) -> crate::Result<FlowsTable> {
-        let dir = lake.join("flows");
-        let dir = dir.canonicalize().ctx("open table directory", &dir)?;
-        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    /// The table over `LAKE/flows/`. A remote lake's store is registered with `ctx` under
+    /// the `flowlake-lake://store` URL, which the table lists and reads through.
+    pub fn open(lake: &LakeRef, ctx: &SessionContext) -> crate::Result<FlowsTable> {
+        let url = match lake {
+            LakeRef::Local(root) => {
+                let dir = root.join("flows");
+                let dir = dir.canonicalize().ctx("open table directory", &dir)?;
+                ListingTableUrl::parse(format!("{}/", dir.display()))?
+            }
+            LakeRef::Remote(r) => {
+                let (store, prefix) = r.store();
+                let base = url::Url::parse(LAKE_STORE_URL).expect("valid URL");
+                ctx.register_object_store(&base, store);
+                let sep = if prefix.as_ref().is_empty() { "" } else { "/" };
+                ListingTableUrl::parse(format!("{LAKE_STORE_URL}/{prefix}{sep}flows/"))?
+            }
+        };
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(PARTITION_COLUMN.to_string(), DataType::Date32)]);

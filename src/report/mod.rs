@@ -492,7 +492,7 @@ pub fn window(session: &LakeSession, opts: &Options) -> Result<Window> {
             opts.now,
         );
     }
-    let manifest = crate::lake::load_manifest(&session.lake)?;
+    let manifest = &session.manifest;
     let last = manifest
         .partitions
         .values()

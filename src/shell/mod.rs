@@ -145,7 +145,7 @@ impl Shell {
         println!(
             "flowlake {}: SQL over {}. Tables: {}. \\? for help, \\q to quit.",
             env!("CARGO_PKG_VERSION"),
-            self.session.lake.display(),
+            self.session.lake.name(),
             table_names(&self.session.ctx).join(", ")
         );
         loop {

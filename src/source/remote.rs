@@ -83,7 +83,7 @@ impl std::fmt::Debug for Remote {
 }
 
 /// Whether `s` is a URL of a store flowlake reads (rather than a local path).
-pub(super) fn is_remote(s: &str) -> bool {
+pub fn is_remote(s: &str) -> bool {
     let Some((scheme, rest)) = s.split_once("://") else {
         return false;
     };
@@ -287,6 +287,20 @@ impl Remote {
     /// The URL as given, without its query (which may hold a SAS token).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The object store and the prefix this URL names inside it.
+    pub fn store(&self) -> (Arc<dyn ObjectStore>, &Path) {
+        (self.store.clone(), &self.prefix)
+    }
+
+    /// The whole object at `rel` (relative to the prefix).
+    pub async fn get(&self, rel: &str) -> Result<Vec<u8>> {
+        let path: Path = self.prefix.parts().chain(Path::from(rel).parts()).collect();
+        let get = async { self.store.get(&path).await?.bytes().await };
+        get.await
+            .map(|b| b.to_vec())
+            .map_err(|e| store_error(&self.name, e))
     }
 
     /// The stable key of an object: `https://<account>.blob.core.windows.net/<container>/

@@ -446,3 +446,83 @@ fn a_blob_that_keeps_failing_is_reported_skipped_and_read_by_the_next_run() {
     ingest_cli(&[&src], &local, &[]);
     assert_eq!(rows(&lake), rows(&local));
 }
+
+/// `flowlake ARGS` with `env`; stdout, after checking it succeeded.
+fn run_ok(args: &[&str], env: &[(&str, String)]) -> String {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = flowlake(args, &env);
+    assert!(
+        out.status.success(),
+        "flowlake {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn sql_report_and_info_read_a_lake_on_azure_and_s3() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    gen_tree(&src, 2, 3, 2, 40, 13);
+    let local = tmp.path().join("lake");
+    ingest_cli(&[&src], &local, &[]);
+    let l = local.to_str().unwrap();
+    let sql = "SELECT date, count(*) AS n, sum(bytes_src_to_dst) AS b, count(DISTINCT dst_ip) AS d FROM flows WHERE time >= '2026-11-02T01:00:00Z' GROUP BY date ORDER BY date";
+    let want_sql = run_ok(&["sql", "--lake", l, "--format", "csv", sql], &[]);
+    let report = |lake: &str, env: &[(&str, String)]| {
+        let out = run_ok(
+            &["report", "summary", "--lake", lake, "--format", "json"],
+            env,
+        );
+        let mut v: Value = serde_json::from_str(&out).unwrap();
+        v.as_object_mut().unwrap().remove("generated_at");
+        v
+    };
+    let want_report = report(l, &[]);
+    let want_rows = |info: &str| serde_json::from_str::<Value>(info).unwrap()["rows"].clone();
+    let want_info = want_rows(&run_ok(&["info", "--lake", l, "--json"], &[]));
+
+    let az = azurite();
+    blobs_py(&[
+        "azure-put-tree",
+        &connection_string(&az),
+        "data",
+        l,
+        "lakes/flows-lake",
+    ]);
+    let s3 = moto();
+    let endpoint = format!("http://127.0.0.1:{}", s3.port);
+    blobs_py(&["s3-put-tree", &endpoint, "data", l, "lakes/flows-lake"]);
+    for (url, env) in [
+        ("az://data/lakes/flows-lake", azure_env(&az)),
+        ("s3://data/lakes/flows-lake", s3_env(&s3)),
+    ] {
+        assert_eq!(
+            run_ok(&["sql", "--lake", url, "--format", "csv", sql], &env),
+            want_sql,
+            "{url}"
+        );
+        assert_eq!(report(url, &env), want_report, "{url}");
+        let info = run_ok(&["info", "--lake", url, "--json"], &env);
+        assert_eq!(want_rows(&info), want_info, "{url}");
+    }
+
+    // writing there is refused with a clear message, and nothing is created locally
+    let env: Vec<(&str, &str)> = vec![];
+    let out = flowlake(
+        &[
+            "ingest",
+            src.to_str().unwrap(),
+            "--lake",
+            "az://data/lakes/flows-lake",
+        ],
+        &env,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ingest needs a lake in a local directory"),
+        "{err}"
+    );
+    assert!(!Path::new("az:").exists());
+}

@@ -24,7 +24,12 @@ fn sample_lake(dir: &Path) -> PathBuf {
 async fn address_functions_over_the_lake() {
     let d = tempfile::tempdir().unwrap();
     let lake = sample_lake(d.path());
-    let s = session(&lake, &QueryOptions::default()).await.unwrap();
+    let s = session(
+        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &QueryOptions::default(),
+    )
+    .await
+    .unwrap();
     // The SQL function agrees with the class stored at ingest, on Utf8View columns.
     let text = query(&s, "SELECT count(*) AS n FROM flows WHERE ip_class(dst_ip) <> dst_class OR ip_class(src_ip) <> src_class").await;
     assert!(text.contains("| 0 "), "{text}");
@@ -58,7 +63,12 @@ async fn address_functions_over_the_lake() {
 async fn ip_class_boundaries_through_sql() {
     let d = tempfile::tempdir().unwrap();
     let lake = sample_lake(d.path());
-    let s = session(&lake, &QueryOptions::default()).await.unwrap();
+    let s = session(
+        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &QueryOptions::default(),
+    )
+    .await
+    .unwrap();
     let cases = [
         ("172.15.255.255", "public"),
         ("172.16.0.0", "private"),
@@ -164,7 +174,12 @@ async fn time_predicates_prune_partitions_and_row_groups() {
         .unwrap()
         .count() as u64;
     assert!(day2_files >= 4, "{day2_files} files");
-    let s = session(&lake, &QueryOptions::default()).await.unwrap();
+    let s = session(
+        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &QueryOptions::default(),
+    )
+    .await
+    .unwrap();
     let window =
         "time >= TIMESTAMP '2026-11-02T02:00:00Z' AND time < TIMESTAMP '2026-11-02T03:00:00Z'";
 
@@ -228,7 +243,12 @@ async fn flow_hours_sums_deltas_into_one_row_per_flow_per_hour() {
     let blob = bandwidth_blob(d.path());
     let lake = d.path().join("lake");
     ingest_lib(&[&blob], &lake);
-    let s = session(&lake, &QueryOptions::default()).await.unwrap();
+    let s = session(
+        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &QueryOptions::default(),
+    )
+    .await
+    .unwrap();
     // Microsoft's example: one flow (B, C, E) of 9,125 packets and 5,256,000 bytes.
     let text = query(&s, "SELECT count(*) AS n, sum(tuples) AS t, sum(packets_src_to_dst + packets_dst_to_src) AS p, sum(bytes_src_to_dst + bytes_dst_to_src) AS b, bool_and(began AND ended) AS whole FROM flow_hours").await;
     assert!(
@@ -238,7 +258,12 @@ async fn flow_hours_sums_deltas_into_one_row_per_flow_per_hour() {
     // Over a generated lake: the view keeps every byte and has one row per flow and hour.
     let d2 = tempfile::tempdir().unwrap();
     let lake = hourly_lake(d2.path());
-    let s = session(&lake, &QueryOptions::default()).await.unwrap();
+    let s = session(
+        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &QueryOptions::default(),
+    )
+    .await
+    .unwrap();
     let totals = query(&s, "SELECT (SELECT coalesce(sum(bytes_src_to_dst), 0) + coalesce(sum(bytes_dst_to_src), 0) FROM flows) - (SELECT sum(bytes_src_to_dst + bytes_dst_to_src) FROM flow_hours) AS diff").await;
     assert!(totals.contains("| 0    |"), "{totals}");
     let dup = query(&s, "SELECT count(*) AS n FROM (SELECT hour, mac, src_ip, src_port, dst_ip, dst_port, protocol, direction, rule, decision FROM flow_hours GROUP BY ALL HAVING count(*) > 1)").await;
@@ -276,7 +301,12 @@ async fn ip_sets_and_service_tags_in_sql() {
             },
         ],
     };
-    let s = session(&lake, &opts).await.unwrap();
+    let s = session(
+        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &opts,
+    )
+    .await
+    .unwrap();
     let text = query(&s, "SELECT ip_in_set('40.74.146.17', 'threat') AS a, ip_set_label('40.74.146.17', 'threat') AS b, ip_set_label('40.74.146.18', 'threat') AS c, ip_in_set('40.74.147.1', 'threat') AS d, ip_set_label('2001:db8::9', 'threat') AS e, ip_in_set('junk', 'threat') AS f").await;
     assert!(
         text.contains("| true | known-c2 | suspicious-range | false | 2001:db8::/32 |   |"),
@@ -549,7 +579,12 @@ async fn sql_doc_examples_run() {
             },
         ],
     };
-    let s = session(&lake, &opts).await.unwrap();
+    let s = session(
+        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &opts,
+    )
+    .await
+    .unwrap();
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SQL.md")).unwrap();
     let mut n = 0;

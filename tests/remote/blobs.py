@@ -9,6 +9,8 @@ inserted before the closing block. This script does the same with the Azure SDK.
   blobs.py azure-grow   CONN_STRING CONTAINER BLOB_NAME      prints the new record's tuples
   blobs.py azure-get    CONN_STRING CONTAINER DEST_DIR       downloads every blob
   blobs.py s3-upload    ENDPOINT BUCKET SRC_DIR
+  blobs.py azure-put-tree CONN_STRING CONTAINER SRC_DIR PREFIX   every file, as is (a lake)
+  blobs.py s3-put-tree    ENDPOINT BUCKET SRC_DIR PREFIX
 """
 import copy
 import datetime
@@ -41,10 +43,10 @@ def block_id(i):
     return base64.b64encode(f"{i:08d}".encode()).decode()
 
 
-def files(src):
+def files(src, only_json=True):
     for root, _, names in os.walk(src):
         for name in sorted(names):
-            if name.endswith(".json"):
+            if name.endswith(".json") or not only_json:
                 path = os.path.join(root, name)
                 yield path, os.path.relpath(path, src).replace(os.sep, "/")
 
@@ -102,9 +104,7 @@ def azure_get(conn, container, dest):
 
 
 def s3_upload(endpoint, bucket, src):
-    import boto3
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id="test", aws_secret_access_key="test")
+    s3 = s3_client(endpoint)
     s3.create_bucket(Bucket=bucket)
     n = 0
     for path, name in files(src):
@@ -113,7 +113,29 @@ def s3_upload(endpoint, bucket, src):
     print(n)
 
 
+def azure_put_tree(conn, container, src, prefix):
+    c = azure(conn).get_container_client(container)
+    if not c.exists():
+        c.create_container()
+    for path, name in files(src, only_json=False):
+        with open(path, "rb") as f:
+            c.upload_blob(f"{prefix}/{name}", f, overwrite=True)
+
+
+def s3_client(endpoint):
+    import boto3
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def s3_put_tree(endpoint, bucket, src, prefix):
+    s3 = s3_client(endpoint)
+    s3.create_bucket(Bucket=bucket)
+    for path, name in files(src, only_json=False):
+        s3.upload_file(path, bucket, f"{prefix}/{name}")
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
     {"azure-upload": azure_upload, "azure-grow": azure_grow, "azure-get": azure_get,
-     "s3-upload": s3_upload}[cmd](*args)
+     "s3-upload": s3_upload, "azure-put-tree": azure_put_tree, "s3-put-tree": s3_put_tree}[cmd](*args)

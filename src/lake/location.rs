@@ -1,0 +1,77 @@
+//! Where a lake is for readers: a local directory, or a prefix on Azure Blob Storage or S3.
+//!
+//! Why: the lake built by a nightly job often lives in the same storage account as the flow
+//! logs, and people query it from wherever they are. `sql`, `report`, `shell` and `info` take
+//! `--lake az://<container>/<prefix>` (or any URL an ingest source takes) and read the manifest
+//! and the Parquet files through `object_store`, with the same credentials as the sources.
+//! Writing a lake on object storage is not supported yet: `ingest` and `compact` need a local
+//! directory (a lake copied up with `azcopy`/`aws s3 sync` reads fine).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::lake::manifest::Manifest;
+use crate::source::{Remote, RemoteOptions};
+
+/// A lake to read.
+#[derive(Debug, Clone)]
+pub enum LakeRef {
+    /// A directory.
+    Local(PathBuf),
+    /// A prefix in a container or bucket.
+    Remote(Arc<Remote>),
+}
+
+impl LakeRef {
+    /// A URL of a store (as for ingest sources) is remote; anything else is a directory.
+    pub fn parse(s: &str) -> Result<LakeRef> {
+        if crate::source::remote::is_remote(s) {
+            Ok(LakeRef::Remote(Arc::new(Remote::open(
+                s,
+                &RemoteOptions::default(),
+            )?)))
+        } else {
+            Ok(LakeRef::Local(PathBuf::from(s)))
+        }
+    }
+
+    /// The lake as given (a URL without its query).
+    pub fn name(&self) -> String {
+        match self {
+            LakeRef::Local(p) => p.display().to_string(),
+            LakeRef::Remote(r) => r.name().to_string(),
+        }
+    }
+
+    /// The committed manifest.
+    pub async fn manifest(&self) -> Result<Manifest> {
+        match self {
+            LakeRef::Local(p) => super::load_manifest(p),
+            LakeRef::Remote(r) => {
+                let bytes = r
+                    .get("_flowlake/manifest.json")
+                    .await
+                    .map_err(|e| Error::Lake {
+                        path: PathBuf::from(r.name()),
+                        message: format!(
+                            "not a flowlake lake (cannot read _flowlake/manifest.json: {e})"
+                        ),
+                    })?;
+                serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
+                    path: PathBuf::from(r.name()),
+                    message: format!("_flowlake/manifest.json: {e}"),
+                })
+            }
+        }
+    }
+
+    /// Whether a commit is half applied ([`super::commit_pending`]); a remote lake is only
+    /// ever copied up whole, so never.
+    pub fn commit_pending(&self) -> bool {
+        match self {
+            LakeRef::Local(p) => super::commit_pending(p),
+            LakeRef::Remote(_) => false,
+        }
+    }
+}
