@@ -135,6 +135,28 @@ impl HourWindow {
         out
     }
 
+    /// The `y=/m=/d=` folders of the days wholly inside the window and the
+    /// `y=/m=/d=/h=` folders of the other hours, in order: the fewest prefixes that list
+    /// exactly the window's blobs.
+    pub fn folders(&self) -> Vec<String> {
+        let hours = self.hours();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < hours.len() {
+            let (y, m, d, h) = hours[i];
+            let day = hours[i..].iter().take_while(|x| (x.0, x.1, x.2) == (y, m, d)).count();
+            if h == 0 && day == 24 {
+                out.push(format!("y={y}/m={m:02}/d={d:02}"));
+            } else {
+                for &(y, m, d, h) in &hours[i..i + day] {
+                    out.push(format!("y={y}/m={m:02}/d={d:02}/h={h:02}"));
+                }
+            }
+            i += day;
+        }
+        out
+    }
+
     /// Whether a blob of hour `h` belongs to the window (blobs without an hour always do).
     pub fn contains(&self, h: Option<Hour>) -> bool {
         h.is_none_or(|h| h >= hour_key(self.since) && h < hour_key(self.until))
@@ -286,6 +308,16 @@ mod tests {
             ]
         );
         assert!(w.contains(Some((2024, 2, 27, 1))));
+        let two_days = HourWindow::new(t("2024-02-26T22:00:00Z"), t("2024-02-28T01:00:00Z"));
+        assert_eq!(
+            two_days.folders(),
+            [
+                "y=2024/m=02/d=26/h=22",
+                "y=2024/m=02/d=26/h=23",
+                "y=2024/m=02/d=27",
+                "y=2024/m=02/d=28/h=00"
+            ]
+        );
         assert!(!w.contains(Some((2024, 2, 27, 2))));
         assert!(!w.contains(Some((2024, 2, 26, 21))));
         assert!(w.contains(None));

@@ -409,7 +409,8 @@ async fn list_all(r: &Remote, prefix: &Path) -> Result<Vec<ObjectMeta>> {
 }
 
 /// Lists only the hours of `w`: finds the folders holding `y=` folders (one per flow log
-/// resource) by listing level by level, then lists each hour's prefix under each of them.
+/// resource) by listing level by level, then lists each whole day's (or single hour's)
+/// prefix of the window under each of them.
 async fn list_window(r: &Remote, w: HourWindow, stats: &mut ListStats) -> Result<Vec<ObjectMeta>> {
     let mut metas = Vec::new();
     let mut roots = Vec::new();
@@ -442,16 +443,13 @@ async fn list_window(r: &Remote, w: HourWindow, stats: &mut ListStats) -> Result
             }
         }
     }
-    let hours = w.hours();
+    let folders = w.folders();
     let prefixes: Vec<Path> = roots
         .iter()
         .flat_map(|root| {
-            hours.iter().map(move |(y, m, d, h)| {
-                Path::from(format!(
-                    "{}{}y={y}/m={m:02}/d={d:02}/h={h:02}",
-                    root,
-                    if root.as_ref().is_empty() { "" } else { "/" }
-                ))
+            folders.iter().map(move |f| {
+                let sep = if root.as_ref().is_empty() { "" } else { "/" };
+                Path::from(format!("{root}{sep}{f}"))
             })
         })
         .collect();

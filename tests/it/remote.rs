@@ -526,3 +526,56 @@ fn sql_report_and_info_read_a_lake_on_azure_and_s3() {
     );
     assert!(!Path::new("az:").exists());
 }
+
+#[test]
+fn kill_9_mid_remote_ingest_then_rerun_resumes_and_equals_a_clean_run() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    gen_tree(&src, 1, 6, 4, 2000, 17);
+    let az = azurite();
+    blobs_py(&[
+        "azure-upload",
+        &connection_string(&az),
+        "logs",
+        src.to_str().unwrap(),
+    ]);
+    // a slow link, so the run is still going after its first commits
+    let (proxy, _) = faulty_proxy(&az, &["--delay-ms", "150"]);
+    let lake = tmp.path().join("lake");
+    let env = azure_env(&proxy);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowlake"))
+        .args(["ingest", "az://logs", "--lake", lake.to_str().unwrap()])
+        .args(["--commit-mib", "1", "--workers", "1", "--quiet"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let committed = loop {
+        let v = flowlake::lake::load_manifest(&lake).map_or(0, |m| m.version);
+        if v >= 2 || child.try_wait().unwrap().is_some() {
+            break v;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no commit seen");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before it could be killed"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(committed >= 2);
+
+    let (code, s) = ingest_remote("az://logs", &lake, &[], &azure_env(&az));
+    assert_eq!(code, 0, "{s}");
+    assert!(
+        s["blobs_unchanged"].as_u64().unwrap() >= 2,
+        "committed blobs are not read again: {s}"
+    );
+    assert!(s["blobs_new"].as_u64().unwrap() >= 1, "{s}");
+    let local = tmp.path().join("local");
+    ingest_cli(&[&src], &local, &[]);
+    assert_eq!(rows(&lake), rows(&local));
+}

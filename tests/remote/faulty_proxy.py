@@ -1,19 +1,21 @@
 """Test helper: an HTTP proxy in front of a storage server that injects faults.
 
   faulty_proxy.py PORT UPSTREAM_PORT STATS_FILE [--every N] [--mode 503|drop|mixed]
-                  [--fail-path TEXT]
+                  [--fail-path TEXT] [--delay-ms MS]
 
 Every Nth request (counting all requests) gets a fault instead of the upstream's answer:
 `503` answers 503 Service Unavailable (throttling), `drop` closes the connection without
 answering (a reset mid-request), `mixed` alternates both. With --fail-path, every request whose
 path contains TEXT gets 500 (a blob that keeps failing). STATS_FILE holds the number of faults
-injected so far, so a test can check faults did happen.
+injected so far, so a test can check faults did happen. --delay-ms holds every answer back
+(a slow link), so a test can interrupt a run midway.
 """
 import argparse
 import http.client
 import http.server
 import socket
 import threading
+import time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("port", type=int)
@@ -22,6 +24,7 @@ ap.add_argument("stats")
 ap.add_argument("--every", type=int, default=0)
 ap.add_argument("--mode", default="mixed", choices=["503", "drop", "mixed"])
 ap.add_argument("--fail-path", default=None)
+ap.add_argument("--delay-ms", type=int, default=0)
 args = ap.parse_args()
 
 lock = threading.Lock()
@@ -48,6 +51,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def forward(self):
+        time.sleep(args.delay_ms / 1000)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         if args.fail_path and args.fail_path in self.path:
