@@ -144,7 +144,10 @@ impl HourWindow {
         let mut i = 0;
         while i < hours.len() {
             let (y, m, d, h) = hours[i];
-            let day = hours[i..].iter().take_while(|x| (x.0, x.1, x.2) == (y, m, d)).count();
+            let day = hours[i..]
+                .iter()
+                .take_while(|x| (x.0, x.1, x.2) == (y, m, d))
+                .count();
             if h == 0 && day == 24 {
                 out.push(format!("y={y}/m={m:02}/d={d:02}"));
             } else {
