@@ -86,8 +86,8 @@ impl QueryArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Ingest flow-log blobs (folders in the Azure container layout, or files) into a lake,
-    /// exactly once: re-runs add only what is new.
+    /// Ingest flow-log blobs (folders in the Azure container layout, files, or a container on
+    /// Azure Blob Storage or S3) into a lake, exactly once: re-runs add only what is new.
     Ingest {
         /// Folders (searched for *.json), single blob files, or containers and buckets:
         /// az://<container>[/prefix] (account from AZURE_STORAGE_ACCOUNT_NAME; abfss:// too),
