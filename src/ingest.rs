@@ -16,7 +16,6 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{Error, IoContext, Result};
 use crate::lake::file::{DataFile, day_of, partition_name, rewrite_without};
@@ -387,7 +386,7 @@ impl<'t> Worker<'t> {
                     size: len,
                     mtime_ns: p.blob.mtime_ns,
                     consumed: 0,
-                    prefix_hash: format!("{:016x}", xxh3_64(b"")),
+                    prefix_hash: source::hash_hex(b""),
                     tail_hash: None,
                     etag: p.blob.etag.clone(),
                     records: 0,
@@ -402,17 +401,16 @@ impl<'t> Worker<'t> {
         };
         out.bytes = fetched.unwrap_or(buf.len() as u64);
         // The earlier read's records are still there: the range read checked the bytes
-        // before the checkpoint, or the whole blob is here to check.
+        // before the checkpoint, or the whole blob is here to check against the prefix hash
+        // (or, after a range read, which records none, the tail hash).
         let still_there = |prev: &BlobState| {
             let c = prev.consumed as usize;
             fetched.is_some()
                 || (c <= buf.len()
-                    && (prev.prefix_hash.is_empty()
-                        || format!("{:016x}", xxh3_64(&buf[..c])) == prev.prefix_hash)
-                    && prev
-                        .tail_hash
-                        .as_ref()
-                        .is_none_or(|t| *t == source::tail_hash(buf, c)))
+                    && match prev.prefix_hash.as_str() {
+                        "" => prev.tail_hash.as_deref() == Some(&source::tail_hash(buf, c)),
+                        h => source::hash_hex(&buf[..c]) == h,
+                    })
         };
         let (resume, base) = match &p.prev {
             Some(prev) if still_there(prev) => (
@@ -443,7 +441,7 @@ impl<'t> Worker<'t> {
             mtime_ns: p.blob.mtime_ns,
             consumed: consumed as u64,
             prefix_hash: match fetched {
-                None => format!("{:016x}", xxh3_64(&buf[..consumed])),
+                None => source::hash_hex(&buf[..consumed]),
                 Some(_) => String::new(),
             },
             tail_hash: Some(source::tail_hash(buf, consumed)),

@@ -6,9 +6,14 @@
 //! an argument so tests (and re-runs of a job for a past day) are deterministic. Windows are
 //! half-open, `[since, until)`, in UTC.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, NaiveTime, Utc};
 
 use crate::error::{Error, Result};
+
+/// `t` truncated to the start of its hour.
+pub fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(Duration::hours(1)).unwrap_or(t)
+}
 
 /// A half-open time window `[since, until)` in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

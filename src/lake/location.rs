@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::lake::manifest::Manifest;
-use crate::source::{Remote, RemoteOptions};
+use crate::source::{Remote, RemoteOptions, Source};
 
 /// A lake to read.
 #[derive(Debug, Clone)]
@@ -26,14 +26,10 @@ pub enum LakeRef {
 impl LakeRef {
     /// A URL of a store (as for ingest sources) is remote; anything else is a directory.
     pub fn parse(s: &str) -> Result<LakeRef> {
-        if crate::source::remote::is_remote(s) {
-            Ok(LakeRef::Remote(Arc::new(Remote::open(
-                s,
-                &RemoteOptions::default(),
-            )?)))
-        } else {
-            Ok(LakeRef::Local(PathBuf::from(s)))
-        }
+        Ok(match Source::parse(s, &RemoteOptions::default())? {
+            Source::Local(p) => LakeRef::Local(p),
+            Source::Remote(r) => LakeRef::Remote(r),
+        })
     }
 
     /// The lake as given (a URL without its query).

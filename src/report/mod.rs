@@ -18,7 +18,7 @@ pub mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, DurationRound, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::json;
 use serde::Serialize;
@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::nsg::Nsg;
 use crate::query::LakeSession;
-use crate::window::{Window, parse_span};
+use crate::window::{Window, hour_floor, parse_span};
 
 pub use settings::{Checked, Settings};
 
@@ -474,10 +474,6 @@ pub(crate) fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
     v.and_then(Value::as_str)
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc))
-}
-
-fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(Duration::hours(1)).unwrap_or(t)
 }
 
 /// The window to report on: `--since`/`--until` when given; otherwise the 24 hours up to the

@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
+use crate::window::hour_floor;
+
 use crate::error::Result;
 pub use remote::{ListStats, Remote, RemoteOptions};
 
@@ -76,14 +78,6 @@ impl Source {
             false => Ok(Source::Local(PathBuf::from(s))),
         }
     }
-
-    /// The source as the user gave it (a URL without its query, so no SAS token).
-    pub fn name(&self) -> String {
-        match self {
-            Source::Local(p) => p.display().to_string(),
-            Source::Remote(r) => r.name().to_string(),
-        }
-    }
 }
 
 impl From<PathBuf> for Source {
@@ -106,21 +100,14 @@ impl HourWindow {
     /// The window from `since` to `until`, both truncated to the hour (a partial last hour
     /// is included).
     pub fn new(since: DateTime<Utc>, until: DateTime<Utc>) -> HourWindow {
-        let floor = |t: DateTime<Utc>| {
-            t.with_minute(0)
-                .and_then(|t| t.with_second(0))
-                .and_then(|t| t.with_nanosecond(0))
-                .unwrap_or(t)
-        };
-        let end = floor(until);
-        let until = if end < until {
-            end + chrono::Duration::hours(1)
-        } else {
-            end
-        };
+        let end = hour_floor(until);
         HourWindow {
-            since: floor(since),
-            until,
+            since: hour_floor(since),
+            until: if end < until {
+                end + chrono::Duration::hours(1)
+            } else {
+                end
+            },
         }
     }
 
@@ -277,13 +264,14 @@ pub fn read(
     }
 }
 
-/// xxh3-64 (hex) of the up to [`TAIL`] bytes of `data` before `consumed`.
+/// xxh3-64 of `bytes` as 16 hex digits: how checkpoints record the bytes they stand on.
+pub fn hash_hex(bytes: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
+}
+
+/// [`hash_hex`] of the up to [`TAIL`] bytes of `data` before `consumed`.
 pub fn tail_hash(data: &[u8], consumed: usize) -> String {
-    let start = consumed.saturating_sub(TAIL as usize);
-    format!(
-        "{:016x}",
-        xxhash_rust::xxh3::xxh3_64(&data[start..consumed])
-    )
+    hash_hex(&data[consumed.saturating_sub(TAIL as usize)..consumed])
 }
 
 #[cfg(test)]

@@ -144,6 +144,22 @@ fn blobs_py(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// `flowlake ARGS` with `env` (as the `*_env` helpers give it).
+fn run(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    flowlake(args, &env)
+}
+
+/// Puts the blob tree `src` into Azurite's `container` as block blobs.
+fn azure_upload(az: &Server, container: &str, src: &Path) -> String {
+    blobs_py(&[
+        "azure-upload",
+        &connection_string(az),
+        container,
+        src.to_str().unwrap(),
+    ])
+}
+
 /// `flowlake ingest SOURCE --lake LAKE --json EXTRA`, with `env`: exit code and summary.
 fn ingest_remote(
     source: &str,
@@ -154,8 +170,7 @@ fn ingest_remote(
     let lake = lake.display().to_string();
     let mut args = vec!["ingest", source, "--lake", &lake, "--json"];
     args.extend(extra);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = flowlake(&args, &env);
+    let out = run(&args, env);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("ingest {source}: {e}; stderr: {stderr}"));
@@ -186,10 +201,7 @@ fn azure_ingest_equals_local_and_a_grown_blob_adds_exactly_its_new_tuples() {
     gen_tree(&src, 2, 3, 2, 60, 11);
     let az = azurite();
     let (cs, env) = (connection_string(&az), azure_env(&az));
-    assert_eq!(
-        blobs_py(&["azure-upload", &cs, "flowlogs", src.to_str().unwrap()]),
-        "12"
-    );
+    assert_eq!(azure_upload(&az, "flowlogs", &src), "12");
 
     let (code, first) = ingest_remote("az://flowlogs", &lake, &[], &env);
     assert_eq!(code, 0, "{first}");
@@ -254,11 +266,8 @@ fn azure_since_lists_only_the_hour_prefixes_of_the_window() {
     let src = tmp.path().join("src");
     gen_tree(&src, 3, 4, 3, 30, 5);
     let az = azurite();
-    let (cs, env) = (connection_string(&az), azure_env(&az));
-    assert_eq!(
-        blobs_py(&["azure-upload", &cs, "logs", src.to_str().unwrap()]),
-        "36"
-    );
+    let env = azure_env(&az);
+    assert_eq!(azure_upload(&az, "logs", &src), "36");
 
     let window = [
         "--since",
@@ -322,16 +331,14 @@ fn a_sas_token_in_the_url_never_appears_in_output() {
     let az = azurite();
     let tmp = TempDir::new().unwrap();
     let lake = tmp.path().join("lake").display().to_string();
-    let env = azure_env(&az);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = flowlake(
+    let out = run(
         &[
             "ingest",
             "az://no-such-container/x?sv=2022-11-02&sig=TOPSECRET",
             "--lake",
             &lake,
         ],
-        &env,
+        &azure_env(&az),
     );
     let text = format!(
         "{}{}",
@@ -379,12 +386,7 @@ fn dropped_connections_and_503s_mid_ingest_are_retried_to_a_lake_equal_to_a_clea
 
     // Azure: every 3rd request fails, alternately a 503 and a connection closed unanswered
     let az = azurite();
-    blobs_py(&[
-        "azure-upload",
-        &connection_string(&az),
-        "logs",
-        src.to_str().unwrap(),
-    ]);
+    azure_upload(&az, "logs", &src);
     let (proxy, stats) = faulty_proxy(&az, &["--every", "3", "--mode", "mixed"]);
     let env = azure_env(&proxy);
     let lake = tmp.path().join("az-lake");
@@ -411,12 +413,7 @@ fn a_blob_that_keeps_failing_is_reported_skipped_and_read_by_the_next_run() {
     let src = tmp.path().join("src");
     gen_tree(&src, 1, 3, 2, 40, 8);
     let az = azurite();
-    blobs_py(&[
-        "azure-upload",
-        &connection_string(&az),
-        "logs",
-        src.to_str().unwrap(),
-    ]);
+    azure_upload(&az, "logs", &src);
     // every read of hour 01 answers 500, through all retries
     let (proxy, _stats) = faulty_proxy(&az, &["--fail-path", "h=01/"]);
     let lake = tmp.path().join("lake");
@@ -449,8 +446,7 @@ fn a_blob_that_keeps_failing_is_reported_skipped_and_read_by_the_next_run() {
 
 /// `flowlake ARGS` with `env`; stdout, after checking it succeeded.
 fn run_ok(args: &[&str], env: &[(&str, String)]) -> String {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = flowlake(args, &env);
+    let out = run(args, env);
     assert!(
         out.status.success(),
         "flowlake {args:?}: {}",
@@ -533,12 +529,7 @@ fn kill_9_mid_remote_ingest_then_rerun_resumes_and_equals_a_clean_run() {
     let src = tmp.path().join("src");
     gen_tree(&src, 1, 6, 4, 2000, 17);
     let az = azurite();
-    blobs_py(&[
-        "azure-upload",
-        &connection_string(&az),
-        "logs",
-        src.to_str().unwrap(),
-    ]);
+    azure_upload(&az, "logs", &src);
     // a slow link, so the run is still going after its first commits
     let (proxy, _) = faulty_proxy(&az, &["--delay-ms", "150"]);
     let lake = tmp.path().join("lake");
