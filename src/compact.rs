@@ -83,7 +83,7 @@ pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary>
             }
             if out.is_none() {
                 seq += 1;
-                let name = format!("part-{:08}-c-{seq:05}.parquet", txn.version());
+                let name = format!("part-{}-c-{seq:05}.parquet", txn.stem());
                 out = Some(DataFile::create(
                     &dir,
                     name,
@@ -93,7 +93,7 @@ pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary>
             }
             let o = out.as_mut().expect("just created");
             o.blobs.extend(f.blobs.iter().copied());
-            read_batches(&lake.file_path(&partition, &f.name), |b| o.write(&b))?;
+            read_batches(&lake.data_file(&partition, &f.name)?, |b| o.write(&b))?;
         }
         if let Some(o) = out {
             done.push(o.finish()?);

@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -19,6 +18,7 @@ use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
 use crate::lake::file::{DataFile, day_of, partition_name, rewrite_without};
+use crate::lake::location::LakeRef;
 use crate::lake::manifest::{BlobState, FileEntry};
 use crate::lake::rows::FlowRows;
 use crate::lake::{Lake, Txn};
@@ -42,8 +42,8 @@ pub struct IngestOptions {
     /// Only blobs of these hours (by their `y=/m=/d=/h=` path); remote listings visit only
     /// these hour prefixes.
     pub window: Option<HourWindow>,
-    /// Lake root.
-    pub lake: PathBuf,
+    /// The lake: a directory, or a prefix on object storage.
+    pub lake: LakeRef,
     /// Parallel parse/write workers.
     pub workers: usize,
     /// Commit after about this many bytes of new blob content.
@@ -56,11 +56,11 @@ pub struct IngestOptions {
 
 impl IngestOptions {
     /// Options with defaults: one worker per core, 1 GiB per commit, 4 GiB blob limit.
-    pub fn new(sources: Vec<Source>, lake: PathBuf) -> Self {
+    pub fn new(sources: Vec<Source>, lake: impl Into<LakeRef>) -> Self {
         IngestOptions {
             sources,
             window: None,
-            lake,
+            lake: lake.into(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             commit_bytes: 1 << 30,
             max_blob_bytes: 4 << 30,
@@ -231,8 +231,8 @@ impl Files<'_> {
             let partition = partition_name(day);
             self.seq += 1;
             let name = format!(
-                "part-{:08}-w{}-{:05}.parquet",
-                self.txn.version(),
+                "part-{}-w{}-{:05}.parquet",
+                self.txn.stem(),
                 self.tag,
                 self.seq
             );
@@ -320,11 +320,7 @@ impl<'t> Worker<'t> {
         if self.rejects.is_none() {
             let dir = self.txn.rejects_dir();
             std::fs::create_dir_all(&dir).ctx("create", &dir)?;
-            let name = format!(
-                "rejects-{:08}-w{}.ndjson",
-                self.txn.version(),
-                self.files.tag
-            );
+            let name = format!("rejects-{}-w{}.ndjson", self.txn.stem(), self.files.tag);
             let path = dir.join(&name);
             let f = File::create(&path).ctx("create", &path)?;
             self.rejects = Some((name, BufWriter::new(f)));
@@ -517,11 +513,11 @@ fn progress_bar(opts: &IngestOptions, total: u64) -> ProgressBar {
 /// input is rejected and reported in the summary instead.
 pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     let start = Instant::now();
-    let mut lake = Lake::open(&opts.lake)?;
-    let found = source::discover(&opts.sources, lake.root(), opts.window)?;
+    let mut lake = Lake::open_ref(&opts.lake)?;
+    let found = source::discover(&opts.sources, &lake.key_prefix(), opts.window)?;
     let blobs = found.blobs;
     let mut summary = IngestSummary {
-        lake: lake.root().display().to_string(),
+        lake: lake.name(),
         list_requests: found.list.requests,
         objects_listed: found.list.objects,
         ..Default::default()
@@ -701,8 +697,8 @@ fn drop_blob_rows(lake: &Lake, txn: &mut Txn, blobs: &HashMap<u64, String>) -> R
             .filter(|f| f.blobs.iter().any(|b| ids.contains(b)))
         {
             seq += 1;
-            let name = format!("part-{:08}-r-{seq:05}.parquet", txn.version());
-            let src = lake.file_path(partition, &f.name);
+            let name = format!("part-{}-r-{seq:05}.parquet", txn.stem());
+            let src = lake.data_file(partition, &f.name)?;
             let kept = rewrite_without(&src, f, &keys, &ids, &txn.partition_dir(partition), name)?;
             dropped += f.rows - kept.as_ref().map_or(0, |k| k.rows);
             txn.remove_file(partition, &f.name);

@@ -5,7 +5,7 @@
 //! 4 a report has findings at or above `--fail-on`; 1 failed; 2 bad usage.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -107,9 +107,10 @@ enum Command {
         /// exponential backoff from 100 ms to 15 s, within 3 minutes.
         #[arg(long, default_value_t = 10, value_name = "N")]
         retries: usize,
-        /// Lake directory (created if missing).
+        /// Lake: a directory, or a URL on object storage (az://<container>/<prefix>, s3://...,
+        /// as for sources; same credentials). Created if missing.
         #[arg(long)]
-        lake: PathBuf,
+        lake: String,
         /// Parallel workers [default: number of cores].
         #[arg(long)]
         workers: Option<usize>,
@@ -128,9 +129,9 @@ enum Command {
     },
     /// Merge each partition's small files into large ones (atomic for readers).
     Compact {
-        /// Lake directory.
-        #[arg(long)]
-        lake: PathBuf,
+        /// Lake: a directory, or a URL on object storage.
+        #[arg(long, value_parser = parse_lake)]
+        lake: LakeRef,
         /// Compact partitions with at least this many files.
         #[arg(long, default_value_t = 2)]
         min_files: usize,
@@ -419,17 +420,7 @@ fn print_ingest(s: &IngestSummary) {
     }
 }
 
-/// Refuses a store URL as the lake of a writing command.
-fn local_lake(command: &str, lake: &Path) -> Result<()> {
-    let name = lake.to_string_lossy();
-    anyhow::ensure!(
-        !flowlake::source::remote::is_remote(&name),
-        "{command} needs a lake in a local directory; {name} is on object storage (sql, report, shell and info read a lake there)"
-    );
-    Ok(())
-}
-
-/// `--lake` of the reading commands: a directory or a store URL.
+/// `--lake`: a directory or a store URL.
 fn parse_lake(s: &str) -> Result<LakeRef, String> {
     LakeRef::parse(s).map_err(|e| e.to_string())
 }
@@ -448,11 +439,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             quiet,
         } => {
-            local_lake("ingest", &lake)?;
             let remote = RemoteOptions {
                 max_retries: retries,
                 ..RemoteOptions::default()
             };
+            let lake = LakeRef::parse_with(&lake, &remote)?;
             let sources = sources
                 .iter()
                 .map(|s| Source::parse(s, &remote))
@@ -492,8 +483,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             row_group_rows,
             json,
         } => {
-            local_lake("compact", &lake)?;
-            let mut l = Lake::open(&lake)?;
+            let mut l = Lake::open_ref(&lake)?;
             let opts = CompactOptions {
                 min_files,
                 target_rows: target_rows.max(1),

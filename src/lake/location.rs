@@ -4,13 +4,12 @@
 //! logs, and people query it from wherever they are. `sql`, `report`, `shell` and `info` take
 //! `--lake az://<container>/<prefix>` (or any URL an ingest source takes) and read the manifest
 //! and the Parquet files through `object_store`, with the same credentials as the sources.
-//! Writing a lake on object storage is not supported yet: `ingest` and `compact` need a local
-//! directory (a lake copied up with `azcopy`/`aws s3 sync` reads fine).
+//! `ingest` and `compact` write there too (see `lake::remote`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lake::manifest::Manifest;
 use crate::source::{Remote, RemoteOptions, Source};
 
@@ -23,10 +22,21 @@ pub enum LakeRef {
     Remote(Arc<Remote>),
 }
 
+impl From<PathBuf> for LakeRef {
+    fn from(p: PathBuf) -> LakeRef {
+        LakeRef::Local(p)
+    }
+}
+
 impl LakeRef {
     /// A URL of a store (as for ingest sources) is remote; anything else is a directory.
     pub fn parse(s: &str) -> Result<LakeRef> {
-        Ok(match Source::parse(s, &RemoteOptions::default())? {
+        LakeRef::parse_with(s, &RemoteOptions::default())
+    }
+
+    /// [`LakeRef::parse`] with retry settings for a store.
+    pub fn parse_with(s: &str, opts: &RemoteOptions) -> Result<LakeRef> {
+        Ok(match Source::parse(s, opts)? {
             Source::Local(p) => LakeRef::Local(p),
             Source::Remote(r) => LakeRef::Remote(r),
         })
@@ -44,26 +54,12 @@ impl LakeRef {
     pub async fn manifest(&self) -> Result<Manifest> {
         match self {
             LakeRef::Local(p) => super::load_manifest(p),
-            LakeRef::Remote(r) => {
-                let bytes = r
-                    .get("_flowlake/manifest.json")
-                    .await
-                    .map_err(|e| Error::Lake {
-                        path: PathBuf::from(r.name()),
-                        message: format!(
-                            "not a flowlake lake (cannot read _flowlake/manifest.json: {e})"
-                        ),
-                    })?;
-                serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
-                    path: PathBuf::from(r.name()),
-                    message: format!("_flowlake/manifest.json: {e}"),
-                })
-            }
+            LakeRef::Remote(r) => super::remote::read_manifest(r).await,
         }
     }
 
-    /// Whether a commit is half applied ([`super::commit_pending`]); a remote lake is only
-    /// ever copied up whole, so never.
+    /// Whether a commit is half applied ([`super::commit_pending`]); a commit to a lake on
+    /// object storage is one write of its manifest, so never.
     pub fn commit_pending(&self) -> bool {
         match self {
             LakeRef::Local(p) => super::commit_pending(p),

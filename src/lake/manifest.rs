@@ -59,6 +59,16 @@ pub struct BlobState {
     pub broken: bool,
 }
 
+/// A data file no longer in the lake, kept on object storage for a while for readers still
+/// planning on an older manifest (see `lake::remote`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Garbage {
+    /// Path relative to the lake root (`flows/date=.../part-....parquet`).
+    pub path: String,
+    /// When the commit that removed it was made (seconds since epoch).
+    pub removed_at: i64,
+}
+
 /// The committed state of a lake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -74,6 +84,16 @@ pub struct Manifest {
     pub blobs: BTreeMap<String, BlobState>,
     /// Next free blob id.
     pub next_blob_id: u64,
+    /// Rejects files (names in `rejects/`) committed so far.
+    #[serde(default)]
+    pub rejects: Vec<String>,
+    /// Removed data files not deleted yet (lakes on object storage only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub garbage: Vec<Garbage>,
+    /// Token of the writer that holds, or last held, the write lock of a lake on object
+    /// storage; rewriting it when the lock changes hands fences out the previous holder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
 }
 
 impl Default for Manifest {
@@ -85,6 +105,9 @@ impl Default for Manifest {
             partitions: BTreeMap::new(),
             blobs: BTreeMap::new(),
             next_blob_id: 1,
+            rejects: Vec::new(),
+            garbage: Vec::new(),
+            writer: None,
         }
     }
 }
@@ -98,5 +121,19 @@ impl Manifest {
     /// Number of data files.
     pub fn files(&self) -> usize {
         self.partitions.values().map(Vec::len).sum()
+    }
+
+    /// Whether the lake-relative `path` of a data or rejects file is one this manifest
+    /// names (live, or garbage not deleted yet).
+    pub fn names(&self, path: &str) -> bool {
+        if let Some(name) = path.strip_prefix("rejects/") {
+            return self.rejects.iter().any(|r| r == name);
+        }
+        let live = path
+            .strip_prefix("flows/")
+            .and_then(|p| p.split_once('/'))
+            .and_then(|(part, name)| self.partitions.get(part).map(|f| (f, name)))
+            .is_some_and(|(files, name)| files.iter().any(|f| f.name == name));
+        live || self.garbage.iter().any(|g| g.path == path)
     }
 }

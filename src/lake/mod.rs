@@ -26,10 +26,14 @@
 //!
 //! Step 4 is idempotent (a partition whose live directory already has the staged inode is
 //! done), so recovery is: if `txn.json` exists, redo step 4; then delete all staging.
+//!
+//! A lake on Azure Blob Storage or S3 has its own lock and commit protocol
+//! ([`remote`]); transactions are built the same way, in a local temporary directory.
 
 pub mod file;
 pub mod location;
 pub mod manifest;
+mod remote;
 pub mod rows;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,11 +41,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
+use crate::lake::location::LakeRef;
 use crate::lake::manifest::{BlobState, FileEntry, Manifest};
+use crate::source::Remote;
 
 /// Directory of the `flows` table inside the lake.
 pub const FLOWS_DIR: &str = "flows";
@@ -76,14 +83,23 @@ struct Intent {
 
 /// A lake opened for writing. Holds the write lock until dropped.
 pub struct Lake {
+    /// The lake root; for a lake on object storage, the local directory of its transactions.
     root: PathBuf,
     manifest: Manifest,
-    _lock: File,
+    backend: Backend,
+}
+
+enum Backend {
+    Local { _lock: File },
+    Remote(remote::RemoteLake),
 }
 
 /// Changes being prepared for one commit.
 pub struct Txn {
     version: u64,
+    /// Start of the names of the files it writes: the version, and on object storage the
+    /// writer's token, so no two writers ever write the same name.
+    stem: String,
     dir: PathBuf,
     adds: BTreeMap<String, Vec<FileEntry>>,
     removes: BTreeMap<String, BTreeSet<String>>,
@@ -93,9 +109,15 @@ pub struct Txn {
 }
 
 impl Txn {
-    /// Transaction number (also used in file names).
+    /// Transaction number.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// How the names of its files start (after `part-` or `rejects-`): the zero-padded
+    /// version, plus the writer's token on object storage.
+    pub fn stem(&self) -> &str {
+        &self.stem
     }
 
     /// Staging directory for new files of `partition`.
@@ -198,6 +220,27 @@ fn exchange(staged: &Path, live: &Path) -> Result<()> {
     fs::rename(staged, live).ctx("move into place", live)
 }
 
+/// Refuses a manifest of another format or schema version.
+fn check_manifest(m: Manifest, path: &Path) -> Result<Manifest> {
+    if m.format != manifest::FORMAT {
+        return Err(Error::Lake {
+            path: path.to_path_buf(),
+            message: format!("unknown format {:?}", m.format),
+        });
+    }
+    if m.schema_version != crate::schema::SCHEMA_VERSION {
+        return Err(Error::Lake {
+            path: path.to_path_buf(),
+            message: format!(
+                "schema version {} but this flowlake writes version {}",
+                m.schema_version,
+                crate::schema::SCHEMA_VERSION
+            ),
+        });
+    }
+    Ok(m)
+}
+
 fn read_manifest(root: &Path) -> Result<Option<Manifest>> {
     let path = meta(root).join("manifest.json");
     let bytes = match fs::read(&path) {
@@ -215,23 +258,7 @@ fn read_manifest(root: &Path) -> Result<Option<Manifest>> {
         path: path.clone(),
         message: format!("manifest is not valid: {e}"),
     })?;
-    if m.format != manifest::FORMAT {
-        return Err(Error::Lake {
-            path,
-            message: format!("unknown format {:?}", m.format),
-        });
-    }
-    if m.schema_version != crate::schema::SCHEMA_VERSION {
-        return Err(Error::Lake {
-            path,
-            message: format!(
-                "schema version {} but this flowlake writes version {}",
-                m.schema_version,
-                crate::schema::SCHEMA_VERSION
-            ),
-        });
-    }
-    Ok(Some(m))
+    check_manifest(m, &path).map(Some)
 }
 
 /// Reads a lake's committed manifest without locking it (for readers).
@@ -301,13 +328,44 @@ impl Lake {
         Ok(Lake {
             root,
             manifest,
-            _lock: lock,
+            backend: Backend::Local { _lock: lock },
         })
     }
 
-    /// The lake root (absolute).
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Opens a lake on object storage for writing (see [`remote`]): takes its write lock,
+    /// cleans up after interrupted transactions, and creates the lake if it does not exist.
+    pub fn open_remote(remote: Arc<Remote>) -> Result<Lake> {
+        let (r, manifest) = remote::RemoteLake::open(remote)?;
+        Ok(Lake {
+            root: r.work_dir().to_path_buf(),
+            manifest,
+            backend: Backend::Remote(r),
+        })
+    }
+
+    /// Opens the lake `lake` names for writing.
+    pub fn open_ref(lake: &LakeRef) -> Result<Lake> {
+        match lake {
+            LakeRef::Local(p) => Lake::open(p),
+            LakeRef::Remote(r) => Lake::open_remote(r.clone()),
+        }
+    }
+
+    /// The lake as named: its directory, or its URL.
+    pub fn name(&self) -> String {
+        match &self.backend {
+            Backend::Local { .. } => self.root.display().to_string(),
+            Backend::Remote(r) => r.name().to_string(),
+        }
+    }
+
+    /// How the keys of the lake's own objects start (a directory path, or a URL, ending
+    /// with `/`), so that ingest never takes them for flow logs.
+    pub fn key_prefix(&self) -> String {
+        match &self.backend {
+            Backend::Local { .. } => format!("{}/", self.root.display()),
+            Backend::Remote(r) => r.key_prefix(),
+        }
     }
 
     /// The committed state.
@@ -315,9 +373,18 @@ impl Lake {
         &self.manifest
     }
 
-    /// Path of a committed data file.
-    pub fn file_path(&self, partition: &str, name: &str) -> PathBuf {
+    /// Path of a committed data file in a local lake.
+    fn file_path(&self, partition: &str, name: &str) -> PathBuf {
         self.root.join(FLOWS_DIR).join(partition).join(name)
+    }
+
+    /// A local path to read a committed data file from: the file itself, or for a lake on
+    /// object storage a downloaded copy.
+    pub fn data_file(&self, partition: &str, name: &str) -> Result<PathBuf> {
+        match &self.backend {
+            Backend::Local { .. } => Ok(self.file_path(partition, name)),
+            Backend::Remote(r) => r.fetch(partition, name),
+        }
     }
 
     /// Starts a transaction.
@@ -325,8 +392,13 @@ impl Lake {
         let version = self.manifest.version + 1;
         let dir = meta(&self.root).join("staging").join(version.to_string());
         fs::create_dir_all(&dir).ctx("create", &dir)?;
+        let stem = match &self.backend {
+            Backend::Local { .. } => format!("{version:08}"),
+            Backend::Remote(r) => format!("{version:08}-{}", r.token()),
+        };
         Ok(Txn {
             version,
+            stem,
             dir,
             adds: BTreeMap::new(),
             removes: BTreeMap::new(),
@@ -346,9 +418,20 @@ impl Lake {
         if txn.is_empty() {
             return self.abort(txn);
         }
-        let mut next = self.manifest.clone();
-        next.version = txn.version;
-        next.next_blob_id = txn.next_blob_id;
+        let mut next = next_manifest(&self.manifest, &txn);
+        match &mut self.backend {
+            Backend::Local { .. } => self.commit_local(&txn, &next)?,
+            Backend::Remote(r) => {
+                r.commit(&txn, &mut next)?;
+                remove_dir_if_exists(&txn.dir)?;
+            }
+        }
+        self.manifest = next;
+        Ok(())
+    }
+
+    /// Steps 2 to 4 of the local commit protocol.
+    fn commit_local(&self, txn: &Txn, next: &Manifest) -> Result<()> {
         let touched: BTreeSet<&String> = txn.adds.keys().chain(txn.removes.keys()).collect();
         let mut intent = Intent {
             version: txn.version,
@@ -358,28 +441,24 @@ impl Lake {
         for p in touched {
             let staged = txn.dir.join(FLOWS_DIR).join(p);
             fs::create_dir_all(&staged).ctx("create", &staged)?;
-            let removed = txn.removes.get(p);
-            let files = next.partitions.entry(p.clone()).or_default();
-            files.retain(|f| !removed.is_some_and(|r| r.contains(&f.name)));
-            for f in files.iter() {
+            let added = txn.adds.get(p);
+            let kept = next
+                .partitions
+                .get(p)
+                .into_iter()
+                .flatten()
+                .filter(|f| !added.is_some_and(|a| a.iter().any(|x| x.name == f.name)));
+            for f in kept {
                 let live = self.file_path(p, &f.name);
                 fs::hard_link(&live, staged.join(&f.name)).ctx("link", &live)?;
-            }
-            files.extend(txn.adds.get(p).into_iter().flatten().cloned());
-            files.sort_by(|a, b| a.name.cmp(&b.name));
-            if files.is_empty() {
-                next.partitions.remove(p);
             }
             sync_dir(&staged)?;
             let ino = fs::metadata(&staged).ctx("stat", &staged)?.ino();
             intent.partitions.insert(p.clone(), ino);
         }
-        for (key, state) in txn.blobs {
-            next.blobs.insert(key, state);
-        }
         write_synced(
             &txn.dir.join("manifest.json"),
-            &serde_json::to_vec(&next).expect("manifest serialises"),
+            &serde_json::to_vec(next).expect("manifest serialises"),
         )?;
         if !txn.rejects.is_empty() {
             sync_dir(&txn.dir.join(REJECTS_DIR))?;
@@ -395,10 +474,31 @@ impl Lake {
         fs::rename(&tmp, m.join("txn.json")).ctx("commit", &tmp)?;
         sync_dir(&m)?;
         failpoint("after-commit-point");
-        apply(&self.root, &intent)?;
-        self.manifest = next;
-        Ok(())
+        apply(&self.root, &intent)
     }
+}
+
+/// The manifest after `txn`: its files added and removed, its checkpoints and rejects files.
+fn next_manifest(current: &Manifest, txn: &Txn) -> Manifest {
+    let mut next = current.clone();
+    next.version = txn.version;
+    next.next_blob_id = txn.next_blob_id;
+    let touched: BTreeSet<&String> = txn.adds.keys().chain(txn.removes.keys()).collect();
+    for p in touched {
+        let removed = txn.removes.get(p);
+        let files = next.partitions.entry(p.clone()).or_default();
+        files.retain(|f| !removed.is_some_and(|r| r.contains(&f.name)));
+        files.extend(txn.adds.get(p).into_iter().flatten().cloned());
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        if files.is_empty() {
+            next.partitions.remove(p);
+        }
+    }
+    for (key, state) in &txn.blobs {
+        next.blobs.insert(key.clone(), state.clone());
+    }
+    next.rejects.extend(txn.rejects.iter().cloned());
+    next
 }
 
 fn remove_dir_if_exists(dir: &Path) -> Result<()> {

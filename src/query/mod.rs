@@ -6,6 +6,7 @@
 //! shell, reports, tests, later distributed executors) must see the same tables and functions.
 //! [`session`] builds that context; [`register_all`] is the one place functions are added.
 
+pub mod committed;
 pub mod errors;
 pub mod functions;
 pub mod run;
@@ -164,7 +165,7 @@ pub async fn session(lake: &LakeRef, opts: &QueryOptions) -> crate::Result<LakeS
     config.options_mut().sql_parser.collect_spans = true;
     let ctx = SessionContext::new_with_config(config);
     register_all(&ctx, sets.clone());
-    ctx.register_table("flows", Arc::new(FlowsTable::open(lake, &ctx)?))?;
+    ctx.register_table("flows", Arc::new(FlowsTable::open(lake, &manifest, &ctx)?))?;
     for (_, sql) in VIEWS {
         ctx.sql(sql).await?;
     }

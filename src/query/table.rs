@@ -25,6 +25,8 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::IoContext;
 use crate::lake::location::LakeRef;
+use crate::lake::manifest::Manifest;
+use crate::query::committed::CommittedStore;
 use crate::schema::{PARTITION_COLUMN, flows_schema};
 
 const TIME: &str = "time";
@@ -54,8 +56,13 @@ fn file_schema() -> SchemaRef {
 
 impl FlowsTable {
     /// The table over `LAKE/flows/`. A remote lake's store is registered with `ctx` under
-    /// the `flowlake-lake://store` URL, which the table lists and reads through.
-    pub fn open(lake: &LakeRef, ctx: &SessionContext) -> crate::Result<FlowsTable> {
+    /// the `flowlake-lake://store` URL, seen through a [`CommittedStore`] that lists exactly
+    /// the files of `manifest`.
+    pub fn open(
+        lake: &LakeRef,
+        manifest: &Manifest,
+        ctx: &SessionContext,
+    ) -> crate::Result<FlowsTable> {
         let url = match lake {
             LakeRef::Local(root) => {
                 let dir = root.join("flows");
@@ -65,7 +72,8 @@ impl FlowsTable {
             LakeRef::Remote(r) => {
                 let (store, prefix) = r.store();
                 let base = url::Url::parse(LAKE_STORE_URL).expect("valid URL");
-                ctx.register_object_store(&base, store);
+                let committed = CommittedStore::new(store, prefix, manifest);
+                ctx.register_object_store(&base, Arc::new(committed));
                 let sep = if prefix.as_ref().is_empty() { "" } else { "/" };
                 ListingTableUrl::parse(format!("{LAKE_STORE_URL}/{prefix}{sep}flows/"))?
             }

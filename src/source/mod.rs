@@ -192,14 +192,15 @@ pub struct Found {
     pub list: ListStats,
 }
 
-/// Lists the blobs under each source, skipping anything inside `exclude` (the lake itself),
-/// hidden files and directories, and blobs of hours outside `window`. A directory yields its
-/// `*.json` files; a file is taken as is; a remote prefix yields its `.json` objects.
-pub fn discover(sources: &[Source], exclude: &Path, window: Option<HourWindow>) -> Result<Found> {
+/// Lists the blobs under each source, skipping the lake itself (`exclude`: the start of the
+/// keys of its objects, a directory or [`Remote::key_prefix`]), hidden files and directories,
+/// and blobs of hours outside `window`. A directory yields its `*.json` files; a file is taken
+/// as is; a remote prefix yields its `.json` objects.
+pub fn discover(sources: &[Source], exclude: &str, window: Option<HourWindow>) -> Result<Found> {
     let mut found = Found::default();
     for src in sources {
         match src {
-            Source::Local(p) => local::discover(p, exclude, &mut found.blobs)?,
+            Source::Local(p) => local::discover(p, Path::new(exclude), &mut found.blobs)?,
             Source::Remote(r) => {
                 let stats = remote::discover(r, window, &mut found.blobs)?;
                 found.list.requests += stats.requests;
@@ -207,9 +208,9 @@ pub fn discover(sources: &[Source], exclude: &Path, window: Option<HourWindow>) 
             }
         }
     }
-    if let Some(w) = window {
-        found.blobs.retain(|b| w.contains(b.hour));
-    }
+    found
+        .blobs
+        .retain(|b| window.is_none_or(|w| w.contains(b.hour)) && !b.key.starts_with(exclude));
     found
         .blobs
         .sort_by(|a, b| (a.hour, &a.key).cmp(&(b.hour, &b.key)));

@@ -101,8 +101,9 @@ pub fn is_remote(s: &str) -> bool {
     }
 }
 
-/// The shared runtime that drives remote I/O for the (synchronous) ingest workers.
-fn runtime() -> &'static tokio::runtime::Runtime {
+/// The shared runtime that drives remote I/O for the (synchronous) ingest workers and the
+/// writer of a remote lake.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -296,11 +297,30 @@ impl Remote {
 
     /// The whole object at `rel` (relative to the prefix).
     pub async fn get(&self, rel: &str) -> Result<Vec<u8>> {
-        let path: Path = self.prefix.parts().chain(Path::from(rel).parts()).collect();
+        let path = self.path(rel);
         let get = async { self.store.get(&path).await?.bytes().await };
-        get.await
-            .map(|b| b.to_vec())
-            .map_err(|e| store_error(&self.name, e))
+        get.await.map(|b| b.to_vec()).map_err(|e| self.error(e))
+    }
+
+    /// The store path of `rel` (relative to the prefix).
+    pub fn path(&self, rel: &str) -> Path {
+        self.prefix.parts().chain(Path::from(rel).parts()).collect()
+    }
+
+    /// A store error about this remote, as [`Error::Source`] with secrets redacted.
+    pub fn error(&self, e: impl std::fmt::Display) -> Error {
+        store_error(&self.name, e)
+    }
+
+    /// The start of the keys of every object under the prefix (see [`BlobRef::key`]), with a
+    /// trailing `/`.
+    pub fn key_prefix(&self) -> String {
+        let sep = if self.prefix.as_ref().is_empty() {
+            ""
+        } else {
+            "/"
+        };
+        format!("{}/{}{sep}", self.key_base, self.prefix)
     }
 
     /// The stable key of an object: `https://<account>.blob.core.windows.net/<container>/

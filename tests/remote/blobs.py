@@ -11,6 +11,9 @@ inserted before the closing block. This script does the same with the Azure SDK.
   blobs.py s3-upload    ENDPOINT BUCKET SRC_DIR
   blobs.py azure-put-tree CONN_STRING CONTAINER SRC_DIR PREFIX   every file, as is (a lake)
   blobs.py s3-put-tree    ENDPOINT BUCKET SRC_DIR PREFIX
+  blobs.py azure-list CONN_STRING CONTAINER PREFIX   prints the names under PREFIX, sorted
+  blobs.py s3-list    ENDPOINT BUCKET PREFIX
+  blobs.py azure-put  CONN_STRING CONTAINER NAME TEXT      one blob with TEXT as content
 """
 import copy
 import datetime
@@ -135,7 +138,27 @@ def s3_put_tree(endpoint, bucket, src, prefix):
         s3.upload_file(path, bucket, f"{prefix}/{name}")
 
 
+def azure_list(conn, container, prefix):
+    c = azure(conn).get_container_client(container)
+    for name in sorted(b.name for b in c.list_blobs(name_starts_with=prefix)):
+        print(name)
+
+
+def s3_list(endpoint, bucket, prefix):
+    names = []
+    for page in s3_client(endpoint).get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix):
+        names.extend(o["Key"] for o in page.get("Contents", []))
+    for name in sorted(names):
+        print(name)
+
+
+def azure_put(conn, container, name, text):
+    azure(conn).get_container_client(container).upload_blob(name, text.encode(), overwrite=True)
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
     {"azure-upload": azure_upload, "azure-grow": azure_grow, "azure-get": azure_get,
-     "s3-upload": s3_upload, "azure-put-tree": azure_put_tree, "s3-put-tree": s3_put_tree}[cmd](*args)
+     "s3-upload": s3_upload, "azure-put-tree": azure_put_tree, "s3-put-tree": s3_put_tree,
+     "azure-list": azure_list, "s3-list": s3_list, "azure-put": azure_put}[cmd](*args)

@@ -1,12 +1,16 @@
 """Test helper: an HTTP proxy in front of a storage server that injects faults.
 
-  faulty_proxy.py PORT UPSTREAM_PORT STATS_FILE [--every N] [--mode 503|drop|mixed]
-                  [--fail-path TEXT] [--delay-ms MS]
+  faulty_proxy.py PORT UPSTREAM_PORT STATS_FILE [--every N] [--mode 503|drop|lost|mixed]
+                  [--fail-path TEXT] [--lose-put TEXT] [--delay-ms MS]
 
 Every Nth request (counting all requests) gets a fault instead of the upstream's answer:
 `503` answers 503 Service Unavailable (throttling), `drop` closes the connection without
-answering (a reset mid-request), `mixed` alternates both. With --fail-path, every request whose
-path contains TEXT gets 500 (a blob that keeps failing). STATS_FILE holds the number of faults
+answering (a reset mid-request), `lost` passes the request on and then closes the connection
+without passing the answer back (the request took effect, the client cannot know), `mixed`
+rotates the three. With --fail-path, every request whose
+path contains TEXT gets 500 (a blob that keeps failing). With --lose-put, the first attempt
+of every PUT whose path contains TEXT (each path and body once) is passed on and its answer
+lost, as `lost` does; a retry of the same PUT gets through. STATS_FILE holds the number of faults
 injected so far, so a test can check faults did happen. --delay-ms holds every answer back
 (a slow link), so a test can interrupt a run midway.
 """
@@ -22,13 +26,15 @@ ap.add_argument("port", type=int)
 ap.add_argument("upstream", type=int)
 ap.add_argument("stats")
 ap.add_argument("--every", type=int, default=0)
-ap.add_argument("--mode", default="mixed", choices=["503", "drop", "mixed"])
+ap.add_argument("--mode", default="mixed", choices=["503", "drop", "lost", "mixed"])
 ap.add_argument("--fail-path", default=None)
+ap.add_argument("--lose-put", default=None)
 ap.add_argument("--delay-ms", type=int, default=0)
 args = ap.parse_args()
 
 lock = threading.Lock()
 state = {"requests": 0, "faults": 0}
+lost = set()
 
 
 def fault_now():
@@ -39,7 +45,7 @@ def fault_now():
             state["faults"] += 1
             open(args.stats, "w").write(str(state["faults"]))
             if args.mode == "mixed":
-                return "503" if (n // args.every) % 2 else "drop"
+                return ["503", "drop", "lost"][(n // args.every) % 3]
             return args.mode
     return None
 
@@ -63,6 +69,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         f = fault_now()
+        if args.lose_put and self.command == "PUT" and args.lose_put in self.path:
+            with lock:
+                key = (self.path, body)
+                if key not in lost:
+                    lost.add(key)
+                    state["faults"] += 1
+                    open(args.stats, "w").write(str(state["faults"]))
+                    f = "lost"
         if f == "drop":
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
@@ -77,6 +91,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         up.request(self.command, self.path, body=body, headers=headers)
         r = up.getresponse()
         data = r.read()
+        if f == "lost":
+            up.close()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
         self.send_response(r.status, r.reason)
         for k, v in r.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):

@@ -1,0 +1,196 @@
+//! The committed files of a lake on object storage, as the object store a query lists.
+//!
+//! Why: on object storage a commit is one write of the manifest, and the `flows/` prefix may
+//! hold files no manifest names yet (an upload in progress, or one a crash left behind) or no
+//! longer names (kept a while for older readers). A listing would return them all. So the
+//! `flows` table of a remote lake reads through [`CommittedStore`]: the real store, except that
+//! listing returns exactly the data files of one manifest. DataFusion's listing table then
+//! prunes partitions and reads files as for a directory.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream};
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+};
+
+use crate::lake::FLOWS_DIR;
+use crate::lake::manifest::Manifest;
+
+/// A store whose listings show only the data files a manifest names (see the module docs).
+#[derive(Debug)]
+pub struct CommittedStore {
+    inner: Arc<dyn ObjectStore>,
+    /// Every data file, sorted by path.
+    files: Vec<ObjectMeta>,
+}
+
+impl CommittedStore {
+    /// The files of `manifest` in the lake at `prefix` of `inner`.
+    pub fn new(inner: Arc<dyn ObjectStore>, prefix: &Path, manifest: &Manifest) -> Self {
+        let mut files: Vec<ObjectMeta> = manifest
+            .partitions
+            .iter()
+            .flat_map(|(partition, files)| {
+                files.iter().map(move |f| ObjectMeta {
+                    location: prefix
+                        .parts()
+                        .chain(Path::from(format!("{FLOWS_DIR}/{partition}/{}", f.name)).parts())
+                        .collect(),
+                    last_modified: chrono::DateTime::UNIX_EPOCH,
+                    size: f.bytes,
+                    e_tag: None,
+                    version: None,
+                })
+            })
+            .collect();
+        files.sort_by(|a, b| a.location.cmp(&b.location));
+        CommittedStore { inner, files }
+    }
+
+    fn under<'a>(&'a self, prefix: Option<&'a Path>) -> impl Iterator<Item = &'a ObjectMeta> {
+        self.files
+            .iter()
+            .filter(move |m| prefix.is_none_or(|p| m.location.prefix_matches(p)))
+    }
+}
+
+impl fmt::Display for CommittedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "committed files of {}", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for CommittedStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        let found: Vec<Result<ObjectMeta>> = self.under(prefix).cloned().map(Ok).collect();
+        Box::pin(stream::iter(found))
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        let depth = prefix.map_or(0, |p| p.parts().count());
+        let mut out = ListResult {
+            common_prefixes: Vec::new(),
+            objects: Vec::new(),
+        };
+        for m in self.under(prefix) {
+            let parts: Vec<_> = m.location.parts().collect();
+            if parts.len() == depth + 1 {
+                out.objects.push(m.clone());
+            } else {
+                let dir: Path = parts[..=depth].iter().cloned().collect();
+                if out.common_prefixes.last() != Some(&dir) {
+                    out.common_prefixes.push(dir);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::manifest::FileEntry;
+    use futures::TryStreamExt;
+    use object_store::memory::InMemory;
+
+    fn entry(name: &str, bytes: u64) -> FileEntry {
+        FileEntry {
+            name: name.into(),
+            rows: 1,
+            bytes,
+            blobs: vec![1],
+            min_time_us: 0,
+            max_time_us: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn listings_show_only_the_manifests_files() {
+        let mut m = Manifest::default();
+        m.partitions.insert(
+            "date=2024-01-01".into(),
+            vec![entry("a.parquet", 10), entry("b.parquet", 20)],
+        );
+        m.partitions
+            .insert("date=2024-01-02".into(), vec![entry("c.parquet", 30)]);
+        let s = CommittedStore::new(Arc::new(InMemory::new()), &Path::from("lake"), &m);
+        let all: Vec<ObjectMeta> = s
+            .list(Some(&Path::from("lake/flows")))
+            .try_collect()
+            .await
+            .unwrap();
+        let names: Vec<String> = all.iter().map(|m| m.location.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "lake/flows/date=2024-01-01/a.parquet",
+                "lake/flows/date=2024-01-01/b.parquet",
+                "lake/flows/date=2024-01-02/c.parquet"
+            ]
+        );
+        assert_eq!(all[2].size, 30);
+        let top = s
+            .list_with_delimiter(Some(&Path::from("lake/flows")))
+            .await
+            .unwrap();
+        assert!(top.objects.is_empty());
+        assert_eq!(
+            top.common_prefixes,
+            [
+                Path::from("lake/flows/date=2024-01-01"),
+                Path::from("lake/flows/date=2024-01-02")
+            ]
+        );
+        let day = s
+            .list_with_delimiter(Some(&Path::from("lake/flows/date=2024-01-02")))
+            .await
+            .unwrap();
+        assert_eq!(day.objects.len(), 1);
+        assert!(day.common_prefixes.is_empty());
+        let none: Vec<ObjectMeta> = s
+            .list(Some(&Path::from("lake/flow")))
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "a prefix matches whole segments only");
+    }
+}
