@@ -6,6 +6,7 @@
 //! blobs are processed in time order, which keeps each Parquet row group to a narrow time
 //! range. Reading is here too, so a grown remote blob costs a range read of its new part.
 
+mod aws_profile;
 mod local;
 pub mod remote;
 

@@ -256,7 +256,8 @@ impl Remote {
                 })
             }
             ObjectStoreScheme::AmazonS3 => {
-                let store = AmazonS3Builder::from_env()
+                let store = super::aws_profile::apply(AmazonS3Builder::from_env())
+                    .map_err(bad)?
                     .with_url(bare)
                     .with_retry(opts.retry())
                     .build()

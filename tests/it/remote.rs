@@ -907,3 +907,56 @@ fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
     );
     assert_tidy(("azure-list", &cs), "logs", "lake/", "az://logs/lake", &env);
 }
+
+#[test]
+fn s3_credentials_region_and_endpoint_come_from_a_named_aws_profile() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    gen_tree(&src, 1, 2, 2, 40, 3);
+    let s3 = moto();
+    let endpoint = format!("http://127.0.0.1:{}", s3.port);
+    blobs_py(&["s3-upload", &endpoint, "flowlogs", src.to_str().unwrap()]);
+    let aws = tmp.path().join("aws");
+    let credentials = crate::common::write(
+        &aws,
+        "credentials",
+        "[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n\n[flowlake]\naws_access_key_id = test\naws_secret_access_key = test\n",
+    );
+    let config = crate::common::write(
+        &aws,
+        "config",
+        &format!(
+            "[profile flowlake]\nregion = us-east-1\nendpoint_url = {endpoint}\n\n[profile corp]\nsso_session = corp\n"
+        ),
+    );
+    let files = |profile: &str| {
+        vec![
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                credentials.display().to_string(),
+            ),
+            ("AWS_CONFIG_FILE", config.display().to_string()),
+            ("AWS_PROFILE", profile.to_string()),
+            // no instance metadata service to fall back on here
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ]
+    };
+    let lake = tmp.path().join("lake");
+    let (code, s) = ingest_remote("s3://flowlogs", &lake, &[], &files("flowlake"));
+    assert_eq!(code, 0, "{s}");
+    assert_eq!(s["blobs_new"], 4, "{s}");
+
+    for (profile, want) in [
+        ("corp", "gets its credentials through sso_session"),
+        (
+            "missing",
+            "AWS profile \"missing\" (AWS_PROFILE) is in neither",
+        ),
+    ] {
+        let l = lake.display().to_string();
+        let out = run(&["ingest", "s3://flowlogs", "--lake", &l], &files(profile));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{profile}: {err}");
+    }
+}
