@@ -93,7 +93,8 @@ enum Command {
         /// az://<container>[/prefix] (account from AZURE_STORAGE_ACCOUNT_NAME; abfss:// too),
         /// https://<account>.blob.core.windows.net/<container>[/prefix][?<SAS token>],
         /// s3://<bucket>[/prefix]. Credentials and endpoints come from the AZURE_STORAGE_* and
-        /// AWS_* environment variables (AZURE_STORAGE_USE_EMULATOR=true for Azurite).
+        /// AWS_* environment variables or the AWS_PROFILE of ~/.aws (AZURE_STORAGE_USE_EMULATOR=true
+        /// for Azurite).
         #[arg(required = true, value_name = "SOURCE")]
         sources: Vec<String>,
         /// Only blobs of hours from this time on (by their y=/m=/d=/h= path); a remote listing
