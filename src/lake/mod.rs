@@ -220,8 +220,12 @@ fn exchange(staged: &Path, live: &Path) -> Result<()> {
     fs::rename(staged, live).ctx("move into place", live)
 }
 
-/// Refuses a manifest of another format or schema version.
-fn check_manifest(m: Manifest, path: &Path) -> Result<Manifest> {
+/// Parses a manifest (`path` names it in errors), refusing another format or schema version.
+fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
+    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Lake {
+        path: path.to_path_buf(),
+        message: format!("manifest is not valid: {e}"),
+    })?;
     if m.format != manifest::FORMAT {
         return Err(Error::Lake {
             path: path.to_path_buf(),
@@ -254,11 +258,7 @@ fn read_manifest(root: &Path) -> Result<Option<Manifest>> {
             });
         }
     };
-    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
-        path: path.clone(),
-        message: format!("manifest is not valid: {e}"),
-    })?;
-    check_manifest(m, &path).map(Some)
+    parse_manifest(&bytes, &path).map(Some)
 }
 
 /// Reads a lake's committed manifest without locking it (for readers).
@@ -355,7 +355,7 @@ impl Lake {
     pub fn name(&self) -> String {
         match &self.backend {
             Backend::Local { .. } => self.root.display().to_string(),
-            Backend::Remote(r) => r.name().to_string(),
+            Backend::Remote(r) => r.remote().name().to_string(),
         }
     }
 
@@ -364,7 +364,7 @@ impl Lake {
     pub fn key_prefix(&self) -> String {
         match &self.backend {
             Backend::Local { .. } => format!("{}/", self.root.display()),
-            Backend::Remote(r) => r.key_prefix(),
+            Backend::Remote(r) => r.remote().key_prefix(),
         }
     }
 

@@ -37,6 +37,7 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use object_store::path::Path;
@@ -46,7 +47,7 @@ use object_store::{
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{Garbage, Manifest};
-use super::{FLOWS_DIR, REJECTS_DIR, Txn, check_manifest, failpoint};
+use super::{FLOWS_DIR, REJECTS_DIR, Txn, failpoint, parse_manifest};
 use crate::error::{Error, IoContext, Result};
 use crate::source::Remote;
 use crate::source::remote::runtime;
@@ -133,10 +134,28 @@ fn alive(pid: u32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-fn version_of(r: &object_store::PutResult) -> UpdateVersion {
-    UpdateVersion {
-        e_tag: r.e_tag.clone(),
-        version: r.version.clone(),
+/// An object's content and version, or `None` when it does not exist.
+async fn read(
+    store: &dyn ObjectStore,
+    path: &Path,
+) -> object_store::Result<Option<(Bytes, UpdateVersion)>> {
+    let got = match store.get(path).await {
+        Ok(g) => g,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let version = UpdateVersion {
+        e_tag: got.meta.e_tag.clone(),
+        version: got.meta.version.clone(),
+    };
+    Ok(Some((got.bytes().await?, version)))
+}
+
+/// An error about the lake at `remote`.
+fn lake_error(remote: &Remote, message: String) -> Error {
+    Error::Lake {
+        path: PathBuf::from(remote.name()),
+        message,
     }
 }
 
@@ -168,6 +187,8 @@ impl RemoteLake {
             }));
             let renewal =
                 runtime().spawn(renew_forever(remote.clone(), token.clone(), lock.clone()));
+            // Built before the manifest is read, so that the lock is released (on drop)
+            // if reading it fails; `fence` sets the manifest's version.
             let mut lake = RemoteLake {
                 remote,
                 token,
@@ -195,21 +216,13 @@ impl RemoteLake {
         &self.token
     }
 
-    /// The lake as named by its URL (without query).
-    pub(super) fn name(&self) -> &str {
-        self.remote.name()
-    }
-
-    /// The start of the keys of the lake's objects (to keep them out of the sources).
-    pub(super) fn key_prefix(&self) -> String {
-        self.remote.key_prefix()
+    /// Where the lake is.
+    pub(super) fn remote(&self) -> &Remote {
+        &self.remote
     }
 
     fn lake_error(&self, message: String) -> Error {
-        Error::Lake {
-            path: PathBuf::from(self.remote.name()),
-            message,
-        }
+        lake_error(&self.remote, message)
     }
 
     /// Reads the manifest and writes it back with this writer's token (creating an empty one
@@ -218,45 +231,41 @@ impl RemoteLake {
     async fn fence(&mut self) -> Result<Manifest> {
         let store = self.remote.store().0;
         let path = self.remote.path(MANIFEST);
-        let (mut manifest, mode) = match store.get(&path).await {
-            Ok(got) => {
-                let version = UpdateVersion {
-                    e_tag: got.meta.e_tag.clone(),
-                    version: got.meta.version.clone(),
-                };
-                let bytes = got.bytes().await.map_err(|e| self.remote.error(e))?;
-                let m = parse_manifest(&bytes, self.remote.name())?;
-                (m, PutMode::Update(version))
-            }
-            Err(object_store::Error::NotFound { .. }) => (Manifest::default(), PutMode::Create),
-            Err(e) => return Err(self.remote.error(e)),
+        let found = read(&*store, &path)
+            .await
+            .map_err(|e| self.remote.error(e))?;
+        let (mut manifest, mode) = match found {
+            Some((bytes, version)) => (
+                parse_manifest(&bytes, &manifest_path(&self.remote))?,
+                PutMode::Update(version),
+            ),
+            None => (Manifest::default(), PutMode::Create),
         };
         manifest.writer = Some(self.token.clone());
         // Garbage past its grace period goes now; if this write fails, the manifest still
         // lists it, and deleting it again is harmless.
-        let grace = chrono::Duration::from_std(grace()).unwrap_or(chrono::Duration::MAX);
-        let now = Utc::now().timestamp();
+        let oldest = Utc::now().timestamp() - grace().as_secs() as i64;
         let (expired, kept): (Vec<Garbage>, Vec<Garbage>) = std::mem::take(&mut manifest.garbage)
             .into_iter()
-            .partition(|g| now - g.removed_at >= grace.num_seconds());
+            .partition(|g| g.removed_at <= oldest);
         for g in &expired {
             self.delete(&g.path).await?;
         }
         manifest.garbage = kept;
         let body = serde_json::to_vec(&manifest).expect("manifest serialises");
-        self.manifest_version =
-            put_checked(&*store, &path, body, mode)
-                .await
-                .map_err(|e| {
-                    match e {
+        self.manifest_version = match put_checked(&*store, &path, body, mode).await {
+            Ok(v) => v,
+            Err(
                 object_store::Error::Precondition { .. }
-                | object_store::Error::AlreadyExists { .. } => self.lake_error(
+                | object_store::Error::AlreadyExists { .. },
+            ) => {
+                return Err(self.lake_error(
                     "the manifest changed while taking the write lock; another writer is active"
                         .into(),
-                ),
-                e => self.remote.error(e),
+                ));
             }
-                })?;
+            Err(e) => return Err(self.remote.error(e)),
+        };
         Ok(manifest)
     }
 
@@ -269,11 +278,10 @@ impl RemoteLake {
             .await
             .map_err(|e| self.remote.error(e))?;
         for meta in intents {
-            let bytes = match store.get(&meta.location).await {
-                Ok(g) => g.bytes().await.map_err(|e| self.remote.error(e))?,
-                Err(object_store::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(self.remote.error(e)),
-            };
+            let found = read(&*store, &meta.location)
+                .await
+                .map_err(|e| self.remote.error(e))?;
+            let Some((bytes, _)) = found else { continue };
             // An intent cut short cannot name an uploaded file: files are put after it.
             if let Ok(intent) = serde_json::from_slice::<Intent>(&bytes) {
                 let orphans = intent.files.iter().filter(|f| !manifest.names(f));
@@ -415,8 +423,7 @@ impl Drop for RemoteLake {
         let token = self.token.clone();
         runtime().block_on(async move {
             // Only delete the lock if it is still ours.
-            if let Ok(got) = store.get(&path).await
-                && let Ok(b) = got.bytes().await
+            if let Ok(Some((b, _))) = read(&*store, &path).await
                 && serde_json::from_slice::<LockBody>(&b).is_ok_and(|l| l.token == token)
             {
                 let _ = store.delete(&path).await;
@@ -436,38 +443,28 @@ async fn put_checked(
 ) -> object_store::Result<UpdateVersion> {
     let payload = PutPayload::from(body.clone());
     match store.put_opts(path, payload, PutOptions::from(mode)).await {
-        Ok(r) => Ok(version_of(&r)),
-        Err(e) => {
-            if let Ok(got) = store.get(path).await {
-                let version = UpdateVersion {
-                    e_tag: got.meta.e_tag.clone(),
-                    version: got.meta.version.clone(),
-                };
-                if got.bytes().await.is_ok_and(|b| b[..] == body[..]) {
-                    return Ok(version);
-                }
-            }
-            Err(e)
-        }
+        Ok(r) => Ok(r.into()),
+        Err(e) => match read(store, path).await {
+            Ok(Some((b, version))) if b[..] == body[..] => Ok(version),
+            _ => Err(e),
+        },
     }
 }
 
-fn parse_manifest(bytes: &[u8], name: &str) -> Result<Manifest> {
-    let path = PathBuf::from(format!("{name}/{MANIFEST}"));
-    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Lake {
-        path: path.clone(),
-        message: format!("manifest is not valid: {e}"),
-    })?;
-    check_manifest(m, &path)
+/// How errors name a remote lake's manifest.
+fn manifest_path(remote: &Remote) -> PathBuf {
+    PathBuf::from(format!("{}/{MANIFEST}", remote.name()))
 }
 
 /// The committed manifest of a lake on object storage (for readers).
 pub(super) async fn read_manifest(remote: &Remote) -> Result<Manifest> {
-    let bytes = remote.get(MANIFEST).await.map_err(|e| Error::Lake {
-        path: PathBuf::from(remote.name()),
-        message: format!("not a flowlake lake (cannot read {MANIFEST}: {e})"),
+    let bytes = remote.get(MANIFEST).await.map_err(|e| {
+        lake_error(
+            remote,
+            format!("not a flowlake lake (cannot read {MANIFEST}: {e})"),
+        )
     })?;
-    parse_manifest(&bytes, remote.name())
+    parse_manifest(&bytes, &manifest_path(remote))
 }
 
 async fn delete_if_exists(store: &dyn ObjectStore, path: &Path) -> object_store::Result<()> {
@@ -529,23 +526,17 @@ async fn acquire(remote: &Remote, token: &str, now: DateTime<Utc>) -> Result<Upd
             Ok(v) => return Ok(v),
             Err(object_store::Error::AlreadyExists { .. }) => {}
             Err(object_store::Error::NotFound { .. }) => {
-                return Err(Error::Lake {
-                    path: PathBuf::from(remote.name()),
-                    message: "the container or bucket does not exist (flowlake creates the lake's prefix in it, not the container itself)".into(),
-                });
+                return Err(lake_error(
+                    remote,
+                    "the container or bucket does not exist (flowlake creates the lake's prefix in it, not the container itself)".into(),
+                ));
             }
             Err(e) => return Err(remote.error(e)),
         }
-        let got = match store.get(&path).await {
-            Ok(g) => g,
-            Err(object_store::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(remote.error(e)),
+        let found = read(&*store, &path).await.map_err(|e| remote.error(e))?;
+        let Some((bytes, version)) = found else {
+            continue;
         };
-        let version = UpdateVersion {
-            e_tag: got.meta.e_tag.clone(),
-            version: got.meta.version.clone(),
-        };
-        let bytes = got.bytes().await.map_err(|e| remote.error(e))?;
         let held: Option<LockBody> = serde_json::from_slice(&bytes).ok();
         let stale = match &held {
             None => true,
@@ -553,16 +544,16 @@ async fn acquire(remote: &Remote, token: &str, now: DateTime<Utc>) -> Result<Upd
         };
         if !stale {
             let h = held.expect("not stale");
-            return Err(Error::Lake {
-                path: PathBuf::from(remote.name()),
-                message: format!(
+            return Err(lake_error(
+                remote,
+                format!(
                     "locked by flowlake on {} (pid {}) since {}; wait for it to finish (an abandoned lock lapses at {} unless renewed)",
                     h.host,
                     h.pid,
                     h.acquired.format("%Y-%m-%d %H:%M:%S UTC"),
                     h.expires.format("%Y-%m-%d %H:%M:%S UTC")
                 ),
-            });
+            ));
         }
         match put_checked(
             &*store,
@@ -577,10 +568,10 @@ async fn acquire(remote: &Remote, token: &str, now: DateTime<Utc>) -> Result<Upd
             Err(e) => return Err(remote.error(e)),
         }
     }
-    Err(Error::Lake {
-        path: PathBuf::from(remote.name()),
-        message: "cannot take the write lock: other writers keep taking it".into(),
-    })
+    Err(lake_error(
+        remote,
+        "cannot take the write lock: other writers keep taking it".into(),
+    ))
 }
 
 /// Extends the lock's expiry, if it is still this writer's.
@@ -601,30 +592,18 @@ async fn renew_once(
     let body = lock_body(token, acquired);
     let outcome = match put_checked(&*store, &path, body, PutMode::Update(version)).await {
         Ok(v) => Ok(v),
-        Err(object_store::Error::Precondition { .. })
-        | Err(object_store::Error::NotFound { .. }) => {
-            // Ours still, if only the answer to a renewal was lost.
-            match store.get(&path).await {
-                Ok(g) => {
-                    let v = UpdateVersion {
-                        e_tag: g.meta.e_tag.clone(),
-                        version: g.meta.version.clone(),
-                    };
-                    match g
-                        .bytes()
-                        .await
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<LockBody>(&b).ok())
-                    {
-                        Some(l) if l.token == token => Ok(v),
-                        Some(l) => Err(format!(
-                            "taken over by flowlake on {} (pid {})",
-                            l.host, l.pid
-                        )),
-                        None => Err("the lock was removed".into()),
-                    }
-                }
-                Err(_) => Err("the lock was removed".into()),
+        Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {
+            // Ours still, if only the answer to an earlier renewal was lost.
+            let holder = read(&*store, &path).await.ok().flatten();
+            let parsed =
+                holder.and_then(|(b, v)| Some((serde_json::from_slice::<LockBody>(&b).ok()?, v)));
+            match parsed {
+                Some((l, v)) if l.token == token => Ok(v),
+                Some((l, _)) => Err(format!(
+                    "taken over by flowlake on {} (pid {})",
+                    l.host, l.pid
+                )),
+                None => Err("the lock was removed".into()),
             }
         }
         Err(e) => return Err(crate::source::remote::redact(&e.to_string())),

@@ -184,7 +184,11 @@ fn ingest_to(source: &str, lake: &str, extra: &[&str], env: &[(&str, String)]) -
 /// A lake's rows with `source_blob` cut to the blob's path in the container layout, so a
 /// lake ingested from a server compares with one ingested from the same files on disk.
 fn rows(lake: &Path) -> Vec<crate::common::Row> {
-    let mut rows = read_lake(lake);
+    relative_blobs(read_lake(lake))
+}
+
+/// `rows` with `source_blob` cut to the path in the container layout, sorted.
+fn relative_blobs(mut rows: Vec<crate::common::Row>) -> Vec<crate::common::Row> {
     for r in &mut rows {
         let b = r["source_blob"].as_str().unwrap();
         let rel = &b[b.find("insights-logs-").expect("container layout")..];
@@ -508,6 +512,19 @@ fn sql_report_and_info_read_a_lake_on_azure_and_s3() {
     }
 }
 
+/// Starts `flowlake ingest az://logs --lake LAKE` committing every MiB with one worker, in
+/// the background.
+fn spawn_ingest(lake: &str, env: &[(&str, String)]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_flowlake"))
+        .args(["ingest", "az://logs", "--lake", lake])
+        .args(["--commit-mib", "1", "--workers", "1", "--quiet"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn kill_9_mid_remote_ingest_then_rerun_resumes_and_equals_a_clean_run() {
     let tmp = TempDir::new().unwrap();
@@ -519,14 +536,7 @@ fn kill_9_mid_remote_ingest_then_rerun_resumes_and_equals_a_clean_run() {
     let (proxy, _) = faulty_proxy(&az, &["--delay-ms", "150"]);
     let lake = tmp.path().join("lake");
     let env = azure_env(&proxy);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowlake"))
-        .args(["ingest", "az://logs", "--lake", lake.to_str().unwrap()])
-        .args(["--commit-mib", "1", "--workers", "1", "--quiet"])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_ingest(lake.to_str().unwrap(), &env);
     let t0 = Instant::now();
     let committed = loop {
         let v = flowlake::lake::load_manifest(&lake).map_or(0, |m| m.version);
@@ -570,18 +580,11 @@ fn lake_rows(lake: &str, env: &[(&str, String)]) -> Vec<crate::common::Row> {
         ],
         env,
     );
-    let mut rows: Vec<crate::common::Row> = out
-        .lines()
-        .map(|l| {
-            let mut r: crate::common::Row = serde_json::from_str(l).unwrap();
-            let b = r["source_blob"].as_str().unwrap();
-            let rel = &b[b.find("insights-logs-").expect("container layout")..];
-            r.insert("source_blob".into(), Value::from(rel));
-            r
-        })
-        .collect();
-    rows.sort_by_cached_key(|r| serde_json::to_string(r).unwrap());
-    rows
+    relative_blobs(
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+    )
 }
 
 /// `info --json` of a lake: version, files, rows.
@@ -874,14 +877,7 @@ fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
     azure_upload(&az, "logs", &src);
     let (proxy, _) = faulty_proxy(&az, &["--delay-ms", "100"]);
     let slow = azure_env(&proxy);
-    let mut first = Command::new(env!("CARGO_BIN_EXE_flowlake"))
-        .args(["ingest", "az://logs", "--lake", "az://logs/lake"])
-        .args(["--commit-mib", "1", "--workers", "1", "--quiet"])
-        .envs(slow.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_ingest("az://logs/lake", &slow);
     let t0 = Instant::now();
     while !list(("azure-list", &cs), "logs", "lake/_flowlake/")
         .iter()
