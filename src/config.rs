@@ -28,8 +28,11 @@ impl Config {
     /// Reads `path`; relative set and NSG file paths are resolved against its directory.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).ctx("read config", path)?;
-        let mut c: Config = toml::from_str(&text)
-            .map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))?;
+        let mut c: Config = toml::from_str(&text).map_err(|e| Error::Input {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("not a valid flowlake config: {e}"),
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in c.sets.values_mut().chain(c.report.nsg_files.iter_mut()) {
             if p.is_relative() {

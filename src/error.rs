@@ -21,7 +21,7 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// Reading or writing Parquet failed.
+    /// Reading or writing Parquet failed (`path` is `<stdout>` for results written there).
     #[error("parquet file {path}: {source}")]
     Parquet {
         /// The file.
@@ -54,12 +54,73 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// An invalid argument.
+    /// A file given as input (a config file, an IP set, NSG definitions) cannot be used.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// The line the problem is on, when known.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// An invalid argument: a flag's value or a setting (a usage error).
     #[error("{0}")]
     Invalid(String),
-    /// Planning or running a query failed.
+    /// Planning or running a query failed (a report's query names its file in the context).
     #[error("{0}")]
     Query(#[from] datafusion::error::DataFusionError),
+    /// A report's SQL file cannot be filled in (a placeholder it names is unknown).
+    #[error("{file}: {message}")]
+    ReportSql {
+        /// The query file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A report query's result does not have the columns the report reads.
+    #[error("report query {file}: {message}")]
+    ReportRows {
+        /// The query file (`exfil.sql`, ...).
+        file: &'static str,
+        /// What is missing or mistyped.
+        message: String,
+    },
+    /// The interactive line editor failed.
+    #[error("line editor: {0}")]
+    Terminal(String),
+    /// Several parallel workers failed; each error is listed.
+    #[error("{} workers failed:{}", .0.len(), .0.iter().map(|e| format!("\n  - {e}")).collect::<String>())]
+    Several(Vec<Error>),
+}
+
+impl Error {
+    /// Whether this error (or one it wraps) is a write to a closed pipe: the reader went
+    /// away (`flowlake sql ... | head`), which is not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => source.kind() == io::ErrorKind::BrokenPipe,
+            Error::Parquet { source, .. } => matches!(
+                source,
+                parquet::errors::ParquetError::External(e)
+                    if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            ),
+            Error::Arrow(arrow::error::ArrowError::IoError(_, e)) => {
+                e.kind() == io::ErrorKind::BrokenPipe
+            }
+            Error::Several(all) => all.iter().all(Error::is_broken_pipe),
+            _ => false,
+        }
+    }
+
+    /// One error for a list of failures of parallel workers: the only one, or all of them.
+    pub fn from_many(mut errors: Vec<Error>) -> Option<Error> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(Error::Several(errors)),
+        }
+    }
 }
 
 /// Result with [`Error`].

@@ -18,12 +18,12 @@ use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
 use crate::lake::file::{DataFile, day_of, partition_name, rewrite_without};
-use crate::lake::location::LakeRef;
 use crate::lake::manifest::{BlobState, FileEntry};
 use crate::lake::rows::FlowRows;
 use crate::lake::{Lake, Txn};
 use crate::parse::{self, FlowSink, GroupMeta, RecordMeta, Reject, RejectReason, Resume, Tuple};
-use crate::source::{self, BlobRef, Checkpoint, HourWindow, Read, Source};
+use crate::source::{self, BlobRef, Checkpoint, HourWindow, Read};
+use crate::store::Location;
 
 /// Rows buffered per partition before they are handed to the Parquet writer.
 const BATCH_ROWS: usize = 16 * 1024;
@@ -38,12 +38,12 @@ const SAMPLES: usize = 20;
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     /// Folders, files or remote containers to read.
-    pub sources: Vec<Source>,
+    pub sources: Vec<Location>,
     /// Only blobs of these hours (by their `y=/m=/d=/h=` path); remote listings visit only
     /// these hour prefixes.
     pub window: Option<HourWindow>,
     /// The lake: a directory, or a prefix on object storage.
-    pub lake: LakeRef,
+    pub lake: Location,
     /// Parallel parse/write workers.
     pub workers: usize,
     /// Commit after about this many bytes of new blob content.
@@ -52,11 +52,14 @@ pub struct IngestOptions {
     pub max_blob_bytes: u64,
     /// Show a progress bar (only drawn on a terminal).
     pub progress: bool,
+    /// A blob still in its hour, or changed less than this long ago, may be mid-write (Azure
+    /// appending, a copy tool rewriting it in place): a torn end is pending, not rejected.
+    pub settle: std::time::Duration,
 }
 
 impl IngestOptions {
     /// Options with defaults: one worker per core, 1 GiB per commit, 4 GiB blob limit.
-    pub fn new(sources: Vec<Source>, lake: impl Into<LakeRef>) -> Self {
+    pub fn new(sources: Vec<Location>, lake: impl Into<Location>) -> Self {
         IngestOptions {
             sources,
             window: None,
@@ -65,6 +68,7 @@ impl IngestOptions {
             commit_bytes: 1 << 30,
             max_blob_bytes: 4 << 30,
             progress: false,
+            settle: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -92,6 +96,9 @@ pub struct IngestSummary {
     pub blobs_unchanged: u64,
     /// Blobs that could not be read at all (counted in `rejected` too).
     pub blobs_failed: u64,
+    /// Blobs that end in a record still being written (in their hour, or changed moments
+    /// ago): read up to it, the rest is read by a later run, nothing rejected.
+    pub blobs_pending: u64,
     /// Records read.
     pub records: u64,
     /// Tuples added to the lake.
@@ -106,6 +113,11 @@ pub struct IngestSummary {
     pub reject_samples: Vec<Reject>,
     /// Rejects files written this run (relative to the lake).
     pub rejects_files: Vec<String>,
+    /// Earlier rejects of blobs that were read in full since (a torn read that completed,
+    /// a rewritten blob): no longer counted against their blobs.
+    pub rejects_superseded: u64,
+    /// What the operator should know about the lake's guarantees on this machine.
+    pub warnings: Vec<String>,
     /// Blob bytes read.
     pub bytes_read: u64,
     /// Data files added.
@@ -153,6 +165,8 @@ struct Planned {
     blob: BlobRef,
     prev: Option<BlobState>,
     id: u64,
+    /// The blob may still be being written ([`IngestOptions::settle`]).
+    fresh: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,12 +178,24 @@ enum Change {
     Failed,
 }
 
+/// Rejects that only say a blob's end was not written yet.
+fn is_torn_end(reason: RejectReason) -> bool {
+    matches!(
+        reason,
+        RejectReason::TruncatedBlob | RejectReason::EmptyBlob
+    )
+}
+
 struct Outcome1 {
     key: String,
     change: Change,
     state: Option<BlobState>,
     scan: parse::BlobScan,
     bytes: u64,
+    /// The blob ends in a record still being written.
+    pending: bool,
+    /// Earlier rejects of this blob no longer standing.
+    superseded: u64,
 }
 
 struct Open {
@@ -268,6 +294,9 @@ struct Worker<'t> {
     samples: Vec<Reject>,
     blob_key: String,
     blob_id: u64,
+    /// The current blob may be mid-write: a torn end is held here instead of rejected.
+    hold_torn_end: bool,
+    held: Option<Reject>,
     error: Option<Error>,
 }
 
@@ -288,6 +317,8 @@ impl<'t> Worker<'t> {
             samples: Vec::new(),
             blob_key: String::new(),
             blob_id: 0,
+            hold_torn_end: false,
+            held: None,
             error: None,
         }
     }
@@ -316,6 +347,10 @@ impl<'t> Worker<'t> {
     }
 
     fn try_reject(&mut self, r: Reject) -> Result<()> {
+        if self.hold_torn_end && is_torn_end(r.reason) {
+            self.held = Some(r);
+            return Ok(());
+        }
         *self.reject_counts.entry(r.reason).or_default() += 1;
         if self.rejects.is_none() {
             let dir = self.txn.rejects_dir();
@@ -345,6 +380,8 @@ impl<'t> Worker<'t> {
             state: None,
             scan: Default::default(),
             bytes: 0,
+            pending: false,
+            superseded: 0,
         };
         let at = p.prev.as_ref().and_then(|s| {
             Some(Checkpoint {
@@ -366,7 +403,7 @@ impl<'t> Worker<'t> {
         };
         let fetched = match read {
             Err(e) => {
-                reject_blob(self, RejectReason::ReadError, e)?;
+                reject_blob(self, RejectReason::ReadError, e.to_string())?;
                 out.scan.rejected = 1;
                 return Ok(out);
             }
@@ -389,6 +426,7 @@ impl<'t> Worker<'t> {
                     tuples: 0,
                     rejected: 1,
                     broken: true,
+                    pending: false,
                 });
                 return Ok(out);
             }
@@ -420,10 +458,29 @@ impl<'t> Worker<'t> {
         };
         self.blob_key = key.clone();
         self.blob_id = p.id;
-        let scan = parse::scan_blob(buf, &key, resume, self);
+        self.hold_torn_end = p.fresh;
+        self.held = None;
+        let mut scan = parse::scan_blob(buf, &key, resume, self);
+        self.hold_torn_end = false;
         if let Some(e) = self.error.take() {
             return Err(e);
         }
+        // A torn end of a blob being written is pending: the next run reads on from the
+        // checkpoint, which stops before it.
+        let pending = self.held.take().is_some();
+        if pending {
+            scan.rejected -= 1;
+            scan.broken = false;
+        }
+        // The earlier structural reject of a blob whose tail could not be read is superseded
+        // once the part after its checkpoint reads cleanly (or the blob is read anew).
+        let superseded = match base {
+            Some(b) if b.broken && !scan.broken && !pending && scan.new_records > 0 => 1,
+            Some(_) => 0,
+            None => p.prev.as_ref().map_or(0, |b| b.rejected),
+        };
+        out.superseded = superseded;
+        out.pending = pending;
         out.change = match (&p.prev, base) {
             (None, _) => Change::New,
             (Some(_), Some(_)) if scan.new_records > 0 => Change::Grown,
@@ -444,8 +501,9 @@ impl<'t> Worker<'t> {
             etag: p.blob.etag.clone(),
             records: scan.records,
             tuples: base.map_or(0, |b| b.tuples) + scan.tuples,
-            rejected: base.map_or(0, |b| b.rejected) + scan.rejected,
+            rejected: base.map_or(0, |b| b.rejected - superseded.min(b.rejected)) + scan.rejected,
             broken: scan.broken,
+            pending,
         });
         out.scan = scan;
         Ok(out)
@@ -513,10 +571,11 @@ fn progress_bar(opts: &IngestOptions, total: u64) -> ProgressBar {
 /// input is rejected and reported in the summary instead.
 pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     let start = Instant::now();
-    let mut lake = Lake::open_ref(&opts.lake)?;
+    let mut lake = Lake::open(&opts.lake)?;
     let found = source::discover(&opts.sources, &lake.key_prefix(), opts.window)?;
     let blobs = found.blobs;
     let mut summary = IngestSummary {
+        warnings: lake.warnings(),
         lake: lake.name(),
         list_requests: found.list.requests,
         objects_listed: found.list.objects,
@@ -565,12 +624,37 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
 }
 
 /// Whether a blob is as its checkpoint recorded it: same ETag for a remote blob, same size
-/// and modification time for a file.
+/// and modification time for a file. A blob whose end was still being written is read
+/// again until that end is complete or judged.
 fn unchanged(s: &BlobState, b: &BlobRef) -> bool {
+    if s.pending {
+        return false;
+    }
     match &b.etag {
         Some(e) => s.etag.as_ref() == Some(e) && s.size == b.size,
         None => s.size == b.size && s.mtime_ns == b.mtime_ns && b.mtime_ns.is_some(),
     }
+}
+
+/// Whether `b` may still be being written: its hour (from its path) has not ended, or it
+/// changed less than `settle` ago.
+fn may_be_mid_write(
+    b: &BlobRef,
+    now: chrono::DateTime<chrono::Utc>,
+    settle: std::time::Duration,
+) -> bool {
+    let settle = chrono::Duration::from_std(settle).unwrap_or(chrono::Duration::MAX);
+    let in_hour = b.hour.is_some_and(|(y, m, d, h)| {
+        chrono::NaiveDate::from_ymd_opt(i32::from(y), u32::from(m), u32::from(d))
+            .and_then(|day| day.and_hms_opt(u32::from(h), 0, 0))
+            .is_some_and(|start| now < start.and_utc() + chrono::Duration::hours(1))
+    });
+    let recent = b.mtime_ns.is_some_and(|ns| {
+        chrono::DateTime::from_timestamp_nanos(ns)
+            .checked_add_signed(settle)
+            .is_some_and(|t| now < t)
+    });
+    in_hour || recent
 }
 
 fn run_chunk(
@@ -581,6 +665,7 @@ fn run_chunk(
     pb: &ProgressBar,
 ) -> Result<()> {
     let mut txn = lake.begin()?;
+    let now = chrono::Utc::now();
     let planned: Vec<Planned> = chunk
         .iter()
         .map(|(b, prev)| {
@@ -589,6 +674,7 @@ fn run_chunk(
                 blob: b.clone(),
                 prev: prev.clone(),
                 id,
+                fresh: may_be_mid_write(b, now, opts.settle),
             }
         })
         .collect();
@@ -599,6 +685,15 @@ fn run_chunk(
             .map(|tag| {
                 let (txn, planned, next) = (&txn, &planned, &next);
                 s.spawn(move || -> Result<(WorkerOut, Vec<Outcome1>)> {
+                    if crate::lake::failpoint_is("worker-error") {
+                        return Err(Error::Io {
+                            op: "write",
+                            path: txn.rejects_dir(),
+                            source: std::io::Error::other(format!(
+                                "failpoint worker-error in worker {tag}"
+                            )),
+                        });
+                    }
                     let mut w = Worker::new(txn, tag);
                     let mut buf = Vec::new();
                     let mut outs = Vec::new();
@@ -623,14 +718,14 @@ fn run_chunk(
             .collect()
     });
     let mut outs = Vec::new();
-    let mut failed = None;
+    let mut failed = Vec::new();
     for r in results {
         match r {
             Ok(o) => outs.push(o),
-            Err(e) => failed = Some(e),
+            Err(e) => failed.push(e),
         }
     }
-    if let Some(e) = failed {
+    if let Some(e) = Error::from_many(failed) {
         lake.abort(txn)?;
         return Err(e);
     }
@@ -666,6 +761,8 @@ fn run_chunk(
                 Change::Unchanged => summary.blobs_unchanged += 1,
                 Change::Failed => summary.blobs_failed += 1,
             }
+            summary.blobs_pending += u64::from(o.pending);
+            summary.rejects_superseded += o.superseded;
             summary.records += u64::from(o.scan.new_records);
             summary.tuples += o.scan.tuples;
             summary.bytes_read += o.bytes;

@@ -1,17 +1,21 @@
 //! flowlake: Azure network flow logs (NSG v1/v2, VNet v4) into a partitioned Parquet lake,
 //! and SQL over it.
 //!
-//! The data flow, one module per stage:
-//! [`source`] finds blobs → [`parse`] turns them into tuples → [`lake`] writes Parquet files
+//! The data flow, one module per stage, each using only those before it:
+//! [`store`] reaches local directories and object stores → [`source`] finds blobs → [`parse`] turns them into tuples → [`lake`] writes Parquet files
 //! and commits them atomically → [`ingest`] orchestrates that exactly once → [`query`] opens a
 //! DataFusion session over the lake with flowlake's tables, views and network functions →
 //! [`output`] writes results; [`report`] turns queries into findings; [`shell`] is the
 //! interactive front end.
-//! Beside them: [`compact`] merges small files, [`synth`] writes synthetic input, [`schema`]
+//! Beside them: [`names`] spells the values users type once,
+//! [`compact`] merges small files, [`synth`] writes synthetic input, [`schema`]
 //! defines the canonical `flows` table, [`addr`] the address classes, [`config`] reads
 //! `flowlake.toml`, [`window`] turns `--since 7d` into time windows, [`nsg`] reads NSG
 //! definitions.
 #![warn(missing_docs)]
+
+#[macro_use]
+pub mod names;
 
 pub mod addr;
 pub mod compact;
@@ -27,6 +31,7 @@ pub mod report;
 pub mod schema;
 pub mod shell;
 pub mod source;
+pub mod store;
 pub mod synth;
 pub mod window;
 

@@ -98,14 +98,19 @@ pub struct Nsg {
 /// Reads NSG definitions from a file holding one NSG object or an array of them.
 pub fn load(path: &Path) -> Result<Vec<Nsg>> {
     let text = std::fs::read_to_string(path).ctx("read NSG definitions", path)?;
-    let bad = |msg: String| Error::Invalid(format!("NSG definitions {}: {msg}", path.display()));
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| bad(format!("line {}, column {}: {e}", e.line(), e.column())))?;
+    let bad = |line: Option<usize>, msg: String| Error::Input {
+        path: path.to_path_buf(),
+        line,
+        message: format!("NSG definitions: {msg}"),
+    };
+    let v: Value = serde_json::from_str(&text).map_err(|e| bad(Some(e.line()), e.to_string()))?;
     let list = match v {
         Value::Array(a) => a,
         one => vec![one],
     };
-    list.iter().map(|n| parse_nsg(n).map_err(&bad)).collect()
+    list.iter()
+        .map(|n| parse_nsg(n).map_err(|m| bad(None, m)))
+        .collect()
 }
 
 /// The object holding a resource's fields: `properties` (ARM) or the object itself (az CLI).
@@ -326,6 +331,6 @@ mod tests {
         );
         std::fs::write(&p, "{\"name\": ").unwrap();
         let e = load(&p).unwrap_err().to_string();
-        assert!(e.contains("nsg.json: line 1"), "{e}");
+        assert!(e.contains("nsg.json:1: NSG definitions"), "{e}");
     }
 }

@@ -6,10 +6,10 @@
 //! many it left out. A file named with `-o` is written under a temporary name and renamed
 //! when complete, so a re-run or a crash never leaves half a file behind.
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
@@ -21,6 +21,7 @@ use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use tempfile::NamedTempFile;
 
 use crate::error::{Error, IoContext, Result};
 
@@ -41,33 +42,7 @@ pub enum Format {
     Parquet,
 }
 
-impl Format {
-    /// The name used on the command line and in the shell.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Csv => "csv",
-            Format::Tsv => "tsv",
-            Format::Json => "json",
-            Format::Ndjson => "ndjson",
-            Format::Parquet => "parquet",
-        }
-    }
-
-    /// Parses a format name.
-    pub fn parse(s: &str) -> Option<Format> {
-        [
-            Format::Table,
-            Format::Csv,
-            Format::Tsv,
-            Format::Json,
-            Format::Ndjson,
-            Format::Parquet,
-        ]
-        .into_iter()
-        .find(|f| f.name() == s)
-    }
-}
+crate::value_names!(Format);
 
 /// Where results go.
 pub enum Sink {
@@ -96,33 +71,90 @@ pub struct ResultWriter {
     max_rows: usize,
     rows: u64,
     temp: Option<TempFile>,
+    /// Set when standard output was closed by its reader.
+    closed: Arc<AtomicBool>,
 }
 
-/// A file being written under a temporary name; removed unless committed.
+/// Standard output that remembers a write to a closed pipe (see [`ResultWriter::write`]).
+struct Watched {
+    closed: Arc<AtomicBool>,
+}
+
+impl Watched {
+    fn stdout(closed: &Arc<AtomicBool>) -> Watched {
+        Watched {
+            closed: closed.clone(),
+        }
+    }
+
+    fn seen<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl Write for Watched {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = std::io::stdout().write(buf);
+        self.seen(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = std::io::stdout().flush();
+        self.seen(r)
+    }
+}
+
+/// A file being written under a temporary name in its directory; deleted when dropped
+/// unless persisted, so an abandoned file (error, cancel) leaves no partial output behind.
 struct TempFile {
-    temp: PathBuf,
+    temp: NamedTempFile,
     path: PathBuf,
-    committed: bool,
 }
 
 impl TempFile {
-    fn commit(mut self) -> Result<()> {
-        File::open(&self.temp)
-            .and_then(|f| f.sync_all())
-            .ctx("sync", &self.temp)?;
-        std::fs::rename(&self.temp, &self.path).ctx("rename into place", &self.path)?;
-        self.committed = true;
+    fn create(path: &Path) -> Result<TempFile> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "output".into());
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .ctx("create a file in", dir)?;
+        Ok(TempFile {
+            temp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Syncs the file and renames it into place.
+    fn commit(self) -> Result<()> {
+        self.temp
+            .as_file()
+            .sync_all()
+            .ctx("sync", self.temp.path())?;
+        self.temp
+            .persist(&self.path)
+            .map_err(|e| e.error)
+            .ctx("rename into place", &self.path)?;
         Ok(())
     }
 }
 
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        // An abandoned file (error, cancel) leaves no partial output behind.
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.temp);
-        }
-    }
+/// Where results go, for error messages.
+fn sink_path(temp: &Option<TempFile>) -> PathBuf {
+    temp.as_ref()
+        .map_or_else(|| PathBuf::from("<stdout>"), |t| t.path.clone())
 }
 
 /// What [`ResultWriter::finish`] reports.
@@ -152,22 +184,18 @@ fn portable(schema: &Schema) -> SchemaRef {
 impl ResultWriter {
     /// Starts writing a result with `schema`. `max_rows` bounds a table (0: no bound).
     pub fn new(format: Format, sink: Sink, schema: SchemaRef, max_rows: usize) -> Result<Self> {
+        let closed = Arc::new(AtomicBool::new(false));
         let (out, temp): (Box<dyn Write + Send>, _) = match sink {
             Sink::Stdout => {
                 if format == Format::Parquet {
                     refuse_binary_on_terminal()?;
                 }
-                (Box::new(BufWriter::new(std::io::stdout())), None)
+                (Box::new(BufWriter::new(Watched::stdout(&closed))), None)
             }
             Sink::File(path) => {
-                let temp = temp_name(&path);
-                let f = File::create(&temp).ctx("create", &temp)?;
-                let guard = TempFile {
-                    temp,
-                    path,
-                    committed: false,
-                };
-                (Box::new(BufWriter::new(f)), Some(guard))
+                let temp = TempFile::create(&path)?;
+                let f = temp.temp.reopen().ctx("open", temp.temp.path())?;
+                (Box::new(BufWriter::new(f)), Some(temp))
             }
         };
         let (inner, out) = match format {
@@ -206,8 +234,12 @@ impl ResultWriter {
                 let props = WriterProperties::builder()
                     .set_compression(Compression::ZSTD(ZstdLevel::default()))
                     .build();
-                let w = ArrowWriter::try_new(out, portable(&schema), Some(props))
-                    .map_err(|e| Error::Invalid(format!("parquet output: {e}")))?;
+                let w = ArrowWriter::try_new(out, portable(&schema), Some(props)).map_err(
+                    |source| Error::Parquet {
+                        path: sink_path(&temp),
+                        source,
+                    },
+                )?;
                 (Inner::Parquet(w), None)
             }
         };
@@ -218,11 +250,29 @@ impl ResultWriter {
             max_rows,
             rows: 0,
             temp,
+            closed,
         })
     }
 
     /// Writes a batch. Returns false when the writer wants no more rows (a full table).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<bool> {
+        self.write_batch(batch).map_err(|e| self.pipe_error(e))
+    }
+
+    /// A failed write to a closed standard output, as the I/O error it is: the writers of
+    /// arrow keep only the text of an I/O error.
+    fn pipe_error(&self, e: Error) -> Error {
+        if self.closed.load(Ordering::Relaxed) {
+            return Error::Io {
+                op: "write results to",
+                path: PathBuf::from("<stdout>"),
+                source: std::io::ErrorKind::BrokenPipe.into(),
+            };
+        }
+        e
+    }
+
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<bool> {
         match &mut self.inner {
             Inner::Table { batches, held } => {
                 let room = if self.max_rows == 0 {
@@ -255,8 +305,10 @@ impl ResultWriter {
                     })
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 let b = RecordBatch::try_new(portable(&self.schema), cols)?;
-                w.write(&b)
-                    .map_err(|e| Error::Invalid(format!("parquet output: {e}")))?;
+                w.write(&b).map_err(|source| Error::Parquet {
+                    path: sink_path(&self.temp),
+                    source,
+                })?;
             }
         }
         self.rows += batch.num_rows() as u64;
@@ -266,7 +318,25 @@ impl ResultWriter {
     /// Finishes the output (prints the table, closes the file and renames it into place).
     /// `more` says whether rows were left unread after [`ResultWriter::write`] returned false.
     pub fn finish(self, more: bool) -> Result<Written> {
-        let io = |e: std::io::Error| Error::Invalid(format!("writing results: {e}"));
+        let closed = self.closed.clone();
+        self.finish_output(more)
+            .map_err(|e| match closed.load(Ordering::Relaxed) {
+                true => Error::Io {
+                    op: "write results to",
+                    path: PathBuf::from("<stdout>"),
+                    source: std::io::ErrorKind::BrokenPipe.into(),
+                },
+                false => e,
+            })
+    }
+
+    fn finish_output(self, more: bool) -> Result<Written> {
+        let path = sink_path(&self.temp);
+        let io = |e: std::io::Error| Error::Io {
+            op: "write results to",
+            path: path.clone(),
+            source: e,
+        };
         let truncated = more;
         let mut out = match self.inner {
             Inner::Table { batches, .. } => {
@@ -305,9 +375,10 @@ impl ResultWriter {
                 w.finish()?;
                 w.into_inner()
             }
-            Inner::Parquet(w) => w
-                .into_inner()
-                .map_err(|e| Error::Invalid(format!("parquet output: {e}")))?,
+            Inner::Parquet(w) => w.into_inner().map_err(|source| Error::Parquet {
+                path: path.clone(),
+                source,
+            })?,
         };
         out.flush().map_err(io)?;
         drop(out);
@@ -319,14 +390,6 @@ impl ResultWriter {
             truncated,
         })
     }
-}
-
-fn temp_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 /// Refuses to write binary output (Parquet) to standard output when it is a terminal.
@@ -342,12 +405,7 @@ pub fn refuse_binary_on_terminal() -> Result<()> {
 /// Writes `data` to `path` atomically: a temporary file in the same directory, synced, then
 /// renamed into place. A crash leaves the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let temp = temp_name(path);
-    let guard = TempFile {
-        temp: temp.clone(),
-        path: path.to_path_buf(),
-        committed: false,
-    };
-    std::fs::write(&temp, data).ctx("write", &temp)?;
-    guard.commit()
+    let mut temp = TempFile::create(path)?;
+    temp.temp.write_all(data).ctx("write", path)?;
+    temp.commit()
 }

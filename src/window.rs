@@ -25,12 +25,13 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window of the given length that ends where this one starts (the baseline).
-    pub fn before(&self, length: Duration) -> Window {
-        Window {
-            since: self.since - length,
+    /// The window of the given length that ends where this one starts (the baseline);
+    /// `None` when it would start before the earliest time there is.
+    pub fn before(&self, length: Duration) -> Option<Window> {
+        Some(Window {
+            since: self.since.checked_sub_signed(length)?,
             until: self.since,
-        }
+        })
     }
 
     /// The window's length.
@@ -39,48 +40,63 @@ impl Window {
     }
 }
 
-/// Parses a span: a number and a unit, `s`, `m`, `h`, `d` or `w` (`90m`, `24h`, `7d`, `2w`).
-pub fn parse_span(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let unit = s.chars().last()?;
-    let n: i64 = s[..s.len() - unit.len_utf8()].parse().ok()?;
-    if n < 0 {
-        return None;
-    }
-    match unit {
-        's' => Some(Duration::seconds(n)),
-        'm' => Some(Duration::minutes(n)),
-        'h' => Some(Duration::hours(n)),
-        'd' => Some(Duration::days(n)),
-        'w' => Some(Duration::weeks(n)),
-        _ => None,
-    }
+/// Why a span could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpanError {
+    /// Not a span (`humantime`'s reason: no unit, an unknown unit, a number too large).
+    #[error("{0}")]
+    Unreadable(#[from] humantime::DurationError),
+    /// A span too large to count in.
+    #[error("the span is too large")]
+    TooLarge,
+}
+
+/// Parses a span with `humantime`: a number and a unit (`30s`, `90m`, `24h`, `7d`, `2w`, `1y`),
+/// or several (`1h 30m`).
+pub fn parse_span(s: &str) -> std::result::Result<Duration, SpanError> {
+    let std = humantime::parse_duration(s.trim())?;
+    Duration::from_std(std).map_err(|_| SpanError::TooLarge)
 }
 
 fn midnight(d: NaiveDate) -> DateTime<Utc> {
     d.and_time(NaiveTime::MIN).and_utc()
 }
 
+/// Why an instant could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstantError {
+    /// The text is none of the accepted forms.
+    Unknown,
+    /// A span back from now that reaches before the earliest time there is.
+    TooFarBack,
+}
+
 /// Parses an instant relative to `now`: `now`, `today` / `yesterday` (UTC midnight), a span
 /// back from now (`24h`, `7d`), a date (`2026-11-02`, its UTC midnight) or an RFC 3339 time
 /// (`2026-11-02T05:00:00Z`, `2026-11-02T06:00:00+01:00`).
-pub fn parse_instant(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn parse_instant(
+    s: &str,
+    now: DateTime<Utc>,
+) -> std::result::Result<DateTime<Utc>, InstantError> {
     let s = s.trim();
     match s {
-        "now" => return Some(now),
-        "today" => return Some(midnight(now.date_naive())),
-        "yesterday" => return Some(midnight(now.date_naive()) - Duration::days(1)),
+        "now" => return Ok(now),
+        "today" => return Ok(midnight(now.date_naive())),
+        "yesterday" => return Ok(midnight(now.date_naive()) - Duration::days(1)),
         _ => {}
     }
-    if let Some(span) = parse_span(s) {
-        return Some(now - span);
+    if let Ok(span) = parse_span(s) {
+        return now.checked_sub_signed(span).ok_or(InstantError::TooFarBack);
+    }
+    if humantime::parse_duration(s).is_ok() {
+        return Err(InstantError::TooFarBack);
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Some(midnight(d));
+        return Ok(midnight(d));
     }
     DateTime::parse_from_rfc3339(s)
-        .ok()
         .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| InstantError::Unknown)
 }
 
 /// The window given by `--since` and `--until` (either may be absent): `until` defaults to
@@ -91,18 +107,25 @@ pub fn resolve(
     default_length: Duration,
     now: DateTime<Utc>,
 ) -> Result<Window> {
-    let bad = |flag: &str, v: &str| {
-        Error::Invalid(format!(
-            "{flag} '{v}': expected now, today, yesterday, a span back from now (90m, 24h, 7d, 2w), a date (2026-11-02) or an RFC 3339 time (2026-11-02T05:00:00Z)"
-        ))
+    let bad = |flag: &str, v: &str, e: InstantError| {
+        Error::Invalid(match e {
+            InstantError::Unknown => format!(
+                "{flag} '{v}': expected now, today, yesterday, a span back from now (90m, 24h, 7d, 2w), a date (2026-11-02) or an RFC 3339 time (2026-11-02T05:00:00Z)"
+            ),
+            InstantError::TooFarBack => {
+                format!("{flag} '{v}': the span reaches back before the earliest time there is")
+            }
+        })
     };
     let until = match until {
-        Some(u) => parse_instant(u, now).ok_or_else(|| bad("--until", u))?,
+        Some(u) => parse_instant(u, now).map_err(|e| bad("--until", u, e))?,
         None => now,
     };
     let since = match since {
-        Some(s) => parse_instant(s, now).ok_or_else(|| bad("--since", s))?,
-        None => until - default_length,
+        Some(s) => parse_instant(s, now).map_err(|e| bad("--since", s, e))?,
+        None => until
+            .checked_sub_signed(default_length)
+            .ok_or_else(|| Error::Invalid("the default window reaches too far back".into()))?,
     };
     if since >= until {
         return Err(Error::Invalid(format!(
@@ -138,19 +161,19 @@ mod tests {
             ("2026-11-02T05:00:00Z", "2026-11-02T05:00:00Z"),
             ("2026-11-02T06:00:00+01:00", "2026-11-02T05:00:00Z"),
         ] {
-            assert_eq!(parse_instant(text, now), Some(t(want)), "{text}");
+            assert_eq!(parse_instant(text, now), Ok(t(want)), "{text}");
         }
         for bad in [
             "",
             "7",
             "d",
             "-1d",
-            "7y",
+            "7q",
             "2026-13-01",
             "last week",
             "2026-11-02 05:00",
         ] {
-            assert_eq!(parse_instant(bad, now), None, "{bad}");
+            assert_eq!(parse_instant(bad, now), Err(InstantError::Unknown), "{bad}");
         }
     }
 
@@ -161,7 +184,7 @@ mod tests {
         assert_eq!((w.since, w.until), (t("2026-11-25T08:30:00Z"), now));
         let w = resolve(Some("yesterday"), Some("today"), Duration::days(1), now).unwrap();
         assert_eq!(w.length(), Duration::days(1));
-        let b = w.before(parse_span("14d").unwrap());
+        let b = w.before(parse_span("14d").unwrap()).unwrap();
         assert_eq!(
             (b.since, b.until),
             (t("2026-11-11T00:00:00Z"), t("2026-11-25T00:00:00Z"))
@@ -174,5 +197,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("--since 'last week': expected"), "{e}");
+    }
+
+    #[test]
+    fn huge_spans_are_errors_not_panics() {
+        let now = t("2026-11-26T08:30:00Z");
+        assert_eq!(
+            parse_instant("100000000d", now),
+            Err(InstantError::TooFarBack)
+        );
+        let e = resolve(Some("100000000d"), None, Duration::days(1), now)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--since '100000000d'"), "{e}");
+        assert!(parse_span("99999999999999w").is_err());
+        assert!(parse_span("99999999999999999999999d").is_err());
+        let w = resolve(Some("yesterday"), None, Duration::days(1), now).unwrap();
+        assert_eq!(w.before(parse_span("100000000d").unwrap()), None);
     }
 }

@@ -57,6 +57,10 @@ pub struct BlobState {
     pub rejected: u64,
     /// True when the tail after `consumed` could not be parsed.
     pub broken: bool,
+    /// True when the blob ended in a record still being written (it was in its hour or had
+    /// just changed): it is read again by the next run even if it did not change.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// A data file no longer in the lake, kept on object storage for a while for readers still

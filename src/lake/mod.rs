@@ -1,54 +1,40 @@
-//! The lake on disk: layout, write lock, transactions and crash recovery.
+//! The lake: layout, the `Lake`/`Txn` API that ingest and compact write through, and the
+//! readers' view of a committed lake.
 //!
-//! Why: the lake must stay readable and free of duplicates after a crash at any instant, and
-//! plain Parquet readers (pandas, DuckDB, Spark) see only directories, not our manifest. So
-//! every commit replaces each touched partition directory in one atomic step, and a commit
-//! intent written before the first step lets the next writer finish an interrupted commit.
+//! Why: ingest and compaction build a transaction (new files, removed files, rejects, blob
+//! checkpoints) and commit it in one step, whatever holds the lake. Two backends keep that
+//! promise side by side: [`local`] (a directory: staged partition directories swapped in by
+//! `renameat2`, a commit intent for recovery, `flock`) and [`remote`] (a prefix on Azure Blob
+//! Storage or S3: uploads under unique names, one conditional write of the manifest as the
+//! commit point, a lock object). Their protocols are drawn at the top of their files.
 //!
-//! Layout:
+//! Layout (both backends):
 //! ```text
 //! LAKE/flows/date=YYYY-MM-DD/part-*.parquet   the `flows` table (Hive partitions)
 //! LAKE/rejects/rejects-*.ndjson               rejected input, one JSON object per line
 //! LAKE/_flowlake/manifest.json                committed state (files, blob checkpoints)
-//! LAKE/_flowlake/txn.json                     commit intent, present only mid-commit
-//! LAKE/_flowlake/staging/<version>/           files of the transaction being built
-//! LAKE/_flowlake/lock                         write lock (one writer at a time)
 //! ```
+//! and, per backend, its lock and commit intents under `_flowlake/`.
 //!
-//! Commit protocol for transaction `v`:
-//! 1. data files are written and fsynced under `staging/v/flows/<partition>/`;
-//! 2. each touched partition's staged directory receives hard links to the files it keeps,
-//!    and the next manifest is written to `staging/v/manifest.json`;
-//! 3. `txn.json` is written and renamed into place: **the commit point**;
-//! 4. each staged partition directory atomically replaces the live one (`renameat2` with
-//!    `RENAME_EXCHANGE`; a rename when the partition is new), then the rejects files and the
-//!    manifest are moved in, `txn.json` is removed and the staging directory deleted.
-//!
-//! Step 4 is idempotent (a partition whose live directory already has the staged inode is
-//! done), so recovery is: if `txn.json` exists, redo step 4; then delete all staging.
-//!
-//! A lake on Azure Blob Storage or S3 has its own lock and commit protocol
-//! ([`remote`]); transactions are built the same way, in a local temporary directory.
+//! A transaction's files are always written to a local staging directory first
+//! ([`Txn::partition_dir`]); the backend decides how they become visible.
 
 pub mod file;
-pub mod location;
+mod local;
 pub mod manifest;
 mod remote;
 pub mod rows;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::MetadataExt;
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::lake::location::LakeRef;
 use crate::lake::manifest::{BlobState, FileEntry, Manifest};
-use crate::source::Remote;
+use crate::store::Location;
+
+pub use local::{NOT_ATOMIC, load_manifest, swap_is_atomic};
 
 /// Directory of the `flows` table inside the lake.
 pub const FLOWS_DIR: &str = "flows";
@@ -57,28 +43,25 @@ pub const REJECTS_DIR: &str = "rejects";
 /// Directory of flowlake's own metadata.
 pub const META_DIR: &str = "_flowlake";
 
-/// Crash-test hook: when the environment variable `FLOWLAKE_FAILPOINT` equals `name`, the
-/// process aborts here, as a `kill -9` would stop it. Used by the crash-consistency tests.
-pub fn failpoint(name: &str) {
+/// Test hook: whether the environment variable `FLOWLAKE_FAILPOINT` names `name`. Besides the
+/// crash points of [`failpoint`], `no-rename-exchange` makes a local lake behave as on a file
+/// system without `RENAME_EXCHANGE`, `open-error` makes opening a lake on object storage
+/// fail once its lock is taken, and `worker-error` makes every ingest worker fail.
+pub fn failpoint_is(name: &str) -> bool {
     static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if POINT
+    POINT
         .get_or_init(|| std::env::var("FLOWLAKE_FAILPOINT").ok())
         .as_deref()
         == Some(name)
-    {
+}
+
+/// Crash-test hook: when `FLOWLAKE_FAILPOINT` equals `name`, the process aborts here, as a
+/// `kill -9` would stop it. Used by the crash-consistency tests.
+pub fn failpoint(name: &str) {
+    if failpoint_is(name) {
         eprintln!("flowlake: failpoint {name}: aborting");
         std::process::abort();
     }
-}
-
-/// The commit intent (`_flowlake/txn.json`).
-#[derive(Debug, Serialize, Deserialize)]
-struct Intent {
-    version: u64,
-    /// Partition name → inode of its staged directory.
-    partitions: BTreeMap<String, u64>,
-    /// Rejects files staged under `staging/v/rejects/`.
-    rejects: Vec<String>,
 }
 
 /// A lake opened for writing. Holds the write lock until dropped.
@@ -90,7 +73,7 @@ pub struct Lake {
 }
 
 enum Backend {
-    Local { _lock: File },
+    Local(local::LocalLake),
     Remote(remote::RemoteLake),
 }
 
@@ -168,58 +151,6 @@ impl Txn {
     }
 }
 
-fn meta(root: &Path) -> PathBuf {
-    root.join(META_DIR)
-}
-
-fn sync_dir(path: &Path) -> Result<()> {
-    File::open(path)
-        .and_then(|d| d.sync_all())
-        .ctx("sync directory", path)
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = File::create(path).ctx("create", path)?;
-    f.write_all(bytes).ctx("write", path)?;
-    f.sync_all().ctx("sync", path)
-}
-
-/// Swaps two directories atomically (Linux `renameat2(RENAME_EXCHANGE)`), falling back to two
-/// renames where the file system cannot exchange.
-fn exchange(staged: &Path, live: &Path) -> Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let a = CString::new(staged.as_os_str().as_bytes()).expect("paths have no NUL");
-        let b = CString::new(live.as_os_str().as_bytes()).expect("paths have no NUL");
-        // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-        let r = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        if r == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
-            return Err(Error::Io {
-                op: "exchange with",
-                path: live.to_path_buf(),
-                source: e,
-            });
-        }
-    }
-    let old = staged.with_extension("old");
-    fs::rename(live, &old).ctx("move aside", live)?;
-    fs::rename(staged, live).ctx("move into place", live)
-}
-
 /// Parses a manifest (`path` names it in errors), refusing another format or schema version.
 fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
     let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Lake {
@@ -245,116 +176,64 @@ fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
     Ok(m)
 }
 
-fn read_manifest(root: &Path) -> Result<Option<Manifest>> {
-    let path = meta(root).join("manifest.json");
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(Error::Io {
-                op: "read",
-                path,
-                source: e,
-            });
-        }
-    };
-    parse_manifest(&bytes, &path).map(Some)
+/// A lake's committed manifest, read without locking (for readers).
+pub async fn read_manifest(lake: &Location) -> Result<Manifest> {
+    match lake {
+        Location::Local(p) => local::load_manifest(p),
+        Location::Remote(r) => remote::read_manifest(r).await,
+    }
 }
 
-/// Reads a lake's committed manifest without locking it (for readers).
-pub fn load_manifest(root: &Path) -> Result<Manifest> {
-    read_manifest(root)?.ok_or_else(|| Error::Lake {
-        path: root.to_path_buf(),
-        message:
-            "not a flowlake lake (no _flowlake/manifest.json); create it with `flowlake ingest`"
-                .into(),
-    })
-}
-
-/// True when a commit has passed its commit point but is not fully applied: a writer is
-/// applying it right now, or one crashed and the next `ingest` or `compact` will finish it.
-/// Until then a reader may see some partitions of that commit new and others old.
-pub fn commit_pending(root: &Path) -> bool {
-    meta(root).join("txn.json").exists()
+/// True when a local lake's commit has passed its commit point but is not fully applied: a
+/// writer is applying it right now, or one crashed and the next `ingest` or `compact` will
+/// finish it. Until then a reader may see some partitions of that commit new and others old.
+/// A commit to a lake on object storage is one write of its manifest, so never there.
+pub fn commit_pending(lake: &Location) -> bool {
+    match lake {
+        Location::Local(p) => local::commit_pending(p),
+        Location::Remote(_) => false,
+    }
 }
 
 impl Lake {
-    /// Opens (creating if needed) the lake at `root` for writing: takes the write lock and
-    /// finishes or discards any interrupted transaction.
-    pub fn open(root: &Path) -> Result<Lake> {
-        fs::create_dir_all(meta(root)).ctx("create lake directory", root)?;
-        let root = root.canonicalize().ctx("resolve", root)?;
-        let lock_path = meta(&root).join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .ctx("open", &lock_path)?;
-        // A lock can be held for an instant by a forked child of a multi-threaded process
-        // before its exec closes the descriptor, so retry briefly before reporting a writer.
-        let mut tries = 0;
-        loop {
-            match lock.try_lock() {
-                Ok(()) => break,
-                Err(fs::TryLockError::WouldBlock) if tries < 20 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(root)),
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(Error::Io {
-                        op: "lock",
-                        path: lock_path,
-                        source: e,
-                    });
-                }
+    /// Opens the lake at `lake` for writing, creating it if needed: takes the write lock and
+    /// finishes or cleans up after interrupted transactions.
+    pub fn open(lake: &Location) -> Result<Lake> {
+        match lake {
+            Location::Local(p) => {
+                let (l, manifest) = local::LocalLake::open(p)?;
+                Ok(Lake {
+                    root: l.root().to_path_buf(),
+                    manifest,
+                    backend: Backend::Local(l),
+                })
+            }
+            Location::Remote(r) => {
+                let (l, manifest) = remote::RemoteLake::open(r.clone())?;
+                Ok(Lake {
+                    root: l.work_dir().to_path_buf(),
+                    manifest,
+                    backend: Backend::Remote(l),
+                })
             }
         }
-        fs::create_dir_all(root.join(FLOWS_DIR)).ctx("create", &root)?;
-        recover(&root)?;
-        let manifest = match read_manifest(&root)? {
-            Some(m) => m,
-            None => {
-                let m = Manifest::default();
-                let path = meta(&root).join("manifest.json");
-                write_synced(
-                    &path,
-                    &serde_json::to_vec_pretty(&m).expect("manifest serialises"),
-                )?;
-                m
+    }
+
+    /// What a writer should know about this lake's guarantees here (for example, partition
+    /// swaps that are not atomic on this file system), one sentence each.
+    pub fn warnings(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Local(l) if !l.atomic_swap => {
+                vec![format!("lake {}: {NOT_ATOMIC}", self.root.display())]
             }
-        };
-        Ok(Lake {
-            root,
-            manifest,
-            backend: Backend::Local { _lock: lock },
-        })
-    }
-
-    /// Opens a lake on object storage for writing (see [`remote`]): takes its write lock,
-    /// cleans up after interrupted transactions, and creates the lake if it does not exist.
-    pub fn open_remote(remote: Arc<Remote>) -> Result<Lake> {
-        let (r, manifest) = remote::RemoteLake::open(remote)?;
-        Ok(Lake {
-            root: r.work_dir().to_path_buf(),
-            manifest,
-            backend: Backend::Remote(r),
-        })
-    }
-
-    /// Opens the lake `lake` names for writing.
-    pub fn open_ref(lake: &LakeRef) -> Result<Lake> {
-        match lake {
-            LakeRef::Local(p) => Lake::open(p),
-            LakeRef::Remote(r) => Lake::open_remote(r.clone()),
+            _ => vec![],
         }
     }
 
     /// The lake as named: its directory, or its URL.
     pub fn name(&self) -> String {
         match &self.backend {
-            Backend::Local { .. } => self.root.display().to_string(),
+            Backend::Local(_) => self.root.display().to_string(),
             Backend::Remote(r) => r.remote().name().to_string(),
         }
     }
@@ -363,7 +242,7 @@ impl Lake {
     /// with `/`), so that ingest never takes them for flow logs.
     pub fn key_prefix(&self) -> String {
         match &self.backend {
-            Backend::Local { .. } => format!("{}/", self.root.display()),
+            Backend::Local(_) => format!("{}/", self.root.display()),
             Backend::Remote(r) => r.remote().key_prefix(),
         }
     }
@@ -373,16 +252,11 @@ impl Lake {
         &self.manifest
     }
 
-    /// Path of a committed data file in a local lake.
-    fn file_path(&self, partition: &str, name: &str) -> PathBuf {
-        self.root.join(FLOWS_DIR).join(partition).join(name)
-    }
-
     /// A local path to read a committed data file from: the file itself, or for a lake on
     /// object storage a downloaded copy.
     pub fn data_file(&self, partition: &str, name: &str) -> Result<PathBuf> {
         match &self.backend {
-            Backend::Local { .. } => Ok(self.file_path(partition, name)),
+            Backend::Local(_) => Ok(self.root.join(FLOWS_DIR).join(partition).join(name)),
             Backend::Remote(r) => r.fetch(partition, name),
         }
     }
@@ -390,10 +264,14 @@ impl Lake {
     /// Starts a transaction.
     pub fn begin(&self) -> Result<Txn> {
         let version = self.manifest.version + 1;
-        let dir = meta(&self.root).join("staging").join(version.to_string());
+        let dir = self
+            .root
+            .join(META_DIR)
+            .join("staging")
+            .join(version.to_string());
         fs::create_dir_all(&dir).ctx("create", &dir)?;
         let stem = match &self.backend {
-            Backend::Local { .. } => format!("{version:08}"),
+            Backend::Local(_) => format!("{version:08}"),
             Backend::Remote(r) => format!("{version:08}-{}", r.token()),
         };
         Ok(Txn {
@@ -420,7 +298,7 @@ impl Lake {
         }
         let mut next = next_manifest(&self.manifest, &txn);
         match &mut self.backend {
-            Backend::Local { .. } => self.commit_local(&txn, &next)?,
+            Backend::Local(l) => l.commit(&txn, &next)?,
             Backend::Remote(r) => {
                 r.commit(&txn, &mut next)?;
                 remove_dir_if_exists(&txn.dir)?;
@@ -428,53 +306,6 @@ impl Lake {
         }
         self.manifest = next;
         Ok(())
-    }
-
-    /// Steps 2 to 4 of the local commit protocol.
-    fn commit_local(&self, txn: &Txn, next: &Manifest) -> Result<()> {
-        let touched: BTreeSet<&String> = txn.adds.keys().chain(txn.removes.keys()).collect();
-        let mut intent = Intent {
-            version: txn.version,
-            partitions: BTreeMap::new(),
-            rejects: txn.rejects.clone(),
-        };
-        for p in touched {
-            let staged = txn.dir.join(FLOWS_DIR).join(p);
-            fs::create_dir_all(&staged).ctx("create", &staged)?;
-            let added = txn.adds.get(p);
-            let kept = next
-                .partitions
-                .get(p)
-                .into_iter()
-                .flatten()
-                .filter(|f| !added.is_some_and(|a| a.iter().any(|x| x.name == f.name)));
-            for f in kept {
-                let live = self.file_path(p, &f.name);
-                fs::hard_link(&live, staged.join(&f.name)).ctx("link", &live)?;
-            }
-            sync_dir(&staged)?;
-            let ino = fs::metadata(&staged).ctx("stat", &staged)?.ino();
-            intent.partitions.insert(p.clone(), ino);
-        }
-        write_synced(
-            &txn.dir.join("manifest.json"),
-            &serde_json::to_vec(next).expect("manifest serialises"),
-        )?;
-        if !txn.rejects.is_empty() {
-            sync_dir(&txn.dir.join(REJECTS_DIR))?;
-        }
-        sync_dir(&txn.dir)?;
-        failpoint("before-commit");
-        let m = meta(&self.root);
-        let tmp = m.join("txn.json.tmp");
-        write_synced(
-            &tmp,
-            &serde_json::to_vec_pretty(&intent).expect("intent serialises"),
-        )?;
-        fs::rename(&tmp, m.join("txn.json")).ctx("commit", &tmp)?;
-        sync_dir(&m)?;
-        failpoint("after-commit-point");
-        apply(&self.root, &intent)
     }
 }
 
@@ -511,79 +342,4 @@ fn remove_dir_if_exists(dir: &Path) -> Result<()> {
             source: e,
         }),
     }
-}
-
-/// Step 4 of the commit protocol; idempotent.
-fn apply(root: &Path, intent: &Intent) -> Result<()> {
-    let m = meta(root);
-    let staging = m.join("staging").join(intent.version.to_string());
-    let flows = root.join(FLOWS_DIR);
-    for (i, (p, ino)) in intent.partitions.iter().enumerate() {
-        let staged = staging.join(FLOWS_DIR).join(p);
-        let live = flows.join(p);
-        match fs::metadata(&live) {
-            Ok(md) if md.ino() == *ino => continue,
-            Ok(_) => exchange(&staged, &live)?,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                fs::rename(&staged, &live).ctx("move into place", &live)?
-            }
-            Err(e) => {
-                return Err(Error::Io {
-                    op: "stat",
-                    path: live,
-                    source: e,
-                });
-            }
-        }
-        if i == 0 {
-            failpoint("mid-apply");
-        }
-    }
-    sync_dir(&flows)?;
-    if !intent.rejects.is_empty() {
-        let dest = root.join(REJECTS_DIR);
-        fs::create_dir_all(&dest).ctx("create", &dest)?;
-        for r in &intent.rejects {
-            let src = staging.join(REJECTS_DIR).join(r);
-            if src.exists() {
-                fs::rename(&src, dest.join(r)).ctx("move into place", &src)?;
-            }
-        }
-        sync_dir(&dest)?;
-    }
-    let staged_manifest = staging.join("manifest.json");
-    if staged_manifest.exists() {
-        fs::rename(&staged_manifest, m.join("manifest.json"))
-            .ctx("move into place", &staged_manifest)?;
-        sync_dir(&m)?;
-    }
-    failpoint("before-cleanup");
-    fs::remove_file(m.join("txn.json")).ctx("remove", &m.join("txn.json"))?;
-    sync_dir(&m)?;
-    remove_dir_if_exists(&staging)
-}
-
-/// Finishes an interrupted commit, then drops uncommitted staging.
-fn recover(root: &Path) -> Result<()> {
-    let m = meta(root);
-    let txn = m.join("txn.json");
-    match fs::read(&txn) {
-        Ok(bytes) => {
-            let intent: Intent = serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
-                path: txn.clone(),
-                message: format!("commit intent is not valid: {e}"),
-            })?;
-            apply(root, &intent)?;
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(Error::Io {
-                op: "read",
-                path: txn,
-                source: e,
-            });
-        }
-    }
-    let _ = fs::remove_file(m.join("txn.json.tmp"));
-    remove_dir_if_exists(&m.join("staging"))
 }

@@ -47,10 +47,9 @@ use object_store::{
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{Garbage, Manifest};
-use super::{FLOWS_DIR, REJECTS_DIR, Txn, failpoint, parse_manifest};
+use super::{FLOWS_DIR, REJECTS_DIR, Txn, failpoint, failpoint_is, parse_manifest};
 use crate::error::{Error, IoContext, Result};
-use crate::source::Remote;
-use crate::source::remote::runtime;
+use crate::store::{Remote, redact, runtime};
 
 const MANIFEST: &str = "_flowlake/manifest.json";
 const LOCK: &str = "_flowlake/lock.json";
@@ -177,7 +176,7 @@ impl RemoteLake {
             .as_bytes(),
         )[..8]
             .to_string();
-        runtime().block_on(async move {
+        let (lake, opened) = runtime().block_on(async move {
             let acquired = Utc::now();
             let lock = acquire(&remote, &token, acquired).await?;
             let lock = Arc::new(Mutex::new(LockState {
@@ -187,8 +186,6 @@ impl RemoteLake {
             }));
             let renewal =
                 runtime().spawn(renew_forever(remote.clone(), token.clone(), lock.clone()));
-            // Built before the manifest is read, so that the lock is released (on drop)
-            // if reading it fails; `fence` sets the manifest's version.
             let mut lake = RemoteLake {
                 remote,
                 token,
@@ -200,10 +197,20 @@ impl RemoteLake {
                 },
                 work,
             };
-            let manifest = lake.fence().await?;
-            lake.recover(&manifest).await?;
-            Ok((lake, manifest))
-        })
+            let opened = async {
+                if failpoint_is("open-error") {
+                    return Err(lake.lake_error("failpoint open-error".into()));
+                }
+                let manifest = lake.fence().await?;
+                lake.recover(&manifest).await?;
+                Ok(manifest)
+            }
+            .await;
+            Ok::<_, Error>((lake, opened))
+        })?;
+        // On failure the lake is dropped here, outside the runtime, so that `Drop` can
+        // release the lock: dropped inside `block_on`, it could not wait for the delete.
+        Ok((lake, opened?))
     }
 
     /// The local directory for staging and downloads.
@@ -480,7 +487,7 @@ async fn upload(store: Arc<dyn ObjectStore>, local: &FsPath, dest: &Path) -> Res
     let size = f.metadata().ctx("stat", local)?.len();
     let err = |e: object_store::Error| Error::Lake {
         path: local.to_path_buf(),
-        message: crate::source::remote::redact(&e.to_string()),
+        message: redact(&e.to_string()),
     };
     if size <= PART as u64 {
         let bytes = std::fs::read(local).ctx("read", local)?;
@@ -606,7 +613,7 @@ async fn renew_once(
                 None => Err("the lock was removed".into()),
             }
         }
-        Err(e) => return Err(crate::source::remote::redact(&e.to_string())),
+        Err(e) => return Err(redact(&e.to_string())),
     };
     let mut s = state.lock().expect("lock state");
     match outcome {

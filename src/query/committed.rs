@@ -18,8 +18,44 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::prelude::SessionContext;
+
+use crate::error::IoContext;
 use crate::lake::FLOWS_DIR;
 use crate::lake::manifest::Manifest;
+use crate::store::Location;
+
+/// Where a remote lake's object store is registered in a session.
+const LAKE_STORE_URL: &str = "flowlake-lake://store";
+
+/// Makes the lake at `lake` readable in `ctx` and returns the URL of its table directory
+/// `table` (`flows`): the one call that gives a DataFusion context (this process's, or
+/// another's that reads the same lake) what it needs. A local lake needs nothing registered;
+/// a remote lake's store is registered under `flowlake-lake://store`, seen through a
+/// [`CommittedStore`] that lists exactly the files of `manifest`.
+pub fn register(
+    ctx: &SessionContext,
+    lake: &Location,
+    manifest: &Manifest,
+    table: &str,
+) -> crate::Result<ListingTableUrl> {
+    Ok(match lake {
+        Location::Local(root) => {
+            let dir = root.join(table);
+            let dir = dir.canonicalize().ctx("open table directory", &dir)?;
+            ListingTableUrl::parse(format!("{}/", dir.display()))?
+        }
+        Location::Remote(r) => {
+            let (store, prefix) = r.store();
+            let base = url::Url::parse(LAKE_STORE_URL).expect("valid URL");
+            let committed = CommittedStore::new(store, prefix, manifest);
+            ctx.register_object_store(&base, Arc::new(committed));
+            let sep = if prefix.as_ref().is_empty() { "" } else { "/" };
+            ListingTableUrl::parse(format!("{LAKE_STORE_URL}/{prefix}{sep}{table}/"))?
+        }
+    })
+}
 
 /// A store whose listings show only the data files a manifest names (see the module docs).
 #[derive(Debug)]

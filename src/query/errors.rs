@@ -12,6 +12,10 @@ use datafusion::sql::sqlparser::parser::ParserError;
 /// One line describing `e`. `tables` are the names the session knows, for suggestions when a
 /// table is not found.
 pub fn describe(e: &DataFusionError, tables: &[String]) -> String {
+    // A context flowlake added (the report query a failure is in) leads the line.
+    if let DataFusionError::Context(context, inner) = e {
+        return format!("{context}: {}", describe(inner, tables));
+    }
     let root = e.find_root();
     let mut msg = match root {
         DataFusionError::SQL(p, _) => match p.as_ref() {

@@ -13,8 +13,8 @@ pub mod run;
 pub mod sets;
 pub mod table;
 
-use crate::lake::location::LakeRef;
 use crate::lake::manifest::Manifest;
+use crate::store::Location;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
@@ -147,7 +147,7 @@ pub struct LakeSession {
     /// The loaded IP sets.
     pub sets: Arc<IpSets>,
     /// The lake.
-    pub lake: LakeRef,
+    pub lake: Location,
     /// Its manifest when the session opened.
     pub manifest: Manifest,
     /// A commit was not fully applied when the session opened ([`crate::lake::commit_pending`]).
@@ -156,8 +156,8 @@ pub struct LakeSession {
 
 /// Opens a session over the lake at `lake`: table `flows` (with its `date` partitions), the
 /// views of [`VIEWS`], and every flowlake function, with the IP sets of `opts`.
-pub async fn session(lake: &LakeRef, opts: &QueryOptions) -> crate::Result<LakeSession> {
-    let manifest = lake.manifest().await?;
+pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<LakeSession> {
+    let manifest = crate::lake::read_manifest(lake).await?;
     let sets = Arc::new(IpSets::load(&opts.sets)?);
     // DATAFUSION_* environment variables tune the engine (e.g. target_partitions).
     let mut config = SessionConfig::from_env()?.with_information_schema(true);
@@ -174,6 +174,6 @@ pub async fn session(lake: &LakeRef, opts: &QueryOptions) -> crate::Result<LakeS
         sets,
         lake: lake.clone(),
         manifest,
-        commit_pending: lake.commit_pending(),
+        commit_pending: crate::lake::commit_pending(lake),
     })
 }

@@ -2,8 +2,10 @@
 //!
 //! Why: `flowlake sql`, the shell and the tests run statements the same way, and a script may
 //! hold several (`SET ...; CREATE VIEW ...; SELECT ...`). Statements are parsed together, so a
-//! syntax error reports its line and column in the whole text.
+//! syntax error reports its line and column in the whole text. [`execute`] is the one loop
+//! both `sql` and the shell use, with Ctrl-C cancelling the statement that runs.
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
@@ -40,13 +42,60 @@ pub async fn write(df: DataFrame, mut w: ResultWriter) -> crate::Result<Written>
     w.finish(more)
 }
 
-/// Names of the tables and views of the session's default schema (for suggestions and
-/// completion).
+/// How a run of statements ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// Every statement ran; what the last written result held (`None`: nothing written).
+    Done(Option<Written>),
+    /// Ctrl-C stopped a statement; a half-written file was removed.
+    Cancelled,
+}
+
+/// Runs every statement of `sql` in order on `ctx`. `writer(last, schema)` gives the writer
+/// for a statement's result (`last`: it is the final statement), or `None` to only run it.
+/// With `cancel_on_ctrl_c`, Ctrl-C stops the running statement and [`Ran::Cancelled`] is
+/// returned; the signal handler is in place before any output file is created.
+pub fn execute(
+    rt: &tokio::runtime::Runtime,
+    ctx: &SessionContext,
+    sql: &str,
+    cancel_on_ctrl_c: bool,
+    mut writer: impl FnMut(bool, SchemaRef) -> crate::Result<Option<ResultWriter>>,
+) -> crate::Result<Ran> {
+    let work = async {
+        let stmts = parse(sql)?;
+        let n = stmts.len();
+        let mut written = None;
+        for (i, stmt) in stmts.into_iter().enumerate() {
+            let df = plan(ctx, stmt).await?;
+            if let Some(w) = writer(i + 1 == n, df.schema().inner().clone())? {
+                written = Some(write(df, w).await?);
+            }
+        }
+        Ok::<_, crate::Error>(written)
+    };
+    if !cancel_on_ctrl_c {
+        return rt.block_on(work).map(Ran::Done);
+    }
+    rt.block_on(async {
+        tokio::select! {
+            biased;
+            _ = tokio::signal::ctrl_c() => Ok(Ran::Cancelled),
+            r = work => r.map(Ran::Done),
+        }
+    })
+}
+
+/// Names of the tables and views of the session's default schema, sorted (for the shell's
+/// banner, suggestions and completion).
 pub fn table_names(ctx: &SessionContext) -> Vec<String> {
     let state = ctx.state();
     let opts = &state.config().options().catalog;
-    ctx.catalog(&opts.default_catalog)
+    let mut names = ctx
+        .catalog(&opts.default_catalog)
         .and_then(|c| c.schema(&opts.default_schema))
         .map(|s| s.table_names())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    names.sort();
+    names
 }

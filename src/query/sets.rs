@@ -43,18 +43,18 @@ pub fn valid_set_name(n: &str) -> bool {
 }
 
 impl std::str::FromStr for SetSpec {
-    type Err = String;
+    type Err = Error;
 
     /// Parses `name=PATH`.
-    fn from_str(s: &str) -> std::result::Result<SetSpec, String> {
+    fn from_str(s: &str) -> std::result::Result<SetSpec, Error> {
         let (name, path) = s
             .split_once('=')
-            .ok_or_else(|| format!("expected NAME=PATH, got '{s}'"))?;
+            .ok_or_else(|| Error::Invalid(format!("expected NAME=PATH, got '{s}'")))?;
         let name = name.trim();
         if !valid_set_name(name) {
-            return Err(format!(
+            return Err(Error::Invalid(format!(
                 "set name '{name}' must be letters, digits, '_', '-' or '.'"
-            ));
+            )));
         }
         Ok(SetSpec {
             name: name.to_string(),
@@ -324,12 +324,10 @@ fn parse_list(name: &str, path: &Path, text: &str) -> crate::Result<IpSet> {
             Some((a, l)) => (a, Some(l.trim())),
             None => (line, None),
         };
-        let cidr = Cidr::parse(addr).ok_or_else(|| {
-            Error::Invalid(format!(
-                "IP set '{name}': {}:{}: '{addr}' is not an address or CIDR block",
-                path.display(),
-                n + 1
-            ))
+        let cidr = Cidr::parse(addr).ok_or_else(|| Error::Input {
+            path: path.to_path_buf(),
+            line: Some(n + 1),
+            message: format!("IP set '{name}': '{addr}' is not an address or CIDR block"),
         })?;
         let label = match label {
             Some(l) if !l.is_empty() => labels.id(l),
@@ -360,13 +358,10 @@ struct TagProperties {
 }
 
 fn parse_service_tags(name: &str, path: &Path, text: &str) -> crate::Result<IpSet> {
-    let doc: ServiceTags = serde_json::from_str(text).map_err(|e| {
-        Error::Invalid(format!(
-            "IP set '{name}': {}:{}:{}: not an Azure service-tags file: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
+    let doc: ServiceTags = serde_json::from_str(text).map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        line: Some(e.line()),
+        message: format!("IP set '{name}': not an Azure service-tags file: {e}"),
     })?;
     let mut labels = Labels::default();
     let mut entries = Vec::new();
@@ -377,12 +372,13 @@ fn parse_service_tags(name: &str, path: &Path, text: &str) -> crate::Result<IpSe
         // for a prefix listed in several tags, the smallest tag is the most specific.
         let mut size: u128 = 0;
         for p in &tag.properties.address_prefixes {
-            let cidr = Cidr::parse(p).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "IP set '{name}': {}: tag '{}': '{p}' is not a CIDR block",
-                    path.display(),
+            let cidr = Cidr::parse(p).ok_or_else(|| Error::Input {
+                path: path.to_path_buf(),
+                line: None,
+                message: format!(
+                    "IP set '{name}': tag '{}': '{p}' is not a CIDR block",
                     tag.name
-                ))
+                ),
             })?;
             let host_bits = match cidr.net {
                 IpBits::V4(_) => 32 - u32::from(cidr.len) + 64,

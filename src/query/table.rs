@@ -16,22 +16,17 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
-use crate::error::IoContext;
-use crate::lake::location::LakeRef;
 use crate::lake::manifest::Manifest;
-use crate::query::committed::CommittedStore;
+use crate::query::committed;
 use crate::schema::{PARTITION_COLUMN, flows_schema};
+use crate::store::Location;
 
 const TIME: &str = "time";
-/// Where a remote lake's object store is registered in a session.
-const LAKE_STORE_URL: &str = "flowlake-lake://store";
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// The lake's `flows` table (see the module docs).
@@ -55,29 +50,14 @@ fn file_schema() -> SchemaRef {
 }
 
 impl FlowsTable {
-    /// The table over `LAKE/flows/`. A remote lake's store is registered with `ctx` under
-    /// the `flowlake-lake://store` URL, seen through a [`CommittedStore`] that lists exactly
-    /// the files of `manifest`.
+    /// The table over `LAKE/flows/`, with the lake's store registered in `ctx`
+    /// ([`committed::register`]).
     pub fn open(
-        lake: &LakeRef,
+        lake: &Location,
         manifest: &Manifest,
         ctx: &SessionContext,
     ) -> crate::Result<FlowsTable> {
-        let url = match lake {
-            LakeRef::Local(root) => {
-                let dir = root.join("flows");
-                let dir = dir.canonicalize().ctx("open table directory", &dir)?;
-                ListingTableUrl::parse(format!("{}/", dir.display()))?
-            }
-            LakeRef::Remote(r) => {
-                let (store, prefix) = r.store();
-                let base = url::Url::parse(LAKE_STORE_URL).expect("valid URL");
-                let committed = CommittedStore::new(store, prefix, manifest);
-                ctx.register_object_store(&base, Arc::new(committed));
-                let sep = if prefix.as_ref().is_empty() { "" } else { "/" };
-                ListingTableUrl::parse(format!("{LAKE_STORE_URL}/{prefix}{sep}flows/"))?
-            }
-        };
+        let url = committed::register(ctx, lake, manifest, "flows")?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(PARTITION_COLUMN.to_string(), DataType::Date32)]);

@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 
 use super::reason::{bytes, count};
 use super::render::subject;
-use super::{Report, Severity, time_of};
+use super::sql::time_of;
+use super::{Report, Severity};
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -173,12 +174,12 @@ pub fn page(r: &Report) -> String {
     let _ = write!(
         o,
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:"><title>flowlake {} report</title><style>{STYLE}</style></head><body>"#,
-        r.report.name()
+        r.report
     );
     let _ = write!(
         o,
         r#"<h1>flowlake {} report</h1><div class="meta">Window {} → {} · baseline {} → {} · generated {}</div>"#,
-        r.report.name(),
+        r.report,
         t(r.window.since),
         t(r.window.until),
         t(r.baseline.since),
@@ -195,7 +196,7 @@ pub fn page(r: &Report) -> String {
         let _ = write!(
             o,
             r#"<div class="card"><span class="sev {0}">{0}</span><b>{1}</b>findings</div>"#,
-            s.name(),
+            s,
             r.counts.get(s)
         );
     }
@@ -285,7 +286,7 @@ pub fn page(r: &Report) -> String {
                 o,
                 r#"<tr><td class="num">{n}</td><td><span class="sev {sev}">{sev}</span></td><td>{kind}</td><td class="num">{score:.2}</td><td>{subject}</td><td>{reason}<details><summary>evidence</summary><pre>{ev}</pre></details></td></tr>"#,
                 n = i + 1,
-                sev = f.severity.name(),
+                sev = f.severity,
                 kind = esc(&f.kind),
                 score = f.score,
                 subject = esc(&subject(f)),

@@ -4,7 +4,166 @@
 //! and compared with what, in words, and point at the next step. The SQL decides; this module
 //! explains.
 
+use serde_json::{Map, Value};
+
 use super::{Finding, Severity, settings::Checked};
+
+/// The evidence of an exposed endpoint (`sensitive_port_exposed`, `endpoint_exposed`).
+const EXPOSED: &[&str] = &[
+    "ip",
+    "protocol",
+    "port",
+    "flows",
+    "external_sources",
+    "rule",
+    "answered",
+    "new",
+    "bytes_out",
+];
+
+/// The evidence each kind of finding carries: every key [`explain`] reads for it. A report
+/// row of that kind without one of these columns is an error (`Error::ReportRows`), so a
+/// column renamed in `sql/reports/*.sql` fails loudly instead of printing `?`.
+pub const EVIDENCE: &[(&str, &[&str])] = &[
+    (
+        "threat_intel",
+        &[
+            "src_ip",
+            "dst_ip",
+            "protocol",
+            "dst_port",
+            "bytes_out",
+            "threat_label",
+            "rule",
+        ],
+    ),
+    (
+        "dns_to_external",
+        &[
+            "src_ip",
+            "dst_ip",
+            "protocol",
+            "dst_port",
+            "flows",
+            "bytes_out",
+            "bytes_in",
+            "rule",
+        ],
+    ),
+    (
+        "unexpected_port",
+        &[
+            "src_ip",
+            "dst_ip",
+            "protocol",
+            "dst_port",
+            "bytes_out",
+            "baseline",
+            "rule",
+        ],
+    ),
+    (
+        "new_destination",
+        &[
+            "src_ip",
+            "dst_ip",
+            "protocol",
+            "dst_port",
+            "bytes_out",
+            "rule",
+        ],
+    ),
+    (
+        "volume_anomaly",
+        &[
+            "src_ip",
+            "dst_ip",
+            "protocol",
+            "dst_port",
+            "bytes_out",
+            "baseline",
+        ],
+    ),
+    ("sensitive_port_exposed", EXPOSED),
+    ("endpoint_exposed", EXPOSED),
+    (
+        "scan_pressure",
+        &[
+            "ip",
+            "denied_flows",
+            "external_sources",
+            "distinct_ports",
+            "sensitive_port_flows",
+            "rule",
+        ],
+    ),
+    (
+        "broad_allow",
+        &[
+            "rule",
+            "nsg",
+            "public_sensitive_ports",
+            "public_sources",
+            "first_sensitive_port",
+            "public_unexpected_ports",
+            "unexpected_egress_ports",
+            "first_unexpected_egress_port",
+        ],
+    ),
+    (
+        "rule_hits",
+        &[
+            "rule",
+            "nsg",
+            "allowed_flows",
+            "denied_flows",
+            "bytes",
+            "distinct_ports",
+            "distinct_peers",
+        ],
+    ),
+    (
+        "never_hit",
+        &["rule", "priority", "nsg", "coverage_nics", "coverage_hours"],
+    ),
+    ("no_coverage", &["nsg", "rules"]),
+    (
+        "shadowed",
+        &[
+            "rule",
+            "priority",
+            "nsg",
+            "shadowed_by",
+            "shadowed_by_priority",
+            "shadowed_by_access",
+        ],
+    ),
+    ("coverage_gap", &["nic", "hours", "since", "until"]),
+    (
+        "top_talker",
+        &[
+            "ip",
+            "bytes",
+            "bytes_to_external",
+            "bytes_from_external",
+            "peers",
+        ],
+    ),
+];
+
+/// What `evidence` lacks for a finding of `kind` ([`EVIDENCE`]), as a sentence; `None` when
+/// it has everything. An unknown kind is named too.
+pub fn missing_evidence(kind: &str, evidence: &Map<String, Value>) -> Option<String> {
+    let Some((_, keys)) = EVIDENCE.iter().find(|(k, _)| *k == kind) else {
+        return Some(format!("unknown kind of finding '{kind}'"));
+    };
+    let missing: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !evidence.contains_key(*k))
+        .collect();
+    (!missing.is_empty()).then(|| format!("{kind} rows lack the column(s) {}", missing.join(", ")))
+}
 
 /// Bytes in decimal units: `812 B`, `4.2 MB`, `3.0 GB`.
 pub fn bytes(n: f64) -> String {
@@ -47,8 +206,22 @@ fn list(v: &[super::settings::PortSpec]) -> String {
 
 /// Writes the reason of `f`.
 pub fn explain(f: &Finding, s: &Checked) -> String {
-    let t = |k: &str| f.text(k).unwrap_or("?").to_string();
-    let n = |k: &str| f.num(k);
+    // Every key read here is declared in EVIDENCE (checked by a test).
+    let declared = |k: &str| {
+        debug_assert!(
+            f.evidence.contains_key(k),
+            "the reason of {} reads '{k}', which its evidence lacks",
+            f.kind
+        );
+    };
+    let t = |k: &str| {
+        declared(k);
+        f.text(k).unwrap_or("?").to_string()
+    };
+    let n = |k: &str| {
+        declared(k);
+        f.num(k)
+    };
     let port = || {
         format!(
             "{}/{}",
@@ -264,5 +437,39 @@ mod tests {
         assert_eq!(count(12345.0), "12,345");
         assert_eq!(count(999.0), "999");
         assert_eq!(count(1_000_000.0), "1,000,000");
+    }
+
+    /// Each kind's reason reads only its declared evidence (a read of another key trips the
+    /// debug assertion) and leaves no `?` when that evidence is there.
+    #[test]
+    fn every_kind_explains_itself_from_its_declared_evidence() {
+        let settings = crate::report::Settings::default().check().unwrap();
+        for (kind, keys) in EVIDENCE {
+            let mut ev = Map::new();
+            for k in *keys {
+                let v: Value = match *k {
+                    "answered" | "new" => true.into(),
+                    "src_ip" | "dst_ip" | "ip" | "rule" | "nsg" | "protocol" | "nic" | "since"
+                    | "until" | "threat_label" | "shadowed_by" | "shadowed_by_access" => {
+                        format!("<{k}>").into()
+                    }
+                    _ => 2.into(),
+                };
+                ev.insert(k.to_string(), v);
+            }
+            assert_eq!(missing_evidence(kind, &ev), None);
+            for severity in [Severity::Info, Severity::High] {
+                let f = Finding::new(kind, severity, 0.5, ev.clone(), &settings);
+                assert!(!f.reason.contains('?'), "{kind}: {}", f.reason);
+                assert!(
+                    !f.reason.starts_with(&format!("{kind}:")),
+                    "{kind}: {}",
+                    f.reason
+                );
+            }
+            let mut short = ev.clone();
+            short.shift_remove(keys[0]);
+            assert!(missing_evidence(kind, &short).unwrap().contains(keys[0]));
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use comfy_table::{ContentArrangement, Table, presets};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::json::ReaderBuilder;
@@ -37,6 +38,8 @@ pub enum Format {
     /// One row per finding (typed columns); the header in the file's metadata.
     Parquet,
 }
+
+crate::value_names!(Format);
 
 /// What a finding is about, in a few words: `10.0.0.4 → 1.2.3.4 tcp/443`, `10.0.0.4 tcp/22`.
 pub fn subject(f: &Finding) -> String {
@@ -73,13 +76,13 @@ fn header(r: &Report) -> Vec<String> {
         Severity::Info,
     ]
     .iter()
-    .map(|s| format!("{} {}", r.counts.get(*s), s.name()))
+    .map(|s| format!("{} {}", r.counts.get(*s), s))
     .collect::<Vec<_>>()
     .join(", ");
     vec![
         format!(
             "{} report: {} .. {} UTC (baseline {} .. {})",
-            r.report.name(),
+            r.report,
             t(r.window.since),
             t(r.window.until),
             t(r.baseline.since),
@@ -103,15 +106,16 @@ fn header(r: &Report) -> Vec<String> {
 
 const TABLE_ROWS: usize = 100;
 
-/// Renders `r` in `format` (HTML through [`super::html::page`]).
-pub fn render(r: &Report, format: Format) -> Result<Vec<u8>> {
+/// Renders `r` in `format` (HTML through [`super::html::page`]). `width` is the terminal's,
+/// to which a table wraps its reasons (`None`: no wrapping, for files and pipes).
+pub fn render(r: &Report, format: Format, width: Option<u16>) -> Result<Vec<u8>> {
     Ok(match format {
         Format::Json => {
-            let mut v = serde_json::to_vec_pretty(r).map_err(|e| Error::Invalid(e.to_string()))?;
+            let mut v = serde_json::to_vec_pretty(r).expect("a report serialises");
             v.push(b'\n');
             v
         }
-        Format::Table => table(r).into_bytes(),
+        Format::Table => table(r, width).into_bytes(),
         Format::Markdown => markdown(r).into_bytes(),
         Format::Csv => csv(r)?,
         Format::Html => super::html::page(r).into_bytes(),
@@ -119,47 +123,35 @@ pub fn render(r: &Report, format: Format) -> Result<Vec<u8>> {
     })
 }
 
-fn table(r: &Report) -> String {
+fn table(r: &Report, width: Option<u16>) -> String {
     let mut out = header(r).join("\n");
     out.push_str("\n\n");
     if r.findings.is_empty() {
         out.push_str("no findings\n");
         return out;
     }
-    let rows: Vec<[String; 5]> = r
-        .findings
-        .iter()
-        .take(TABLE_ROWS)
-        .map(|f| {
-            [
-                f.severity.name().to_string(),
-                f.kind.clone(),
-                format!("{:.2}", f.score),
-                subject(f),
-                f.reason.clone(),
-            ]
-        })
-        .collect();
-    let heads = ["SEVERITY", "KIND", "SCORE", "SUBJECT", "REASON"];
-    let mut w = heads.map(|h| h.chars().count());
-    for row in &rows {
-        for i in 0..4 {
-            w[i] = w[i].max(row[i].chars().count());
-        }
-    }
-    let line = |cells: [&str; 5]| {
-        let mut s = String::new();
-        for i in 0..4 {
-            s.push_str(cells[i]);
-            s.push_str(&" ".repeat(w[i] - cells[i].chars().count() + 2));
-        }
-        s.push_str(cells[4]);
-        s.push('\n');
-        s
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_header(["SEVERITY", "KIND", "SCORE", "SUBJECT", "REASON"]);
+    match width {
+        Some(w) => t
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(w),
+        None => t.set_content_arrangement(ContentArrangement::Disabled),
     };
-    out.push_str(&line(heads));
-    for row in &rows {
-        out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    for f in r.findings.iter().take(TABLE_ROWS) {
+        t.add_row([
+            f.severity.to_string(),
+            f.kind.clone(),
+            format!("{:.2}", f.score),
+            subject(f),
+            f.reason.clone(),
+        ]);
+    }
+    // The preset pads each cell by one space on both sides; lines start at the first column.
+    for line in t.lines() {
+        out.push_str(line.strip_prefix(' ').unwrap_or(&line).trim_end());
+        out.push('\n');
     }
     if r.findings.len() > TABLE_ROWS {
         out.push_str(&format!(
@@ -176,7 +168,7 @@ fn md_escape(s: &str) -> String {
 
 fn markdown(r: &Report) -> String {
     let h = header(r);
-    let mut out = format!("## flowlake {} report\n\n", r.report.name());
+    let mut out = format!("## flowlake {} report\n\n", r.report);
     for l in &h[..] {
         out.push_str(&format!("- {}\n", md_escape(l)));
     }
@@ -189,7 +181,7 @@ fn markdown(r: &Report) -> String {
     for f in &r.findings {
         out.push_str(&format!(
             "| {} | {} | {:.2} | {} | {} |\n",
-            f.severity.name(),
+            f.severity,
             f.kind,
             f.score,
             md_escape(&subject(f)),
@@ -230,29 +222,26 @@ fn columns(rows: &[Map<String, Value>]) -> Vec<String> {
 fn csv(r: &Report) -> Result<Vec<u8>> {
     let rows = flat(r);
     let cols = columns(&rows);
-    let field = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let io = |e: csv::Error| Error::Io {
+        op: "write CSV to",
+        path: "<memory>".into(),
+        source: e.into(),
     };
-    let mut out = cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(",");
-    out.push('\n');
+    w.write_record(&cols).map_err(io)?;
     for row in &rows {
-        let line = cols
-            .iter()
-            .map(|c| match row.get(c) {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => field(s),
-                Some(v) => field(&v.to_string()),
-            })
-            .collect::<Vec<_>>()
-            .join(",");
-        out.push_str(&line);
-        out.push('\n');
+        let fields = cols.iter().map(|c| match row.get(c) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        });
+        w.write_record(fields).map_err(io)?;
     }
-    Ok(out.into_bytes())
+    w.into_inner().map_err(|e| Error::Io {
+        op: "write CSV to",
+        path: "<memory>".into(),
+        source: e.into_error(),
+    })
 }
 
 fn is_time_column(name: &str) -> bool {
@@ -292,7 +281,7 @@ fn parquet(r: &Report) -> Result<Vec<u8>> {
             out_fields.push(f.as_ref().clone());
         }
     }
-    let mut head = serde_json::to_value(r).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut head = serde_json::to_value(r).expect("a report serialises");
     if let Value::Object(m) = &mut head {
         m.remove("findings");
     }
@@ -306,7 +295,10 @@ fn parquet(r: &Report) -> Result<Vec<u8>> {
         )]))
         .build();
     let mut buf = Vec::new();
-    let perr = |e: parquet::errors::ParquetError| Error::Invalid(format!("parquet output: {e}"));
+    let perr = |source: parquet::errors::ParquetError| Error::Parquet {
+        path: "<memory>".into(),
+        source,
+    };
     let mut w = ArrowWriter::try_new(&mut buf, out_schema, Some(props)).map_err(perr)?;
     w.write(&batch).map_err(perr)?;
     w.close().map_err(perr)?;

@@ -259,9 +259,9 @@ impl Settings {
                 self.high_bytes, self.min_bytes
             )));
         }
-        if crate::window::parse_span(&self.baseline).is_none() {
+        if let Err(why) = crate::window::parse_span(&self.baseline) {
             return Err(Error::Invalid(format!(
-                "[report] baseline: '{}' is not a span (7d, 14d, 2w)",
+                "[report] baseline: '{}' is not a span such as 7d, 14d or 2w: {why}",
                 self.baseline
             )));
         }

@@ -68,10 +68,10 @@ impl Shell {
                     .iter()
                     .map(|(c, a, h)| (format!("{c} {a}"), h.to_string()))
                     .collect();
-                println!(
+                self.say(&format!(
                     "{}  SQL statements end with ';' and may span lines. Ctrl-C cancels a running query.",
                     columns(&rows)
-                );
+                ));
                 Ok(())
             }
             "\\d" if arg.is_empty() => self.list_tables(),
@@ -101,10 +101,10 @@ impl Shell {
                 other => Err(format!("\\timing takes on or off, not '{other}'")),
             }
             .map(|()| {
-                println!(
+                self.say(&format!(
                     "timing is {}",
                     if self.settings.timing { "on" } else { "off" }
-                )
+                ))
             }),
             "\\maxrows" => {
                 if !arg.is_empty() {
@@ -116,13 +116,13 @@ impl Shell {
                         }
                     }
                 }
-                println!(
+                self.say(&format!(
                     "tables show {} rows",
                     match self.settings.max_rows {
                         0 => "all".to_string(),
                         n => format!("at most {n}"),
                     }
-                );
+                ));
                 Ok(())
             }
             "\\i" => match std::fs::read_to_string(arg) {
@@ -142,7 +142,7 @@ impl Shell {
 
     fn set_format(&mut self, arg: &str) -> Result<(), String> {
         if !arg.is_empty() {
-            match Format::parse(arg) {
+            match arg.parse::<Format>().ok() {
                 Some(Format::Parquet) => {
                     return Err(
                         "parquet is for files: use `flowlake sql --format parquet -o FILE`".into(),
@@ -156,7 +156,7 @@ impl Shell {
                 }
             }
         }
-        println!("output format is {}", self.settings.format.name());
+        self.say(&format!("output format is {}", self.settings.format));
         Ok(())
     }
 
@@ -176,7 +176,7 @@ impl Shell {
                 (n, what)
             })
             .collect();
-        print!("{}", columns(&rows));
+        self.say_raw(&columns(&rows));
         Ok(())
     }
 
@@ -204,7 +204,7 @@ impl Shell {
                 (format!("{:<20} {ty:<34}", f.name()), doc.to_string())
             })
             .collect();
-        print!("{}", columns(&rows));
+        self.say_raw(&columns(&rows));
         Ok(())
     }
 
@@ -214,8 +214,8 @@ impl Shell {
                 .iter()
                 .map(|f| (format!("{} → {}", f.syntax, f.returns), f.about.to_string()))
                 .collect();
-            print!("{}", columns(&rows));
-            println!("  (\\df PATTERN lists every function whose name contains PATTERN)");
+            self.say_raw(&columns(&rows));
+            self.say("  (\\df PATTERN lists every function whose name contains PATTERN)");
             return;
         }
         let state = self.session.ctx.state();
@@ -247,9 +247,9 @@ impl Shell {
             })
             .collect();
         if rows.is_empty() {
-            println!("  no function name contains '{pattern}'");
+            self.say(&format!("  no function name contains '{pattern}'"));
         }
-        print!("{}", columns(&rows));
+        self.say_raw(&columns(&rows));
     }
 
     fn list_sets(&self) {
@@ -260,11 +260,11 @@ impl Shell {
             .map(|s| (s.name().to_string(), format!("{} entries", s.entries())))
             .collect();
         if rows.is_empty() {
-            println!(
-                "  no IP sets loaded (flowlake shell --set NAME=PATH, or [sets] in flowlake.toml)"
+            self.say(
+                "  no IP sets loaded (flowlake shell --set NAME=PATH, or [sets] in flowlake.toml)",
             );
         }
-        print!("{}", columns(&rows));
+        self.say_raw(&columns(&rows));
     }
 }
 

@@ -27,7 +27,7 @@ use rustyline::history::DefaultHistory;
 use crate::output::{Format, ResultWriter, Sink};
 use crate::query::LakeSession;
 use crate::query::errors::describe;
-use crate::query::run::{self, table_names};
+use crate::query::run::{self, Ran, table_names};
 use commands::Next;
 use complete::{Names, ShellHelper};
 
@@ -59,6 +59,8 @@ pub struct Shell {
     rt: tokio::runtime::Runtime,
     interactive: bool,
     failures: usize,
+    /// Standard output was closed by its reader: stop quietly.
+    closed: std::cell::Cell<bool>,
 }
 
 impl Shell {
@@ -70,6 +72,7 @@ impl Shell {
             rt,
             interactive: std::io::stdin().is_terminal(),
             failures: 0,
+            closed: std::cell::Cell::new(false),
         }
     }
 
@@ -85,6 +88,25 @@ impl Shell {
             self.run_script(std::io::stdin().lock());
         }
         Ok(self.failures)
+    }
+
+    /// Prints a line; a closed standard output ends the shell quietly instead of failing.
+    fn say(&self, text: &str) {
+        self.say_raw(&format!("{text}\n"));
+    }
+
+    /// Prints text as it is (see [`Shell::say`]).
+    fn say_raw(&self, text: &str) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        if !self.closed.get()
+            && out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+        {
+            self.closed.set(true);
+        }
     }
 
     fn report(&mut self, msg: &str) {
@@ -142,13 +164,14 @@ impl Shell {
         if let Some(h) = &history {
             let _ = rl.load_history(h);
         }
-        println!(
+        let banner = format!(
             "flowlake {}: SQL over {}. Tables: {}. \\? for help, \\q to quit.",
             env!("CARGO_PKG_VERSION"),
             self.session.lake.name(),
             table_names(&self.session.ctx).join(", ")
         );
-        loop {
+        self.say(&banner);
+        while !self.closed.get() {
             match rl.readline("flowlake> ") {
                 Ok(text) => {
                     if text.trim().is_empty() {
@@ -179,6 +202,9 @@ impl Shell {
     fn run_script(&mut self, input: impl BufRead) {
         let mut buf = String::new();
         for line in input.lines() {
+            if self.closed.get() {
+                return;
+            }
             let line = match line {
                 Ok(l) => l,
                 Err(e) => {
@@ -221,58 +247,43 @@ impl Shell {
         Next::Continue
     }
 
-    /// Parses, plans and runs one statement, printing its result or its error. In a terminal,
-    /// Ctrl-C cancels it.
+    /// Parses, plans and runs statements, printing each result or the error. In a terminal,
+    /// Ctrl-C cancels the running one.
     fn run_sql(&mut self, sql: &str) {
         let started = Instant::now();
         let settings = self.settings;
-        let ctx = self.session.ctx.clone();
-        let sql = sql.to_string();
-        let work = async move {
-            let mut last = None;
-            for stmt in run::parse(&sql)? {
-                let df = run::plan(&ctx, stmt).await?;
-                let w = ResultWriter::new(
-                    settings.format,
-                    Sink::Stdout,
-                    df.schema().inner().clone(),
-                    settings.max_rows,
-                )?;
-                last = Some(run::write(df, w).await?);
-            }
-            Ok::<_, crate::Error>(last)
-        };
-        let outcome = if self.interactive {
-            self.block_on(async {
-                tokio::select! {
-                    biased;
-                    _ = tokio::signal::ctrl_c() => None,
-                    r = work => Some(r),
-                }
-            })
-        } else {
-            Some(self.block_on(work))
-        };
+        let outcome = run::execute(
+            &self.rt,
+            &self.session.ctx,
+            sql,
+            self.interactive,
+            |_, schema| {
+                ResultWriter::new(settings.format, Sink::Stdout, schema, settings.max_rows)
+                    .map(Some)
+            },
+        );
         match outcome {
-            None => {
+            Ok(Ran::Cancelled) => {
                 eprintln!("query cancelled");
                 self.failures += 1;
             }
-            Some(Err(e)) => {
+            Err(e) if e.is_broken_pipe() => self.closed.set(true),
+            Err(e) => {
                 let msg = match &e {
                     crate::Error::Query(q) => describe(q, &table_names(&self.session.ctx)),
                     other => other.to_string(),
                 };
                 self.report(&msg);
             }
-            Some(Ok(written)) => {
+            Ok(Ran::Done(written)) => {
                 if self.settings.timing {
                     let rows = written.map_or(0, |w| w.rows);
-                    println!(
+                    let text = format!(
                         "Time: {:.3} ms ({rows} row{})",
                         started.elapsed().as_secs_f64() * 1e3,
                         if rows == 1 { "" } else { "s" }
                     );
+                    self.say(&text);
                 }
             }
         }
@@ -280,7 +291,7 @@ impl Shell {
 }
 
 fn readline_err(e: ReadlineError) -> crate::Error {
-    crate::Error::Invalid(format!("line editor: {e}"))
+    crate::Error::Terminal(e.to_string())
 }
 
 /// `$FLOWLAKE_HISTORY`, else `~/.flowlake_history`.

@@ -4,8 +4,8 @@ use std::io::Read as _;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use super::{BlobRef, Location, Read, hour_of};
-use crate::error::{Error, Result};
+use super::{BlobLocation, BlobRef, Read, hour_of};
+use crate::error::{Error, IoContext, Result};
 
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|s| s.starts_with('.'))
@@ -21,7 +21,7 @@ fn blob_ref(path: std::path::PathBuf, md: &std::fs::Metadata) -> BlobRef {
     BlobRef {
         hour: hour_of(&key),
         key,
-        loc: Location::File(path),
+        loc: BlobLocation::File(path),
         size: md.len(),
         mtime_ns,
         etag: None,
@@ -61,14 +61,13 @@ pub(super) fn discover(src: &Path, exclude: &Path, out: &mut Vec<BlobRef>) -> Re
 }
 
 /// Reads a whole file, unless it is larger than `max`.
-pub(super) fn read(path: &Path, buf: &mut Vec<u8>, max: u64) -> std::result::Result<Read, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let len = f.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
+pub(super) fn read(path: &Path, buf: &mut Vec<u8>, max: u64) -> Result<Read> {
+    let mut f = std::fs::File::open(path).ctx("read", path)?;
+    let len = f.metadata().ctx("read", path)?.len();
     if len > max {
         return Ok(Read::TooLarge(len));
     }
     buf.reserve(len as usize);
-    f.read_to_end(buf)
-        .map_err(|e| format!("cannot read: {e}"))?;
+    f.read_to_end(buf).ctx("read", path)?;
     Ok(Read::Whole)
 }

@@ -6,9 +6,8 @@
 //! blobs are processed in time order, which keeps each Parquet row group to a narrow time
 //! range. Reading is here too, so a grown remote blob costs a range read of its new part.
 
-mod aws_profile;
 mod local;
-pub mod remote;
+mod remote;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,7 +18,8 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use crate::window::hour_floor;
 
 use crate::error::Result;
-pub use remote::{ListStats, Remote, RemoteOptions};
+use crate::store::{Location, Remote};
+pub use remote::ListStats;
 
 /// `(year, month, day, hour)` of an Azure-layout blob path.
 pub type Hour = (u16, u8, u8, u8);
@@ -31,7 +31,7 @@ pub struct BlobRef {
     /// (`https://<account>.blob.core.windows.net/<container>/<path>`, `s3://<bucket>/<path>`).
     pub key: String,
     /// Where to read it.
-    pub loc: Location,
+    pub loc: BlobLocation,
     /// Size in bytes.
     pub size: u64,
     /// Modification time in ns since the epoch.
@@ -44,46 +44,19 @@ pub struct BlobRef {
 
 /// Where a blob's bytes are.
 #[derive(Clone)]
-pub enum Location {
+pub enum BlobLocation {
     /// A local file.
     File(PathBuf),
     /// An object in a remote container or bucket.
     Object(Arc<Remote>, object_store::path::Path),
 }
 
-impl fmt::Debug for Location {
+impl fmt::Debug for BlobLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Location::File(p) => write!(f, "File({})", p.display()),
-            Location::Object(r, p) => write!(f, "Object({}, {p})", r.name()),
+            BlobLocation::File(p) => write!(f, "File({})", p.display()),
+            BlobLocation::Object(r, p) => write!(f, "Object({}, {p})", r.name()),
         }
-    }
-}
-
-/// Where to find blobs: a local path or a remote container/bucket with an optional prefix.
-#[derive(Debug, Clone)]
-pub enum Source {
-    /// A folder (searched for `*.json`) or a single file.
-    Local(PathBuf),
-    /// A container or bucket (and prefix) on object storage.
-    Remote(Arc<Remote>),
-}
-
-impl Source {
-    /// Reads a command-line source: `az://`, `abfs[s]://`, `adl://`, `azure://`, `s3://`,
-    /// `s3a://` and `https://` URLs of Azure Blob Storage or S3 are remote; anything else is
-    /// a local path.
-    pub fn parse(s: &str, opts: &RemoteOptions) -> Result<Source> {
-        match remote::is_remote(s) {
-            true => Ok(Source::Remote(Arc::new(Remote::open(s, opts)?))),
-            false => Ok(Source::Local(PathBuf::from(s))),
-        }
-    }
-}
-
-impl From<PathBuf> for Source {
-    fn from(p: PathBuf) -> Source {
-        Source::Local(p)
     }
 }
 
@@ -194,15 +167,15 @@ pub struct Found {
 }
 
 /// Lists the blobs under each source, skipping the lake itself (`exclude`: the start of the
-/// keys of its objects, a directory or [`Remote::key_prefix`]), hidden files and directories,
-/// and blobs of hours outside `window`. A directory yields its `*.json` files; a file is taken
+/// keys of its objects, a directory or [`Remote::key_prefix`]), hidden files and
+/// directories, and blobs of hours outside `window`. A directory yields its `*.json` files; a file is taken
 /// as is; a remote prefix yields its `.json` objects.
-pub fn discover(sources: &[Source], exclude: &str, window: Option<HourWindow>) -> Result<Found> {
+pub fn discover(sources: &[Location], exclude: &str, window: Option<HourWindow>) -> Result<Found> {
     let mut found = Found::default();
     for src in sources {
         match src {
-            Source::Local(p) => local::discover(p, Path::new(exclude), &mut found.blobs)?,
-            Source::Remote(r) => {
+            Location::Local(p) => local::discover(p, Path::new(exclude), &mut found.blobs)?,
+            Location::Remote(r) => {
                 let stats = remote::discover(r, window, &mut found.blobs)?;
                 found.list.requests += stats.requests;
                 found.list.objects += stats.objects;
@@ -258,11 +231,11 @@ pub fn read(
     buf: &mut Vec<u8>,
     max: u64,
     at: Option<Checkpoint<'_>>,
-) -> std::result::Result<Read, String> {
+) -> Result<Read> {
     buf.clear();
     match &blob.loc {
-        Location::File(path) => local::read(path, buf, max),
-        Location::Object(remote, path) => remote.read(path, blob.size, buf, max, at),
+        BlobLocation::File(path) => local::read(path, buf, max),
+        BlobLocation::Object(r, path) => remote::read(r, path, blob.size, buf, max, at),
     }
 }
 

@@ -9,7 +9,7 @@ fn ingest_exit_status_tells_clean_from_rejects_from_failure() {
     let d = tempfile::tempdir().unwrap();
     let lake = d.path().join("lake");
     let (code, s) = ingest_cli(
-        &[&samples().join("azure-nsg-v2-docs-sample.json")],
+        &[&crate::need!(samples(), SAMPLES).join("azure-nsg-v2-docs-sample.json")],
         &lake,
         &[],
     );
@@ -45,9 +45,11 @@ fn human_summary_names_rejects_with_file_and_position() {
     let bad = write(
         d.path(),
         "src/PT1H.json",
-        &std::fs::read_to_string(samples().join("azure-nsg-v2-docs-sample.json"))
-            .unwrap()
-            .replace("59831", "99999"),
+        &std::fs::read_to_string(
+            crate::need!(samples(), SAMPLES).join("azure-nsg-v2-docs-sample.json"),
+        )
+        .unwrap()
+        .replace("59831", "99999"),
     );
     let out = flowlake(
         &[

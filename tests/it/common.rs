@@ -12,9 +12,51 @@ use serde_json::Value;
 /// One row of `flows` as column name → JSON value (timestamps as µs; `date` from the path).
 pub type Row = BTreeMap<String, Value>;
 
-/// The shared samples folder (`../shared/samples` from the repository root).
-pub fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples")
+/// What a test needs that a clone may lack: `../shared/samples` beside the repository.
+pub const SAMPLES: &str = "the shared samples (../shared/samples beside the repository)";
+
+/// Whether every test must run (CI is set): then a missing prerequisite fails the test.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// A test cannot run because `what` is missing: in CI that fails it; elsewhere it says on
+/// stderr (past the test harness's capture) that it skipped, and why.
+pub fn missing(test: &str, what: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: {what} is missing, and CI is set (every test must run there; .ci/run installs it)"
+    );
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {what} is missing");
+}
+
+/// `need!(option, what)`: the value, or (outside CI) a skipped test that says why.
+#[macro_export]
+macro_rules! need {
+    ($e:expr, $what:expr) => {
+        match $e {
+            Some(v) => v,
+            None => {
+                $crate::common::missing(module_path!(), $what);
+                return;
+            }
+        }
+    };
+}
+
+/// The shared samples folder (`../shared/samples` from the repository root), if it is there.
+pub fn samples() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples");
+    p.is_dir().then_some(p)
+}
+
+/// Whether `python3` can import every module of `modules`.
+pub fn python_has(modules: &[&str]) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {}", modules.join(", "))])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Every data file under `lake/flows`, sorted.
@@ -148,8 +190,8 @@ pub fn gen_tree(dir: &Path, days: u32, hours: u32, nics: u32, tuples_per_hour: u
 
 /// Writes Microsoft's VNet bandwidth example (one flow: B, C, E tuples) as a v4 blob under
 /// `dir` and returns its path. Its documented totals: 9,125 packets and 5,256,000 bytes.
-pub fn bandwidth_blob(dir: &Path) -> PathBuf {
-    let base = samples().join("thirdparty/microsoft-docs-vnet-v4");
+pub fn bandwidth_blob(dir: &Path) -> Option<PathBuf> {
+    let base = samples()?.join("thirdparty/microsoft-docs-vnet-v4");
     let tuples = std::fs::read_to_string(base.join("vnet-bandwidth-example-tuples.txt")).unwrap();
     let list: Vec<String> = tuples
         .lines()
@@ -160,5 +202,5 @@ pub fn bandwidth_blob(dir: &Path) -> PathBuf {
         r#"{{"records":[{{"time":"2024-02-26T20:11:00.0000000Z","flowLogVersion":4,"macAddress":"00224871C205","flowLogResourceID":"/SUBSCRIPTIONS/0/RESOURCEGROUPS/NETWORKWATCHERRG/PROVIDERS/MICROSOFT.NETWORK/NETWORKWATCHERS/NW/FLOWLOGS/FL","flowRecords":{{"flows":[{{"aclID":"a","flowGroups":[{{"rule":"DefaultRule_AllowInternetInBound","flowTuples":[{}]}}]}}]}}}}]}}"#,
         list.join(",")
     );
-    write(dir, "bandwidth/PT1H.json", &blob)
+    Some(write(dir, "bandwidth/PT1H.json", &blob))
 }

@@ -58,7 +58,7 @@ fn set_mtime_later(p: &Path) {
 fn rerun_adds_nothing() {
     let d = tempfile::tempdir().unwrap();
     let lake = d.path().join("lake");
-    let src = samples();
+    let src = crate::need!(samples(), SAMPLES);
     let first = ingest_lib(&[&src], &lake);
     assert!(first.tuples > 0);
     let rows = read_lake(&lake);

@@ -5,6 +5,7 @@ mod common;
 mod exactly_once;
 mod malformed;
 mod readers;
+mod regressions;
 mod remote;
 mod reports;
 mod samples;

@@ -92,7 +92,9 @@ fn malformed_inputs_are_rejected_with_positions_and_the_rest_is_ingested() {
     write(&src, "huge/PT1H.json", &huge);
 
     let lake = d.path().join("lake");
-    let (code, s) = ingest_cli(&[&src], &lake, &[]);
+    // Just written, so judged at once (no settling time for blobs that may be mid-write).
+    let now = ["--settle", "0s"];
+    let (code, s) = ingest_cli(&[&src], &lake, &now);
     assert_eq!(code, 3, "exit status 3 = ingested with rejects: {s}");
     let by = &s["rejected_by_reason"];
     let want = json!({
@@ -140,7 +142,7 @@ fn malformed_inputs_are_rejected_with_positions_and_the_rest_is_ingested() {
     );
 
     // The rejects are committed with the data: a rerun reports nothing new.
-    let (code, s2) = ingest_cli(&[&src], &lake, &[]);
+    let (code, s2) = ingest_cli(&[&src], &lake, &now);
     assert_eq!(
         (code, s2["rejected"].clone(), s2["tuples"].clone()),
         (0, json!(0), json!(0))
@@ -148,11 +150,21 @@ fn malformed_inputs_are_rejected_with_positions_and_the_rest_is_ingested() {
 
     // A truncated blob that is later completed yields the rest, exactly once.
     write(&src, "truncated/PT1H.json", &full);
-    let (_, s3) = ingest_cli(&[&src], &lake, &[]);
+    let (_, s3) = ingest_cli(&[&src], &lake, &now);
     assert_eq!(
         (s3["blobs_grown"].clone(), s3["tuples"].clone()),
         (json!(1), json!(2))
     );
+    // ... and its truncated_blob reject no longer counts against it.
+    assert_eq!(s3["rejects_superseded"], json!(1), "{s3}");
+    let m = flowlake::lake::load_manifest(&lake).unwrap();
+    let truncated = m
+        .blobs
+        .iter()
+        .find(|(k, _)| k.contains("/truncated/"))
+        .unwrap()
+        .1;
+    assert_eq!((truncated.rejected, truncated.broken), (0, false));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use datafusion::prelude::*;
 
 use crate::common::*;
 
-fn sample_lake() -> (tempfile::TempDir, std::path::PathBuf, usize) {
+fn sample_lake() -> Option<(tempfile::TempDir, std::path::PathBuf, usize)> {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
     gen_tree(&src, 2, 3, 4, 500, 3);
@@ -15,18 +15,18 @@ fn sample_lake() -> (tempfile::TempDir, std::path::PathBuf, usize) {
     ingest_lib(
         &[
             &src,
-            &samples().join("azure-vnet-v4-docs-sample.json"),
-            &samples().join("azure-nsg-v1-docs-sample.json"),
+            &samples()?.join("azure-vnet-v4-docs-sample.json"),
+            &samples()?.join("azure-nsg-v1-docs-sample.json"),
         ],
         &lake,
     );
     let rows = read_lake(&lake).len();
-    (d, lake, rows)
+    Some((d, lake, rows))
 }
 
 #[tokio::test]
 async fn datafusion_reads_the_lake_by_path() {
-    let (_d, lake, rows) = sample_lake();
+    let (_d, lake, rows) = crate::need!(sample_lake(), SAMPLES);
     let ctx = SessionContext::new();
     let path = format!("{}/flows/", lake.display());
     ctx.sql(&format!(
@@ -76,7 +76,11 @@ async fn datafusion_reads_the_lake_by_path() {
 
 #[test]
 fn python_clients_read_the_lake() {
-    let (_d, lake, rows) = sample_lake();
+    let (_d, lake, rows) = crate::need!(sample_lake(), SAMPLES);
+    crate::need!(
+        python_has(&["pyarrow", "pandas", "duckdb"]).then_some(()),
+        "Python's pyarrow, pandas and duckdb (pip install -r tests/clients/requirements.txt)"
+    );
     // The whole table exported with `flowlake sql`, for notebooks.
     let export = lake.parent().unwrap().join("export.parquet");
     let out = flowlake(

@@ -393,8 +393,9 @@ fn bad_settings_and_windows_are_clear_errors() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    // Settings and flag values are usage errors (exit 2); an unreadable config file is not.
     let (code, err) = run("[report]\nsensitive_ports = [\"tcp/22\", \"ssh\"]\n", &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("sensitive_ports") && err.contains("'ssh'"),
         "{err}"
@@ -403,16 +404,16 @@ fn bad_settings_and_windows_are_clear_errors() {
     assert_eq!(code, 1);
     assert!(err.contains("min_byte"), "{err}");
     let (code, err) = run("[report]\nthreat_sets = [\"intel\"]\n", &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("'intel'") && err.contains("--set intel="),
         "{err}"
     );
     let (code, err) = run("", &["--since", "last week"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("--since 'last week'"), "{err}");
     let (code, err) = run("", &["--baseline", "forever"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("--baseline 'forever'"), "{err}");
 }
 
@@ -420,6 +421,10 @@ fn bad_settings_and_windows_are_clear_errors() {
 /// Its Content Security Policy turns any network fetch into a console error.
 #[test]
 fn html_report_renders_in_headless_chromium_without_console_errors() {
+    let bin = crate::need!(
+        chromium_binary(),
+        "headless Chromium (Debian: apt-get install chromium; scripts/test.sh installs it)"
+    );
     let dir = tempfile::tempdir().unwrap();
     for kind in ["exfil", "summary"] {
         let page = dir.path().join(format!("{kind}.html"));
@@ -429,7 +434,7 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
         for needle in ["<svg", "Content-Security-Policy", "<table>"] {
             assert!(html.contains(needle), "{kind}: {needle}");
         }
-        let dom = chromium(&page, dir.path());
+        let dom = chromium(bin, &page, dir.path());
         let rows = dom.matches("<tr><td class=\"num\">").count();
         let v = json(kind, &[]);
         assert_eq!(
@@ -447,9 +452,9 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
     }
 }
 
-/// Renders `page` with headless Chromium; fails on any console message. Returns the DOM.
-fn chromium(page: &Path, profile: &Path) -> String {
-    let bin = ["chromium", "chromium-browser", "google-chrome"]
+/// The first Chromium on the PATH.
+fn chromium_binary() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|b| {
             std::process::Command::new(b)
@@ -457,9 +462,10 @@ fn chromium(page: &Path, profile: &Path) -> String {
                 .output()
                 .is_ok_and(|o| o.status.success())
         })
-        .expect(
-            "headless Chromium is needed (Debian: apt-get install chromium; .ci/run installs it)",
-        );
+}
+
+/// Renders `page` with headless Chromium; fails on any console message. Returns the DOM.
+fn chromium(bin: &str, page: &Path, profile: &Path) -> String {
     let out = std::process::Command::new(bin)
         .args([
             "--headless",

@@ -35,7 +35,8 @@ fn find<'a>(rows: &'a [Row], time_us: i64, src: &str, sport: i64) -> &'a Row {
 
 #[test]
 fn nsg_v2_docs_sample_exact_values() {
-    let (_d, rows, s) = one_file_lake(&samples().join("azure-nsg-v2-docs-sample.json"));
+    let (_d, rows, s) =
+        one_file_lake(&crate::need!(samples(), SAMPLES).join("azure-nsg-v2-docs-sample.json"));
     assert_eq!((s.records, s.tuples, s.rejected), (2, 11, 0));
     assert_eq!(rows.len(), 11);
     let b = find(&rows, 1_542_110_377_000_000, "10.5.16.4", 59831);
@@ -97,9 +98,14 @@ fn nsg_v2_docs_sample_exact_values() {
 #[test]
 fn nsg_v1_samples_have_no_state_or_counters() {
     for (file, tuples, records) in [
-        (samples().join("azure-nsg-v1-docs-sample.json"), 5, 1),
         (
-            samples().join("thirdparty/microsoft-docs-nsg-v1/nsg-v1-docs-sample.json"),
+            crate::need!(samples(), SAMPLES).join("azure-nsg-v1-docs-sample.json"),
+            5,
+            1,
+        ),
+        (
+            crate::need!(samples(), SAMPLES)
+                .join("thirdparty/microsoft-docs-nsg-v1/nsg-v1-docs-sample.json"),
             12,
             3,
         ),
@@ -115,7 +121,8 @@ fn nsg_v1_samples_have_no_state_or_counters() {
             && r["flow_state"].is_null()
             && r["bytes_src_to_dst"].is_null()));
     }
-    let (_d, rows, _) = one_file_lake(&samples().join("azure-nsg-v1-docs-sample.json"));
+    let (_d, rows, _) =
+        one_file_lake(&crate::need!(samples(), SAMPLES).join("azure-nsg-v1-docs-sample.json"));
     let rdp = find(&rows, 1_487_282_370_000_000, "192.0.2.17", 61771);
     assert_eq!(
         (&rdp["dst_port"], &rdp["rule"], &rdp["decision"]),
@@ -130,8 +137,9 @@ fn nsg_v1_samples_have_no_state_or_counters() {
 #[test]
 fn vnet_v4_docs_sample_exact_values() {
     for file in [
-        samples().join("azure-vnet-v4-docs-sample.json"),
-        samples().join("thirdparty/microsoft-docs-vnet-v4/vnet-v4-docs-sample-record.json"),
+        crate::need!(samples(), SAMPLES).join("azure-vnet-v4-docs-sample.json"),
+        crate::need!(samples(), SAMPLES)
+            .join("thirdparty/microsoft-docs-vnet-v4/vnet-v4-docs-sample-record.json"),
     ] {
         let (_d, rows, s) = one_file_lake(&file);
         assert_eq!((s.records, s.tuples, s.rejected), (1, 19, 0));
@@ -177,7 +185,8 @@ fn vnet_v4_docs_sample_exact_values() {
             "0,0,0,0 counters are zeros, not absent"
         );
     }
-    let (_d, rows, _) = one_file_lake(&samples().join("azure-vnet-v4-docs-sample.json"));
+    let (_d, rows, _) =
+        one_file_lake(&crate::need!(samples(), SAMPLES).join("azure-vnet-v4-docs-sample.json"));
     let e = find(&rows, 1_663_146_003_606_000, "10.0.0.6", 23956);
     assert_eq!(
         e["subscription_id"],
@@ -196,12 +205,12 @@ fn vnet_v4_docs_sample_exact_values() {
 fn vnet_bandwidth_example_sums_to_documented_totals() {
     let dir_ = tempfile::tempdir().unwrap();
     let dir = dir_.path();
-    let base = samples().join("thirdparty/microsoft-docs-vnet-v4");
+    let base = crate::need!(samples(), SAMPLES).join("thirdparty/microsoft-docs-vnet-v4");
     let expected: Value = serde_json::from_str(
         &std::fs::read_to_string(base.join("vnet-bandwidth-example.expected.json")).unwrap(),
     )
     .unwrap();
-    let file = bandwidth_blob(dir);
+    let file = crate::need!(bandwidth_blob(dir), SAMPLES);
     let (_d, rows, s) = one_file_lake(&file);
     assert_eq!(s.tuples, 3);
     let sum = |k: &str| rows.iter().filter_map(|r| r[k].as_i64()).sum::<i64>();
@@ -352,7 +361,8 @@ fn check_elastic(rows: &[Row], expected: &Value, vnet: bool) -> usize {
 
 #[test]
 fn elastic_nsg_fixture_matches_expected_parse() {
-    let base = samples().join("thirdparty/elastic-integrations-azure_network_watcher_nsg");
+    let base = crate::need!(samples(), SAMPLES)
+        .join("thirdparty/elastic-integrations-azure_network_watcher_nsg");
     let (_d, rows, s) = one_file_lake(&base.join("test-nsg.log"));
     assert_eq!((s.tuples, s.rejected), (1, 0));
     let expected: Value = serde_json::from_str(
@@ -366,7 +376,8 @@ fn elastic_nsg_fixture_matches_expected_parse() {
 
 #[test]
 fn elastic_vnet_fixture_matches_expected_parse() {
-    let base = samples().join("thirdparty/elastic-integrations-azure_network_watcher_vnet");
+    let base = crate::need!(samples(), SAMPLES)
+        .join("thirdparty/elastic-integrations-azure_network_watcher_vnet");
     let (_d, rows, s) = one_file_lake(&base.join("test-vnet.log"));
     assert_eq!((s.tuples, s.rejected), (2, 0));
     let expected: Value = serde_json::from_str(

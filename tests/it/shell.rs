@@ -9,16 +9,16 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-fn lake(dir: &Path) -> std::path::PathBuf {
+fn lake(dir: &Path) -> Option<std::path::PathBuf> {
     let lake = dir.join("lake");
-    ingest_lib(&[&samples().join("azure-vnet-v4-docs-sample.json")], &lake);
-    lake
+    ingest_lib(&[&samples()?.join("azure-vnet-v4-docs-sample.json")], &lake);
+    Some(lake)
 }
 
 #[test]
 fn shell_reads_statements_and_commands_from_stdin() {
     let d = tempfile::tempdir().unwrap();
-    let lake = lake(d.path());
+    let lake = crate::need!(lake(d.path()), SAMPLES);
     let script = "\\d\n\\d flows\n\\df\n\
         SELECT ip_class(dst_ip) AS c,\n  count(*) AS n\n  FROM flows GROUP BY 1 ORDER BY 1;\n\
         SELECT nonsense FROM flows;\n\
@@ -158,7 +158,7 @@ impl Drop for Pty {
 #[test]
 fn shell_on_a_terminal_completes_keeps_history_and_cancels_with_ctrl_c() {
     let d = tempfile::tempdir().unwrap();
-    let lake = lake(d.path());
+    let lake = crate::need!(lake(d.path()), SAMPLES);
     let history = d.path().join("history");
     let cmd = format!(
         "stty cols 200 rows 50; exec {} shell --lake {}",

@@ -14,18 +14,18 @@ async fn query(s: &LakeSession, sql: &str) -> String {
 }
 
 /// A lake from the VNet docs sample.
-fn sample_lake(dir: &Path) -> PathBuf {
+fn sample_lake(dir: &Path) -> Option<PathBuf> {
     let lake = dir.join("lake");
-    ingest_lib(&[&samples().join("azure-vnet-v4-docs-sample.json")], &lake);
-    lake
+    ingest_lib(&[&samples()?.join("azure-vnet-v4-docs-sample.json")], &lake);
+    Some(lake)
 }
 
 #[tokio::test]
 async fn address_functions_over_the_lake() {
     let d = tempfile::tempdir().unwrap();
-    let lake = sample_lake(d.path());
+    let lake = crate::need!(sample_lake(d.path()), SAMPLES);
     let s = session(
-        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &flowlake::store::Location::Local(lake.to_path_buf()),
         &QueryOptions::default(),
     )
     .await
@@ -62,9 +62,9 @@ async fn address_functions_over_the_lake() {
 #[tokio::test]
 async fn ip_class_boundaries_through_sql() {
     let d = tempfile::tempdir().unwrap();
-    let lake = sample_lake(d.path());
+    let lake = crate::need!(sample_lake(d.path()), SAMPLES);
     let s = session(
-        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &flowlake::store::Location::Local(lake.to_path_buf()),
         &QueryOptions::default(),
     )
     .await
@@ -175,7 +175,7 @@ async fn time_predicates_prune_partitions_and_row_groups() {
         .count() as u64;
     assert!(day2_files >= 4, "{day2_files} files");
     let s = session(
-        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &flowlake::store::Location::Local(lake.to_path_buf()),
         &QueryOptions::default(),
     )
     .await
@@ -240,11 +240,11 @@ async fn time_predicates_prune_partitions_and_row_groups() {
 #[tokio::test]
 async fn flow_hours_sums_deltas_into_one_row_per_flow_per_hour() {
     let d = tempfile::tempdir().unwrap();
-    let blob = bandwidth_blob(d.path());
+    let blob = crate::need!(bandwidth_blob(d.path()), SAMPLES);
     let lake = d.path().join("lake");
     ingest_lib(&[&blob], &lake);
     let s = session(
-        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &flowlake::store::Location::Local(lake.to_path_buf()),
         &QueryOptions::default(),
     )
     .await
@@ -259,7 +259,7 @@ async fn flow_hours_sums_deltas_into_one_row_per_flow_per_hour() {
     let d2 = tempfile::tempdir().unwrap();
     let lake = hourly_lake(d2.path());
     let s = session(
-        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
+        &flowlake::store::Location::Local(lake.to_path_buf()),
         &QueryOptions::default(),
     )
     .await
@@ -275,7 +275,7 @@ async fn flow_hours_sums_deltas_into_one_row_per_flow_per_hour() {
 #[tokio::test]
 async fn ip_sets_and_service_tags_in_sql() {
     let d = tempfile::tempdir().unwrap();
-    let lake = sample_lake(d.path());
+    let lake = crate::need!(sample_lake(d.path()), SAMPLES);
     let ti = write(
         d.path(),
         "intel/threat.txt",
@@ -301,12 +301,9 @@ async fn ip_sets_and_service_tags_in_sql() {
             },
         ],
     };
-    let s = session(
-        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
-        &opts,
-    )
-    .await
-    .unwrap();
+    let s = session(&flowlake::store::Location::Local(lake.to_path_buf()), &opts)
+        .await
+        .unwrap();
     let text = query(&s, "SELECT ip_in_set('40.74.146.17', 'threat') AS a, ip_set_label('40.74.146.17', 'threat') AS b, ip_set_label('40.74.146.18', 'threat') AS c, ip_in_set('40.74.147.1', 'threat') AS d, ip_set_label('2001:db8::9', 'threat') AS e, ip_in_set('junk', 'threat') AS f").await;
     assert!(
         text.contains("| true | known-c2 | suspicious-range | false | 2001:db8::/32 |   |"),
@@ -358,7 +355,7 @@ fn sql_cli(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
 #[test]
 fn sql_command_formats_inputs_and_errors() {
     let d = tempfile::tempdir().unwrap();
-    let lake = sample_lake(d.path());
+    let lake = crate::need!(sample_lake(d.path()), SAMPLES);
     let l = lake.to_str().unwrap();
     let q = "SELECT dst_port, count(*) AS n FROM flows GROUP BY 1 ORDER BY 1 LIMIT 2";
     let (code, out, err) = sql_cli(&["--lake", l, q], None);
@@ -511,7 +508,7 @@ fn sql_command_formats_inputs_and_errors() {
 #[test]
 fn sets_come_from_the_config_file_and_the_command_line() {
     let d = tempfile::tempdir().unwrap();
-    let lake = sample_lake(d.path());
+    let lake = crate::need!(sample_lake(d.path()), SAMPLES);
     let l = lake.to_str().unwrap();
     write(d.path(), "conf/lists/a.txt", "10.0.0.0/8 corp\n");
     let conf = write(
@@ -560,7 +557,7 @@ fn sets_come_from_the_config_file_and_the_command_line() {
 #[tokio::test]
 async fn sql_doc_examples_run() {
     let d = tempfile::tempdir().unwrap();
-    let lake = sample_lake(d.path());
+    let lake = crate::need!(sample_lake(d.path()), SAMPLES);
     let threat = write(d.path(), "threat.txt", "40.74.146.0/24 test-range\n");
     let tags = write(
         d.path(),
@@ -579,12 +576,9 @@ async fn sql_doc_examples_run() {
             },
         ],
     };
-    let s = session(
-        &flowlake::lake::location::LakeRef::Local(lake.to_path_buf()),
-        &opts,
-    )
-    .await
-    .unwrap();
+    let s = session(&flowlake::store::Location::Local(lake.to_path_buf()), &opts)
+        .await
+        .unwrap();
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SQL.md")).unwrap();
     let mut n = 0;
@@ -613,7 +607,7 @@ async fn sql_doc_examples_run() {
 #[test]
 fn example_config_loads() {
     let d = tempfile::tempdir().unwrap();
-    let lake = sample_lake(d.path());
+    let lake = crate::need!(sample_lake(d.path()), SAMPLES);
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("flowlake.example.toml");
     let (code, out, err) = sql_cli(
         &[
@@ -638,7 +632,7 @@ fn example_config_loads() {
 #[test]
 fn sql_interrupted_leaves_no_partial_file() {
     let d = tempfile::tempdir().unwrap();
-    let lake = sample_lake(d.path());
+    let lake = crate::need!(sample_lake(d.path()), SAMPLES);
     let out_dir = d.path().join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let target = out_dir.join("result.csv");

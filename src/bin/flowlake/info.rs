@@ -1,0 +1,107 @@
+//! `flowlake info`: what a lake holds, per partition, and what a reader should know.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use flowlake::store::Location;
+
+use crate::args::InfoArgs;
+use crate::out;
+use crate::session::runtime;
+
+/// Prints the lake's summary.
+pub fn run(a: InfoArgs) -> Result<ExitCode> {
+    let lake = a.lake.location()?;
+    let m = runtime()?.block_on(flowlake::lake::read_manifest(&lake))?;
+    let pending = flowlake::lake::commit_pending(&lake);
+    // Partition swaps of a local lake are atomic only where the file system can exchange
+    // directories; a lake on object storage commits by one manifest write.
+    let atomic_swap = match &lake {
+        Location::Local(root) => {
+            flowlake::lake::swap_is_atomic(&root.join(flowlake::lake::META_DIR))
+        }
+        Location::Remote(_) => None,
+    };
+    if a.json {
+        out::json(&serde_json::json!({
+            "lake": lake.name(),
+            "version": m.version,
+            "schema_version": m.schema_version,
+            "rows": m.rows(),
+            "files": m.files(),
+            "blobs": m.blobs.len(),
+            "partitions": m.partitions,
+            "commit_pending": pending,
+            "atomic_partition_swap": atomic_swap,
+            "blobs_pending": m.blobs.values().filter(|b| b.pending).count(),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = out::stdout();
+    writeln!(
+        out,
+        "lake {} version {}, schema version {}: {} rows in {} files, {} blobs",
+        lake.name(),
+        m.version,
+        m.schema_version,
+        m.rows(),
+        m.files(),
+        m.blobs.len()
+    )?;
+    writeln!(
+        out,
+        "{:<18} {:>6} {:>12} {:>10}  {:<19}  {:<19}",
+        "partition", "files", "rows", "MB", "first", "last"
+    )?;
+    for (p, files) in &m.partitions {
+        let rows: u64 = files.iter().map(|f| f.rows).sum();
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        let lo = files
+            .iter()
+            .map(|f| f.min_time_us)
+            .min()
+            .unwrap_or_default();
+        let hi = files
+            .iter()
+            .map(|f| f.max_time_us)
+            .max()
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{p:<18} {:>6} {rows:>12} {:>10.1}  {}  {}",
+            files.len(),
+            bytes as f64 / 1e6,
+            out::time(lo),
+            out::time(hi)
+        )?;
+    }
+    if pending {
+        writeln!(
+            out,
+            "a commit is being applied or was interrupted; the next ingest or compact finishes it"
+        )?;
+    }
+    if atomic_swap == Some(false) {
+        writeln!(out, "warning: {}", flowlake::lake::NOT_ATOMIC)?;
+    }
+    let torn = m.blobs.values().filter(|b| b.pending).count();
+    if torn > 0 {
+        writeln!(
+            out,
+            "{torn} blobs end in a record still being written; the next ingest reads on from there"
+        )?;
+    }
+    let rejected: u64 = m.blobs.values().map(|b| b.rejected).sum();
+    let broken = m.blobs.values().filter(|b| b.broken).count();
+    if rejected > 0 {
+        writeln!(
+            out,
+            "{rejected} items rejected so far ({broken} blobs with an unreadable tail); see {}/rejects/",
+            lake.name()
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

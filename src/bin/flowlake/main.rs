@@ -1,0 +1,58 @@
+//! The `flowlake` command: parses the command line, runs the one function its subcommand
+//! names, and turns the outcome into an exit status. Nothing else lives here.
+//!
+//! Exit status: 0 all done (also when the reader of stdout went away: `| head` is no
+//! failure); 3 done, but some input was rejected (see the rejects files); 4 a report has
+//! findings at or above `--fail-on`; 1 failed; 2 bad usage (a flag's value or a setting);
+//! 130 a query cancelled with Ctrl-C.
+
+mod args;
+mod compact;
+mod generate;
+mod info;
+mod ingest;
+mod out;
+mod report;
+mod schema;
+mod session;
+mod shell;
+mod sql;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+/// mimalloc: the ingest allocates and frees large Arrow and Parquet buffers per batch; the
+/// system allocator returns them to the kernel and pays page faults to get them back.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit status of bad usage, as clap uses it.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Ingest(a) => ingest::run(a),
+        Command::Compact(a) => compact::run(a),
+        Command::Gen(a) => generate::run(a),
+        Command::Info(a) => info::run(a),
+        Command::Sql(a) => sql::run(a),
+        Command::Shell(a) => shell::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Schema(a) => schema::run(a),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            out::error(&e);
+            match e.downcast_ref::<flowlake::Error>() {
+                Some(flowlake::Error::Invalid(_)) => ExitCode::from(EXIT_USAGE),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! `flowlake report`: run a report and write it in the chosen format.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use flowlake::report::{self, render};
+
+use crate::args::ReportArgs;
+use crate::out;
+use crate::session::{query_error, runtime};
+
+/// Exit status when a report has findings at or above `--fail-on`.
+const EXIT_FINDINGS: u8 = 4;
+
+/// Runs the report (or prints its SQL).
+pub fn run(a: ReportArgs) -> Result<ExitCode> {
+    if a.format == render::Format::Parquet && a.output.is_none() && !a.print_sql {
+        flowlake::output::refuse_binary_on_terminal()?;
+    }
+    let config = a.query.config()?;
+    let settings = config.report.check()?;
+    let mut definitions = vec![];
+    for f in config.report.nsg_files.iter().chain(&a.nsgs) {
+        definitions.extend(flowlake::nsg::load(f)?);
+    }
+    let rt = runtime()?;
+    let session = a.query.open(&rt, &config)?;
+    let opts = report::Options {
+        kind: a.kind,
+        since: a.since,
+        until: a.until,
+        baseline: a.baseline,
+        now: chrono::Utc::now(),
+        charts: a.format == render::Format::Html,
+        nsg_definitions: !definitions.is_empty(),
+    };
+    if a.print_sql {
+        let qs = rt
+            .block_on(report::queries(&session, &settings, &opts))
+            .map_err(|e| query_error(e, &session))?;
+        let mut out = out::stdout();
+        for (file, sql) in qs {
+            writeln!(
+                out,
+                "-- {file}\n{};\n",
+                sql.trim_end().trim_end_matches(';')
+            )?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = rt
+        .block_on(report::run(&session, &settings, &definitions, &opts))
+        .map_err(|e| query_error(e, &session))?;
+    // A table on a terminal wraps its reasons to the terminal's width.
+    let width = match (&a.output, std::io::stdout().is_terminal()) {
+        (None, true) => terminal_size::terminal_size().map(|(w, _)| w.0),
+        _ => None,
+    };
+    let bytes = render::render(&r, a.format, width)?;
+    match &a.output {
+        Some(p) => flowlake::output::write_atomic(p, &bytes)?,
+        None => {
+            let mut out = out::stdout();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        }
+    }
+    Ok(match (a.fail_on, r.worst()) {
+        (Some(limit), Some(worst)) if worst >= limit => ExitCode::from(EXIT_FINDINGS),
+        _ => ExitCode::SUCCESS,
+    })
+}

@@ -1,0 +1,53 @@
+//! Opening a query session from the command line (`sql`, `shell`, `report`), and the one
+//! way statements run with Ctrl-C cancellation.
+
+use anyhow::Result;
+
+use flowlake::config::Config;
+use flowlake::query::errors::describe;
+use flowlake::query::run::table_names;
+use flowlake::query::{LakeSession, QueryOptions};
+
+use crate::args::QueryArgs;
+use crate::out;
+
+/// A multi-threaded runtime for queries.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+impl QueryArgs {
+    /// The config file's contents, or the defaults without one.
+    pub fn config(&self) -> Result<Config> {
+        Ok(match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        })
+    }
+
+    /// Opens the session: sets from the config first, then --set (which wins on a name clash).
+    pub fn open(&self, rt: &tokio::runtime::Runtime, config: &Config) -> Result<LakeSession> {
+        let lake = self.lake.location()?;
+        let mut sets = config.set_specs();
+        sets.extend(self.sets.iter().cloned());
+        let opts = QueryOptions { sets };
+        let session = rt.block_on(flowlake::query::session(&lake, &opts))?;
+        if session.commit_pending {
+            out::warning(&format!(
+                "lake {} has a commit being applied or interrupted; until an ingest or compact finishes it, some partitions may be from the previous commit",
+                lake.name()
+            ));
+        }
+        Ok(session)
+    }
+}
+
+/// One readable line for a failed query (position, closest name), other errors as they are.
+pub fn query_error(e: flowlake::Error, session: &LakeSession) -> anyhow::Error {
+    match e {
+        flowlake::Error::Query(q) => anyhow::anyhow!(describe(&q, &table_names(&session.ctx))),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,216 @@
+//! The report queries: the SQL files compiled into the binary, their `{{placeholders}}`,
+//! and running them into rows.
+//!
+//! Why: the logic of every report is readable SQL (`sql/reports/*.sql`) that `--print-sql`
+//! shows and other engines can run; this is the one place that fills in the window, the
+//! baseline and the `[report]` settings, runs a file and hands its rows on.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::json;
+use datafusion::error::DataFusionError;
+use serde_json::{Map, Value};
+
+use super::settings::Checked;
+use crate::error::{Error, Result};
+use crate::query::LakeSession;
+use crate::window::Window;
+
+/// The SQL of each report, by file name.
+pub const SQL: &[(&str, &str)] = &[
+    ("exfil.sql", include_str!("../../sql/reports/exfil.sql")),
+    (
+        "exposure.sql",
+        include_str!("../../sql/reports/exposure.sql"),
+    ),
+    ("scans.sql", include_str!("../../sql/reports/scans.sql")),
+    ("rules.sql", include_str!("../../sql/reports/rules.sql")),
+    (
+        "nsg_coverage.sql",
+        include_str!("../../sql/reports/nsg_coverage.sql"),
+    ),
+    (
+        "coverage.sql",
+        include_str!("../../sql/reports/coverage.sql"),
+    ),
+    (
+        "top_talkers.sql",
+        include_str!("../../sql/reports/top_talkers.sql"),
+    ),
+    (
+        "timeline.sql",
+        include_str!("../../sql/reports/timeline.sql"),
+    ),
+    ("series.sql", include_str!("../../sql/reports/series.sql")),
+];
+
+/// A report query that cannot be filled in (a bug in the SQL file, not in the input).
+fn template_error(file: &str, message: String) -> Error {
+    Error::ReportSql {
+        file: file.to_string(),
+        message,
+    }
+}
+
+/// Substitutes `{{name}}` and `{{name(arg)}}` in a report's SQL. Unknown names are errors.
+pub fn render_sql(
+    file: &str,
+    sql: &str,
+    value: impl Fn(&str, Option<&str>) -> Option<String>,
+) -> Result<String> {
+    let mut out = String::with_capacity(sql.len() + 512);
+    let mut rest = sql;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let j = after
+            .find("}}")
+            .ok_or_else(|| template_error(file, "'{{' without '}}'".into()))?;
+        let inner = after[..j].trim();
+        let (name, arg) = match inner.split_once('(') {
+            Some((n, a)) => (n.trim(), Some(a.trim_end_matches(')').trim())),
+            None => (inner, None),
+        };
+        let v = value(name, arg)
+            .ok_or_else(|| template_error(file, format!("unknown placeholder {{{{{inner}}}}}")))?;
+        out.push_str(&v);
+        rest = &after[j + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A timestamp literal.
+fn ts(t: DateTime<Utc>) -> String {
+    format!(
+        "TIMESTAMP '{}'",
+        t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    )
+}
+
+/// Runs report queries with one window, baseline and settings.
+pub struct Runner<'a> {
+    pub(super) session: &'a LakeSession,
+    pub(super) settings: &'a Checked,
+    /// The window reported on.
+    pub window: Window,
+    /// The baseline before it.
+    pub baseline: Window,
+    /// Hours of the window with data (a placeholder the queries scale rates with).
+    pub window_hours: usize,
+    /// Hours of the baseline with data.
+    pub baseline_hours: usize,
+}
+
+impl Runner<'_> {
+    fn value(&self, name: &str, arg: Option<&str>) -> Option<String> {
+        match (name, arg) {
+            ("since", None) => Some(ts(self.window.since)),
+            ("until", None) => Some(ts(self.window.until)),
+            ("baseline_since", None) => Some(ts(self.baseline.since)),
+            ("window_hours", None) => Some(self.window_hours.to_string()),
+            ("baseline_hours", None) => Some(self.baseline_hours.to_string()),
+            _ => self.settings.render(name, arg),
+        }
+    }
+
+    /// Renders the SQL file `file` with the window, settings and `extra` values.
+    pub fn sql(&self, file: &str, extra: &[(&str, String)]) -> Result<String> {
+        let text = SQL
+            .iter()
+            .find(|(n, _)| *n == file)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| template_error(file, "no such report query".into()))?;
+        render_sql(file, text, |name, arg| {
+            if arg.is_none()
+                && let Some((_, v)) = extra.iter().find(|(n, _)| *n == name)
+            {
+                return Some(v.clone());
+            }
+            self.value(name, arg)
+        })
+    }
+
+    /// Runs a rendered query and returns its rows as JSON objects (timestamps in RFC 3339).
+    pub async fn rows(
+        &self,
+        file: &'static str,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<Map<String, Value>>> {
+        let sql = self.sql(file, extra)?;
+        let run = async { self.session.ctx.sql(&sql).await?.collect().await };
+        let batches = run
+            .await
+            .map_err(|e| Error::Query(DataFusionError::Context(file.to_string(), Box::new(e))))?;
+        to_objects(file, &batches)
+    }
+}
+
+/// Rows of `batches` as JSON objects, nulls kept.
+fn to_objects(file: &'static str, batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>> {
+    let mut w = json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, json::writer::JsonArray>(Vec::new());
+    for b in batches {
+        w.write(b)?;
+    }
+    w.finish()?;
+    let bytes = w.into_inner();
+    if bytes.is_empty() {
+        return Ok(vec![]);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| Error::ReportRows {
+        file,
+        message: e.to_string(),
+    })
+}
+
+/// A timestamp of a query row (RFC 3339 text, as rows come out of [`to_objects`]).
+pub(crate) fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    v.and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_unknown_ones_are_errors() {
+        let v = |name: &str, arg: Option<&str>| match (name, arg) {
+            ("a", None) => Some("1".to_string()),
+            ("p", Some("dst")) => Some("dst_ip = 'x'".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            render_sql("t.sql", "SELECT {{a}}, {{ p(dst) }} -- {{a}}", v).unwrap(),
+            "SELECT 1, dst_ip = 'x' -- 1"
+        );
+        let e = render_sql("t.sql", "SELECT {{b}}", v)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "t.sql: unknown placeholder {{b}}");
+        let e = render_sql("t.sql", "SELECT {{a", v)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("t.sql: '{{' without"), "{e}");
+    }
+
+    #[test]
+    fn every_shipped_query_renders_with_default_settings() {
+        let settings = crate::report::Settings::default().check().unwrap();
+        for (file, text) in SQL {
+            let sql = render_sql(file, text, |name, arg| match (name, arg) {
+                ("since" | "until" | "baseline_since", None) => {
+                    Some("TIMESTAMP '2026-11-01T00:00:00Z'".into())
+                }
+                ("window_hours" | "baseline_hours", None) => Some("24".into()),
+                ("addresses", None) => Some("'10.0.0.1'".into()),
+                _ => settings.render(name, arg),
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert!(!sql.contains("{{"), "{file}");
+        }
+    }
+}
