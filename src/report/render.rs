@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::json::ReaderBuilder;
@@ -147,6 +147,12 @@ fn table(r: &Report, width: Option<u16>) -> String {
             subject(f),
             f.reason.clone(),
         ]);
+    }
+    // Only the reason wraps: severity, kind, score and subject keep their width.
+    for i in 0..4 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_constraint(ColumnConstraint::ContentWidth);
+        }
     }
     // The preset pads each cell by one space on both sides; lines start at the first column.
     for line in t.lines() {
@@ -303,4 +309,62 @@ fn parquet(r: &Report) -> Result<Vec<u8>> {
     w.write(&batch).map_err(perr)?;
     w.close().map_err(perr)?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::report::{Counts, Coverage, Kind, Settings, Span};
+
+    fn report() -> Report {
+        let settings = Settings::default().check().unwrap();
+        let mut ev = Map::new();
+        for (k, v) in [
+            ("src_ip", json!("10.0.0.4")),
+            ("dst_ip", json!("185.220.101.45")),
+            ("protocol", json!("tcp")),
+            ("dst_port", json!(9443)),
+            ("bytes_out", json!(4.0e9)),
+            ("rule", json!("DefaultRule_AllowInternetOutBound")),
+        ] {
+            ev.insert(k.into(), v);
+        }
+        let f = Finding::new("new_destination", Severity::High, 1.0, ev, &settings);
+        let t = chrono::DateTime::UNIX_EPOCH;
+        Report {
+            report: Kind::Exfil,
+            generated_at: t,
+            window: Span { since: t, until: t },
+            baseline: Span { since: t, until: t },
+            coverage: Coverage::default(),
+            counts: Counts::of(std::slice::from_ref(&f)),
+            findings: vec![f],
+            top_talkers: vec![],
+            timeline: vec![],
+            series: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_table_wraps_only_the_reason_to_the_terminal_width() {
+        let r = report();
+        let wrapped = table(&r, Some(80));
+        let rows: Vec<&str> = wrapped.lines().skip(4).collect();
+        assert!(rows.len() > 2, "{wrapped}");
+        for l in &rows {
+            assert!(l.chars().count() <= 80, "{l:?} is wider than 80");
+        }
+        assert!(
+            rows[1].contains("10.0.0.4 → 185.220.101.45 tcp/9443"),
+            "{wrapped}"
+        );
+        let flat = table(&r, None);
+        assert_eq!(flat.lines().count(), 6, "{flat}");
+        assert!(
+            flat.lines().nth(4).unwrap().starts_with("SEVERITY  KIND"),
+            "{flat}"
+        );
+    }
 }

@@ -22,13 +22,22 @@ pub fn in_ci() -> bool {
 
 /// A test cannot run because `what` is missing: in CI that fails it; elsewhere it says on
 /// stderr (past the test harness's capture) that it skipped, and why.
-pub fn missing(test: &str, what: &str) {
+pub fn missing(module: &str, what: &str) {
+    // The test harness names each test's thread after the test.
+    let thread = std::thread::current();
+    let test = match thread.name() {
+        Some(name) if name != "main" => format!("it::{name}"),
+        _ => module.to_string(),
+    };
     assert!(
         !in_ci(),
-        "{test}: {what} is missing, and CI is set (every test must run there; .ci/run installs it)"
+        "{test} needs {what}, which is not here, and CI is set (every test must run there; .ci/run installs it)"
     );
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "skipped {test}: {what} is missing");
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: it needs {what}, which is not here"
+    );
 }
 
 /// `need!(option, what)`: the value, or (outside CI) a skipped test that says why.
