@@ -222,12 +222,16 @@ impl LocalLake {
         let manifest = match read_manifest(&root)? {
             Some(m) => m,
             None => {
+                // Written aside and renamed, so a kill while the lake is being created never
+                // leaves an empty manifest behind.
                 let m = Manifest::default();
-                let path = meta(&root).join("manifest.json");
+                let tmp = meta(&root).join("manifest.json.tmp");
                 write_synced(
-                    &path,
+                    &tmp,
                     &serde_json::to_vec_pretty(&m).expect("manifest serialises"),
                 )?;
+                fs::rename(&tmp, meta(&root).join("manifest.json")).ctx("create", &tmp)?;
+                sync_dir(&meta(&root))?;
                 m
             }
         };
@@ -368,5 +372,6 @@ fn recover(root: &Path) -> Result<()> {
         }
     }
     let _ = fs::remove_file(m.join("txn.json.tmp"));
+    let _ = fs::remove_file(m.join("manifest.json.tmp"));
     remove_dir_if_exists(&m.join("staging"))
 }

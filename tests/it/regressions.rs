@@ -345,3 +345,20 @@ fn torn_reads_of_blobs_being_written_are_pending_not_rejected() {
         "{s}"
     );
 }
+
+/// Found by `exactly_once::kill_9_mid_ingest_then_rerun_equals_clean_run`: a kill while a new
+/// lake's first manifest was written left `manifest.json` empty, and every later run refused
+/// the lake. The first manifest is now written aside and renamed; what a kill can leave is
+/// the aside file, which the next run drops.
+#[test]
+fn a_kill_while_a_lake_is_created_leaves_it_usable() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    gen_tree(&src, 1, 1, 1, 20, 1);
+    let lake = d.path().join("lake");
+    write(&lake, "_flowlake/manifest.json.tmp", "");
+    let (code, s) = ingest_cli(&[&src], &lake, &[]);
+    assert_eq!(code, 0, "{s}");
+    assert!(!lake.join("_flowlake/manifest.json.tmp").exists());
+    assert_eq!(s["tuples"], json!(20));
+}
