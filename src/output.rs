@@ -75,6 +75,18 @@ pub struct ResultWriter {
     closed: Arc<AtomicBool>,
 }
 
+/// `e`, or the broken pipe it stands for once standard output was closed by its reader.
+fn pipe_error(closed: &AtomicBool, e: Error) -> Error {
+    if closed.load(Ordering::Relaxed) {
+        return Error::Io {
+            op: "write results to",
+            path: PathBuf::from("<stdout>"),
+            source: std::io::ErrorKind::BrokenPipe.into(),
+        };
+    }
+    e
+}
+
 /// Standard output that remembers a write to a closed pipe (see [`ResultWriter::write`]).
 struct Watched {
     closed: Arc<AtomicBool>,
@@ -262,14 +274,7 @@ impl ResultWriter {
     /// A failed write to a closed standard output, as the I/O error it is: the writers of
     /// arrow keep only the text of an I/O error.
     fn pipe_error(&self, e: Error) -> Error {
-        if self.closed.load(Ordering::Relaxed) {
-            return Error::Io {
-                op: "write results to",
-                path: PathBuf::from("<stdout>"),
-                source: std::io::ErrorKind::BrokenPipe.into(),
-            };
-        }
-        e
+        pipe_error(&self.closed, e)
     }
 
     fn write_batch(&mut self, batch: &RecordBatch) -> Result<bool> {
@@ -319,15 +324,7 @@ impl ResultWriter {
     /// `more` says whether rows were left unread after [`ResultWriter::write`] returned false.
     pub fn finish(self, more: bool) -> Result<Written> {
         let closed = self.closed.clone();
-        self.finish_output(more)
-            .map_err(|e| match closed.load(Ordering::Relaxed) {
-                true => Error::Io {
-                    op: "write results to",
-                    path: PathBuf::from("<stdout>"),
-                    source: std::io::ErrorKind::BrokenPipe.into(),
-                },
-                false => e,
-            })
+        self.finish_output(more).map_err(|e| pipe_error(&closed, e))
     }
 
     fn finish_output(self, more: bool) -> Result<Written> {

@@ -80,22 +80,22 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().ctx("sync", path)
 }
 
-/// Swaps two directories atomically (Linux `renameat2(RENAME_EXCHANGE)`), falling back to two
-/// renames where the file system cannot exchange (see [`swap_is_atomic`]).
-fn exchange(staged: &Path, live: &Path) -> Result<()> {
+/// `renameat2(a, b, RENAME_EXCHANGE)`: swaps two paths in one step. `Unsupported` where the
+/// platform or file system cannot (and under the `no-rename-exchange` failpoint).
+fn rename_exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     if !failpoint_is("no-rename-exchange") {
         use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt;
-        let a = CString::new(staged.as_os_str().as_bytes()).expect("paths have no NUL");
-        let b = CString::new(live.as_os_str().as_bytes()).expect("paths have no NUL");
+        let ca = CString::new(a.as_os_str().as_bytes())?;
+        let cb = CString::new(b.as_os_str().as_bytes())?;
         // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
         let r = unsafe {
             libc::renameat2(
                 libc::AT_FDCWD,
-                a.as_ptr(),
+                ca.as_ptr(),
                 libc::AT_FDCWD,
-                b.as_ptr(),
+                cb.as_ptr(),
                 libc::RENAME_EXCHANGE,
             )
         };
@@ -104,6 +104,19 @@ fn exchange(staged: &Path, live: &Path) -> Result<()> {
         }
         let e = std::io::Error::last_os_error();
         if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+            return Err(e);
+        }
+    }
+    Err(ErrorKind::Unsupported.into())
+}
+
+/// Swaps two directories atomically ([`rename_exchange`]), falling back to two renames where
+/// the file system cannot exchange (see [`swap_is_atomic`]).
+fn exchange(staged: &Path, live: &Path) -> Result<()> {
+    match rename_exchange(staged, live) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::Unsupported => {}
+        Err(e) => {
             return Err(Error::Io {
                 op: "exchange with",
                 path: live.to_path_buf(),
@@ -117,8 +130,8 @@ fn exchange(staged: &Path, live: &Path) -> Result<()> {
 }
 
 /// Whether the file system holding `dir` swaps directories atomically: tries
-/// `renameat2(RENAME_EXCHANGE)` on two empty directories made in `dir` for the purpose.
-/// `None` when that cannot be tried (for example, `dir` is read-only).
+/// [`rename_exchange`] on two empty directories made in `dir` for the purpose. `None` when
+/// that cannot be tried (for example, `dir` is read-only).
 pub fn swap_is_atomic(dir: &Path) -> Option<bool> {
     let probe = tempfile::Builder::new()
         .prefix(".swap-probe-")
@@ -127,25 +140,7 @@ pub fn swap_is_atomic(dir: &Path) -> Option<bool> {
     let (a, b) = (probe.path().join("a"), probe.path().join("b"));
     fs::create_dir(&a).ok()?;
     fs::create_dir(&b).ok()?;
-    #[cfg(target_os = "linux")]
-    if !failpoint_is("no-rename-exchange") {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let ca = CString::new(a.as_os_str().as_bytes()).ok()?;
-        let cb = CString::new(b.as_os_str().as_bytes()).ok()?;
-        // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-        let r = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                ca.as_ptr(),
-                libc::AT_FDCWD,
-                cb.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        return Some(r == 0);
-    }
-    Some(false)
+    Some(rename_exchange(&a, &b).is_ok())
 }
 
 /// What a reader may see when partition swaps are not atomic, for warnings.
