@@ -3,18 +3,25 @@
 //! iteration. Throughput is reported in elements (rows) per second, which is rows/s per core.
 //!
 //! Run: `cargo bench --bench functions` (add `-- ip_class` to pick one).
+//!
+//! `k8s_workload`: address-at-time lookups against 50,000 inventory intervals (10,000 pod
+//! addresses, each reused by 5 pods over a week), on flow-like rows: addresses drawn from
+//! the pods, times spread over the week, in record-sized runs of one address.
 
 use std::hint::black_box;
 use std::io::Write;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use datafusion::arrow::array::TimestampMicrosecondArray;
 use datafusion::arrow::array::{ArrayRef, StringViewArray};
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
-use flowlake::query::{IpSets, SetSpec, functions, sets};
+use flowlake::inventory::intervals::{Snapshots, merge};
+use flowlake::inventory::{AddrKind, BindingKey, Holder, Observation};
+use flowlake::query::{InventoryIndex, IpSets, SetSpec, functions, k8s, sets};
 
 const ROWS: usize = 10_000_000;
 const BATCH: usize = 8192;
@@ -150,5 +157,102 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(functions_benches, benches);
+const WEEK_US: i64 = 7 * 86_400_000_000;
+
+/// 10,000 addresses × 5 consecutive pods of different workloads = 50,000 intervals.
+fn inventory() -> InventoryIndex {
+    let mut obs = Vec::new();
+    for a in 0..10_000u32 {
+        let address = format!("10.244.{}.{}", a / 250, a % 250 + 2);
+        for k in 0..5i64 {
+            obs.push(Observation {
+                key: BindingKey {
+                    cluster: "aks".into(),
+                    address: address.clone(),
+                    kind: AddrKind::Pod,
+                    uid: format!("{a}-{k}"),
+                },
+                holder: Holder {
+                    namespace: Some(format!("ns{}", a % 20)),
+                    name: format!("pod-{a}-{k}"),
+                    workload_kind: Some("Deployment".into()),
+                    workload: Some(format!("w{}", (a + k as u32) % 300)),
+                    ..Holder::default()
+                },
+                seen: None,
+                start: Some(k * WEEK_US / 5),
+                end: Some((k + 1) * WEEK_US / 5 - 1_000_000),
+                gone_by: None,
+                observed_at: 0,
+            });
+        }
+    }
+    let rows = merge(vec![], obs, &Snapshots::new());
+    assert_eq!(rows.len(), 50_000);
+    InventoryIndex::new(&rows, "bench".into())
+}
+
+/// Flow-like (address, time) batches: runs of 1 to 16 rows of one pod address at one time.
+fn flow_rows(rng: &mut Rng) -> Vec<(ArrayRef, ArrayRef)> {
+    let mut out = Vec::new();
+    let mut left = ROWS;
+    while left > 0 {
+        let n = left.min(BATCH);
+        let (mut ips, mut times) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        while ips.len() < n {
+            let r = rng.next();
+            let a = (r % 10_000) as u32;
+            let t = (r >> 20) as i64 % WEEK_US;
+            for _ in 0..(1 + (r >> 60) as usize).min(n - ips.len()) {
+                ips.push(format!("10.244.{}.{}", a / 250, a % 250 + 2));
+                times.push(t);
+            }
+        }
+        out.push((
+            Arc::new(StringViewArray::from_iter_values(ips)) as ArrayRef,
+            Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")) as ArrayRef,
+        ));
+        left -= n;
+    }
+    out
+}
+
+fn k8s_benches(c: &mut Criterion) {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let batches = flow_rows(&mut rng);
+    let f = udf(&k8s::all(Arc::new(inventory())), "k8s_workload");
+    let config = Arc::new(ConfigOptions::default());
+    let ts = DataType::Timestamp(
+        datafusion::arrow::datatypes::TimeUnit::Microsecond,
+        Some("UTC".into()),
+    );
+    let mut g = c.benchmark_group("address-at-time lookups, 10 M rows, 50 k intervals, 1 core");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(ROWS as u64));
+    g.bench_function("k8s_workload", |b| {
+        b.iter(|| {
+            for (ips, times) in &batches {
+                let out = f
+                    .invoke_with_args(ScalarFunctionArgs {
+                        args: vec![
+                            ColumnarValue::Array(ips.clone()),
+                            ColumnarValue::Array(times.clone()),
+                        ],
+                        arg_fields: vec![
+                            Arc::new(Field::new("ip", DataType::Utf8View, true)),
+                            Arc::new(Field::new("time", ts.clone(), true)),
+                        ],
+                        number_rows: ips.len(),
+                        return_field: Arc::new(Field::new("out", DataType::Utf8View, true)),
+                        config_options: config.clone(),
+                    })
+                    .unwrap();
+                black_box(out);
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(functions_benches, benches, k8s_benches);
 criterion_main!(functions_benches);

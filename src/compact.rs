@@ -108,7 +108,7 @@ pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary>
             txn.remove_file(&partition, &f.name);
         }
         for f in done {
-            txn.add_file(partition.clone(), f);
+            txn.add_file(&partition, f);
         }
         lake.commit(txn)?;
     }

@@ -735,7 +735,7 @@ fn run_chunk(
         for (partition, entry) in w.files {
             summary.partitions.insert(partition.clone());
             summary.files_written += 1;
-            txn.add_file(partition, entry);
+            txn.add_file(&partition, entry);
         }
         if let Some(name) = w.rejects {
             summary
@@ -800,7 +800,7 @@ fn drop_blob_rows(lake: &Lake, txn: &mut Txn, blobs: &HashMap<u64, String>) -> R
             dropped += f.rows - kept.as_ref().map_or(0, |k| k.rows);
             txn.remove_file(partition, &f.name);
             if let Some(k) = kept {
-                txn.add_file(partition.clone(), k);
+                txn.add_file(partition, k);
             }
         }
     }

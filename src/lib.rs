@@ -22,6 +22,7 @@ pub mod compact;
 pub mod config;
 pub mod error;
 pub mod ingest;
+pub mod inventory;
 pub mod lake;
 pub mod nsg;
 pub mod output;

@@ -31,6 +31,8 @@ pub enum ColType {
     Int32,
     /// 64-bit signed integer.
     Int64,
+    /// True or false.
+    Boolean,
 }
 
 impl ColType {
@@ -40,6 +42,7 @@ impl ColType {
             ColType::Text => DataType::Utf8,
             ColType::Int32 => DataType::Int32,
             ColType::Int64 => DataType::Int64,
+            ColType::Boolean => DataType::Boolean,
         }
     }
 
@@ -49,6 +52,7 @@ impl ColType {
             ColType::Text => "string",
             ColType::Int32 => "int32",
             ColType::Int64 => "int64",
+            ColType::Boolean => "boolean",
         }
     }
 }
@@ -68,7 +72,7 @@ pub struct Column {
     pub doc: &'static str,
 }
 
-const fn col(
+pub(crate) const fn col(
     name: &'static str,
     ty: ColType,
     nullable: bool,
@@ -294,24 +298,36 @@ pub mod idx {
     pub const SOURCE_BLOB: usize = 28;
 }
 
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let fields: Vec<Field> = COLUMNS
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| arrow_schema(COLUMNS));
+
+/// The Arrow schema of a column list.
+pub fn arrow_schema(columns: &[Column]) -> SchemaRef {
+    let fields: Vec<Field> = columns
         .iter()
         .map(|c| Field::new(c.name, c.ty.arrow(), c.nullable))
         .collect();
     Arc::new(Schema::new(fields))
-});
+}
 
 /// Arrow schema of the data files (without the partition column).
 pub fn flows_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-/// The column reference as a Markdown table (what `docs/SCHEMA.md` contains).
+/// The `flows` column reference as a Markdown table (what `docs/SCHEMA.md` contains).
 pub fn markdown() -> String {
+    let mut s = markdown_table(COLUMNS);
+    s.push_str(&format!(
+        "| `{PARTITION_COLUMN}` | string (Hive partition `date=YYYY-MM-DD`) | no | {ALL} | UTC date of `time`; a directory, not a column inside the files. |\n"
+    ));
+    s
+}
+
+/// A column list as a Markdown table.
+pub fn markdown_table(columns: &[Column]) -> String {
     let mut s =
         String::from("| column | type | null | filled by | meaning |\n|---|---|---|---|---|\n");
-    for c in COLUMNS {
+    for c in columns {
         s.push_str(&format!(
             "| `{}` | {} | {} | {} | {} |\n",
             c.name,
@@ -321,9 +337,6 @@ pub fn markdown() -> String {
             c.doc
         ));
     }
-    s.push_str(&format!(
-        "| `{PARTITION_COLUMN}` | string (Hive partition `date=YYYY-MM-DD`) | no | {ALL} | UTC date of `time`; a directory, not a column inside the files. |\n"
-    ));
     s
 }
 

@@ -99,15 +99,10 @@ pub fn parse_instant(
         .map_err(|_| InstantError::Unknown)
 }
 
-/// The window given by `--since` and `--until` (either may be absent): `until` defaults to
-/// `now`, `since` to `default_length` before `until`. Errors name the flag and the text.
-pub fn resolve(
-    since: Option<&str>,
-    until: Option<&str>,
-    default_length: Duration,
-    now: DateTime<Utc>,
-) -> Result<Window> {
-    let bad = |flag: &str, v: &str, e: InstantError| {
+/// [`parse_instant`] for the value `v` of flag `flag`: a usage error naming both when it is
+/// none of the accepted forms.
+pub fn parse_flag(flag: &str, v: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    parse_instant(v, now).map_err(|e| {
         Error::Invalid(match e {
             InstantError::Unknown => format!(
                 "{flag} '{v}': expected now, today, yesterday, a span back from now (90m, 24h, 7d, 2w), a date (2026-11-02) or an RFC 3339 time (2026-11-02T05:00:00Z)"
@@ -116,13 +111,23 @@ pub fn resolve(
                 format!("{flag} '{v}': the span reaches back before the earliest time there is")
             }
         })
-    };
+    })
+}
+
+/// The window given by `--since` and `--until` (either may be absent): `until` defaults to
+/// `now`, `since` to `default_length` before `until`. Errors name the flag and the text.
+pub fn resolve(
+    since: Option<&str>,
+    until: Option<&str>,
+    default_length: Duration,
+    now: DateTime<Utc>,
+) -> Result<Window> {
     let until = match until {
-        Some(u) => parse_instant(u, now).map_err(|e| bad("--until", u, e))?,
+        Some(u) => parse_flag("--until", u, now)?,
         None => now,
     };
     let since = match since {
-        Some(s) => parse_instant(s, now).map_err(|e| bad("--since", s, e))?,
+        Some(s) => parse_flag("--since", s, now)?,
         None => until
             .checked_sub_signed(default_length)
             .ok_or_else(|| Error::Invalid("the default window reaches too far back".into()))?,

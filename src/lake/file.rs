@@ -46,7 +46,9 @@ pub fn partition_name(day: i32) -> String {
 /// cost two full-length comparisons per row and rarely prune a row group (a file mixes many).
 const NO_STATISTICS: [&str; 3] = ["source_blob", "resource_id", "target_resource_id"];
 
-fn writer_properties(level: i32, row_group_rows: usize) -> WriterProperties {
+/// Properties of every Parquet file flowlake writes: zstd at `level`, row groups of
+/// `row_group_rows`, the schema version in the key-value metadata.
+pub(crate) fn writer_properties(level: i32, row_group_rows: usize) -> WriterProperties {
     let mut b = WriterProperties::builder();
     for col in NO_STATISTICS {
         b = b.set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);

@@ -13,6 +13,7 @@
 //! 2 hard-link kept files, write manifest ▶ staging/v/{flows/…, manifest.json}
 //! 3 write + rename txn.json ────────────▶ txn.json            ◀── COMMIT POINT
 //! 4 per partition: renameat2(EXCHANGE) ─────────────────────────────────▶ date=…/ (swapped)
+//!   (other tables' directories, e.g. LAKE/inventory/, are staged and swapped the same way)
 //!   move rejects, manifest in; remove txn.json and staging
 //! ```
 //! 1. data files are written and fsynced under `staging/v/flows/<partition>/`;
@@ -50,7 +51,9 @@ use crate::error::{Error, IoContext, Result};
 #[derive(Debug, Serialize, Deserialize)]
 struct Intent {
     version: u64,
-    /// Partition name → inode of its staged directory.
+    /// Table directory (relative to the lake root: `flows/date=…`, `inventory`) → inode of
+    /// its staged directory. Intents written before other tables existed name `flows`
+    /// partitions alone (`date=…`), which no other table directory starts with.
     partitions: BTreeMap<String, u64>,
     /// Rejects files staged under `staging/v/rejects/`.
     rejects: Vec<String>,
@@ -256,17 +259,16 @@ impl LocalLake {
             rejects: txn.rejects.clone(),
         };
         for p in touched {
-            let staged = txn.dir.join(FLOWS_DIR).join(p);
+            let staged = txn.dir.join(p);
             fs::create_dir_all(&staged).ctx("create", &staged)?;
             let added = txn.adds.get(p);
             let kept = next
-                .partitions
-                .get(p)
+                .dir_files(p)
                 .into_iter()
                 .flatten()
                 .filter(|f| !added.is_some_and(|a| a.iter().any(|x| x.name == f.name)));
             for f in kept {
-                let live = self.root.join(FLOWS_DIR).join(p).join(&f.name);
+                let live = self.root.join(p).join(&f.name);
                 fs::hard_link(&live, staged.join(&f.name)).ctx("link", &live)?;
             }
             sync_dir(&staged)?;
@@ -299,10 +301,18 @@ impl LocalLake {
 fn apply(root: &Path, intent: &Intent) -> Result<()> {
     let m = meta(root);
     let staging = m.join("staging").join(intent.version.to_string());
-    let flows = root.join(FLOWS_DIR);
+    let mut parents = BTreeSet::new();
     for (i, (p, ino)) in intent.partitions.iter().enumerate() {
-        let staged = staging.join(FLOWS_DIR).join(p);
-        let live = flows.join(p);
+        let rel = match p.starts_with("date=") {
+            true => Path::new(FLOWS_DIR).join(p),
+            false => PathBuf::from(p),
+        };
+        let staged = staging.join(&rel);
+        let live = root.join(&rel);
+        if let Some(parent) = live.parent() {
+            fs::create_dir_all(parent).ctx("create", parent)?;
+            parents.insert(parent.to_path_buf());
+        }
         match fs::metadata(&live) {
             Ok(md) if md.ino() == *ino => continue,
             Ok(_) => exchange(&staged, &live)?,
@@ -321,7 +331,9 @@ fn apply(root: &Path, intent: &Intent) -> Result<()> {
             failpoint("mid-apply");
         }
     }
-    sync_dir(&flows)?;
+    for parent in &parents {
+        sync_dir(parent)?;
+    }
     if !intent.rejects.is_empty() {
         let dest = root.join(REJECTS_DIR);
         fs::create_dir_all(&dest).ctx("create", &dest)?;

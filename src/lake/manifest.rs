@@ -1,10 +1,11 @@
-//! The lake manifest: which data files make up `flows`, and how far each blob was read.
+//! The lake manifest: which data files make up `flows` and the other tables, and how far
+//! each blob was read.
 //!
 //! Why: exactly-once ingest needs a record of every blob's checkpoint that changes in the same
 //! atomic step as the data files holding its rows. The manifest is that record; it is replaced
 //! as a whole (write to a new name, rename) by each commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +74,36 @@ pub struct Garbage {
     pub removed_at: i64,
 }
 
+/// What the `inventory` table was built from: for exactly-once imports and to re-derive
+/// interval ends when snapshots arrive out of order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryLog {
+    /// Imported files by key (absolute path or URL).
+    pub imports: BTreeMap<String, ImportRecord>,
+    /// Snapshot times (µs since the epoch) by cluster, then object kind.
+    pub snapshots: BTreeMap<String, BTreeMap<String, BTreeSet<i64>>>,
+}
+
+impl InventoryLog {
+    /// True when nothing was ever imported.
+    pub fn is_empty(&self) -> bool {
+        self.imports.is_empty() && self.snapshots.is_empty()
+    }
+}
+
+/// One imported inventory file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    /// xxh3-64 (hex) of the bytes imported: the same content is not imported again.
+    pub hash: String,
+    /// Cluster it was imported as.
+    pub cluster: String,
+    /// Its snapshot time (µs since the epoch).
+    pub at_us: i64,
+    /// The file's shape (`kubectl_list`, `kubectl_watch`, `az_nic_list`).
+    pub shape: String,
+}
+
 /// The committed state of a lake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -84,6 +115,13 @@ pub struct Manifest {
     pub version: u64,
     /// Data files per partition directory (`date=YYYY-MM-DD`).
     pub partitions: BTreeMap<String, Vec<FileEntry>>,
+    /// Data files of the lake's other tables, by directory relative to the lake root
+    /// (`inventory`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tables: BTreeMap<String, Vec<FileEntry>>,
+    /// What the `inventory` table was imported from.
+    #[serde(default, skip_serializing_if = "InventoryLog::is_empty")]
+    pub inventory: InventoryLog,
     /// Blob states by blob key.
     pub blobs: BTreeMap<String, BlobState>,
     /// Next free blob id.
@@ -107,6 +145,8 @@ impl Default for Manifest {
             schema_version: crate::schema::SCHEMA_VERSION,
             version: 0,
             partitions: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            inventory: InventoryLog::default(),
             blobs: BTreeMap::new(),
             next_blob_id: 1,
             rejects: Vec::new(),
@@ -117,12 +157,50 @@ impl Default for Manifest {
 }
 
 impl Manifest {
-    /// Total rows over all files.
+    /// The files of the table directory `dir` (relative to the lake root: `flows/date=…`,
+    /// `inventory`).
+    pub fn dir_files(&self, dir: &str) -> Option<&Vec<FileEntry>> {
+        match dir.strip_prefix("flows/") {
+            Some(p) => self.partitions.get(p),
+            None => self.tables.get(dir),
+        }
+    }
+
+    /// The files of the table directory `dir`, created empty if needed.
+    pub fn dir_files_mut(&mut self, dir: &str) -> &mut Vec<FileEntry> {
+        match dir.strip_prefix("flows/") {
+            Some(p) => self.partitions.entry(p.to_string()).or_default(),
+            None => self.tables.entry(dir.to_string()).or_default(),
+        }
+    }
+
+    /// Forgets the table directory `dir` (it has no files left).
+    pub fn drop_dir(&mut self, dir: &str) {
+        match dir.strip_prefix("flows/") {
+            Some(p) => self.partitions.remove(p),
+            None => self.tables.remove(dir),
+        };
+    }
+
+    /// Every data file of every table, with its directory relative to the lake root.
+    pub fn data_files(&self) -> impl Iterator<Item = (String, &FileEntry)> {
+        let flows = self
+            .partitions
+            .iter()
+            .flat_map(|(p, fs)| fs.iter().map(move |f| (format!("flows/{p}"), f)));
+        let others = self
+            .tables
+            .iter()
+            .flat_map(|(d, fs)| fs.iter().map(move |f| (d.clone(), f)));
+        flows.chain(others)
+    }
+
+    /// Total rows over all files of `flows`.
     pub fn rows(&self) -> u64 {
         self.partitions.values().flatten().map(|f| f.rows).sum()
     }
 
-    /// Number of data files.
+    /// Number of data files of `flows`.
     pub fn files(&self) -> usize {
         self.partitions.values().map(Vec::len).sum()
     }
@@ -134,9 +212,8 @@ impl Manifest {
             return self.rejects.iter().any(|r| r == name);
         }
         let live = path
-            .strip_prefix("flows/")
-            .and_then(|p| p.split_once('/'))
-            .and_then(|(part, name)| self.partitions.get(part).map(|f| (f, name)))
+            .rsplit_once('/')
+            .and_then(|(dir, name)| self.dir_files(dir).map(|f| (f, name)))
             .is_some_and(|(files, name)| files.iter().any(|f| f.name == name));
         live || self.garbage.iter().any(|g| g.path == path)
     }

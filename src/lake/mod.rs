@@ -11,6 +11,7 @@
 //! Layout (both backends):
 //! ```text
 //! LAKE/flows/date=YYYY-MM-DD/part-*.parquet   the `flows` table (Hive partitions)
+//! LAKE/inventory/part-*.parquet               the `inventory` table (addresses over time)
 //! LAKE/rejects/rejects-*.ndjson               rejected input, one JSON object per line
 //! LAKE/_flowlake/manifest.json                committed state (files, blob checkpoints)
 //! ```
@@ -31,7 +32,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
-use crate::lake::manifest::{BlobState, FileEntry, Manifest};
+use crate::lake::manifest::{BlobState, FileEntry, InventoryLog, Manifest};
 use crate::store::Location;
 
 pub use local::{NOT_ATOMIC, load_manifest, swap_is_atomic};
@@ -42,6 +43,13 @@ pub const FLOWS_DIR: &str = "flows";
 pub const REJECTS_DIR: &str = "rejects";
 /// Directory of flowlake's own metadata.
 pub const META_DIR: &str = "_flowlake";
+/// Directory of the `inventory` table inside the lake.
+pub const INVENTORY_DIR: &str = "inventory";
+
+/// The directory of `flows` partition `partition` (`date=…`), relative to the lake root.
+pub fn flows_dir(partition: &str) -> String {
+    format!("{FLOWS_DIR}/{partition}")
+}
 
 /// Test hook: whether the environment variable `FLOWLAKE_FAILPOINT` names `name`. Besides the
 /// crash points of [`failpoint`], `no-rename-exchange` makes a local lake behave as on a file
@@ -84,11 +92,14 @@ pub struct Txn {
     /// writer's token, so no two writers ever write the same name.
     stem: String,
     dir: PathBuf,
+    /// Files added and removed, by table directory relative to the lake root.
     adds: BTreeMap<String, Vec<FileEntry>>,
     removes: BTreeMap<String, BTreeSet<String>>,
     rejects: Vec<String>,
     blobs: Vec<(String, BlobState)>,
     next_blob_id: u64,
+    /// The inventory's import log after this transaction, when it changes it.
+    inventory: Option<InventoryLog>,
 }
 
 impl Txn {
@@ -103,9 +114,15 @@ impl Txn {
         &self.stem
     }
 
-    /// Staging directory for new files of `partition`.
+    /// Staging directory for new files of `flows` partition `partition`.
     pub fn partition_dir(&self, partition: &str) -> PathBuf {
-        self.dir.join(FLOWS_DIR).join(partition)
+        self.table_dir(&flows_dir(partition))
+    }
+
+    /// Staging directory for new files of the table directory `dir` (relative to the lake
+    /// root: `flows/date=…`, `inventory`).
+    pub fn table_dir(&self, dir: &str) -> PathBuf {
+        self.dir.join(dir)
     }
 
     /// Staging directory for rejects files.
@@ -114,14 +131,24 @@ impl Txn {
     }
 
     /// Records a finished data file written under [`Txn::partition_dir`].
-    pub fn add_file(&mut self, partition: String, entry: FileEntry) {
-        self.adds.entry(partition).or_default().push(entry);
+    pub fn add_file(&mut self, partition: &str, entry: FileEntry) {
+        self.add_table_file(&flows_dir(partition), entry);
     }
 
-    /// Removes a committed data file.
+    /// Removes a committed data file of `flows` partition `partition`.
     pub fn remove_file(&mut self, partition: &str, name: &str) {
+        self.remove_table_file(&flows_dir(partition), name);
+    }
+
+    /// Records a finished data file written under [`Txn::table_dir`] of `dir`.
+    pub fn add_table_file(&mut self, dir: &str, entry: FileEntry) {
+        self.adds.entry(dir.to_string()).or_default().push(entry);
+    }
+
+    /// Removes a committed data file of the table directory `dir`.
+    pub fn remove_table_file(&mut self, dir: &str, name: &str) {
         self.removes
-            .entry(partition.to_string())
+            .entry(dir.to_string())
             .or_default()
             .insert(name.to_string());
     }
@@ -136,6 +163,11 @@ impl Txn {
         self.blobs.push((key, state));
     }
 
+    /// Sets the inventory's import log (files imported, snapshot times) as of this commit.
+    pub fn set_inventory(&mut self, log: InventoryLog) {
+        self.inventory = Some(log);
+    }
+
     /// Allocates an id for a blob seen for the first time.
     pub fn new_blob_id(&mut self) -> u64 {
         self.next_blob_id += 1;
@@ -148,6 +180,7 @@ impl Txn {
             && self.removes.is_empty()
             && self.rejects.is_empty()
             && self.blobs.is_empty()
+            && self.inventory.is_none()
     }
 }
 
@@ -252,12 +285,17 @@ impl Lake {
         &self.manifest
     }
 
-    /// A local path to read a committed data file from: the file itself, or for a lake on
-    /// object storage a downloaded copy.
+    /// A local path to read a committed data file of `flows` partition `partition` from.
     pub fn data_file(&self, partition: &str, name: &str) -> Result<PathBuf> {
+        self.table_file(&flows_dir(partition), name)
+    }
+
+    /// A local path to read a committed data file of the table directory `dir` from: the
+    /// file itself, or for a lake on object storage a downloaded copy.
+    pub fn table_file(&self, dir: &str, name: &str) -> Result<PathBuf> {
         match &self.backend {
-            Backend::Local(_) => Ok(self.root.join(FLOWS_DIR).join(partition).join(name)),
-            Backend::Remote(r) => r.fetch(partition, name),
+            Backend::Local(_) => Ok(self.root.join(dir).join(name)),
+            Backend::Remote(r) => r.fetch(dir, name),
         }
     }
 
@@ -283,6 +321,7 @@ impl Lake {
             rejects: Vec::new(),
             blobs: Vec::new(),
             next_blob_id: self.manifest.next_blob_id,
+            inventory: None,
         })
     }
 
@@ -315,20 +354,23 @@ fn next_manifest(current: &Manifest, txn: &Txn) -> Manifest {
     next.version = txn.version;
     next.next_blob_id = txn.next_blob_id;
     let touched: BTreeSet<&String> = txn.adds.keys().chain(txn.removes.keys()).collect();
-    for p in touched {
-        let removed = txn.removes.get(p);
-        let files = next.partitions.entry(p.clone()).or_default();
+    for dir in touched {
+        let removed = txn.removes.get(dir);
+        let files = next.dir_files_mut(dir);
         files.retain(|f| !removed.is_some_and(|r| r.contains(&f.name)));
-        files.extend(txn.adds.get(p).into_iter().flatten().cloned());
+        files.extend(txn.adds.get(dir).into_iter().flatten().cloned());
         files.sort_by(|a, b| a.name.cmp(&b.name));
         if files.is_empty() {
-            next.partitions.remove(p);
+            next.drop_dir(dir);
         }
     }
     for (key, state) in &txn.blobs {
         next.blobs.insert(key.clone(), state.clone());
     }
     next.rejects.extend(txn.rejects.iter().cloned());
+    if let Some(log) = &txn.inventory {
+        next.inventory = log.clone();
+    }
     next
 }
 

@@ -47,7 +47,7 @@ use object_store::{
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{Garbage, Manifest};
-use super::{FLOWS_DIR, REJECTS_DIR, Txn, failpoint, failpoint_is, parse_manifest};
+use super::{REJECTS_DIR, Txn, failpoint, failpoint_is, parse_manifest};
 use crate::error::{Error, IoContext, Result};
 use crate::store::{Remote, redact, runtime};
 
@@ -311,14 +311,14 @@ impl RemoteLake {
     }
 
     /// Downloads a committed data file into the work directory (once) and returns its path.
-    pub(super) fn fetch(&self, partition: &str, name: &str) -> Result<PathBuf> {
-        let dir = self.work.path().join("files").join(partition);
+    pub(super) fn fetch(&self, table_dir: &str, name: &str) -> Result<PathBuf> {
+        let dir = self.work.path().join("files").join(table_dir);
         let local = dir.join(name);
         if local.exists() {
             return Ok(local);
         }
         std::fs::create_dir_all(&dir).ctx("create", &dir)?;
-        let rel = format!("{FLOWS_DIR}/{partition}/{name}");
+        let rel = format!("{table_dir}/{name}");
         let bytes = runtime()
             .block_on(self.remote.get(&rel))
             .map_err(|e| self.lake_error(format!("cannot read {rel}: {e}")))?;
@@ -339,7 +339,7 @@ impl RemoteLake {
         let now = Utc::now();
         for (p, names) in &txn.removes {
             next.garbage.extend(names.iter().map(|n| Garbage {
-                path: format!("{FLOWS_DIR}/{p}/{n}"),
+                path: format!("{p}/{n}"),
                 removed_at: now.timestamp(),
             }));
         }
@@ -347,10 +347,7 @@ impl RemoteLake {
         let mut files: Vec<String> = txn
             .adds
             .iter()
-            .flat_map(|(p, fs)| {
-                fs.iter()
-                    .map(move |f| format!("{FLOWS_DIR}/{p}/{}", f.name))
-            })
+            .flat_map(|(p, fs)| fs.iter().map(move |f| format!("{p}/{}", f.name)))
             .collect();
         files.extend(txn.rejects.iter().map(|r| format!("{REJECTS_DIR}/{r}")));
         let intent_path = self.remote.path(&format!("{PENDING}/{}.json", txn.stem));

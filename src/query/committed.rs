@@ -22,7 +22,6 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::prelude::SessionContext;
 
 use crate::error::IoContext;
-use crate::lake::FLOWS_DIR;
 use crate::lake::manifest::Manifest;
 use crate::store::Location;
 
@@ -69,19 +68,16 @@ impl CommittedStore {
     /// The files of `manifest` in the lake at `prefix` of `inner`.
     pub fn new(inner: Arc<dyn ObjectStore>, prefix: &Path, manifest: &Manifest) -> Self {
         let mut files: Vec<ObjectMeta> = manifest
-            .partitions
-            .iter()
-            .flat_map(|(partition, files)| {
-                files.iter().map(move |f| ObjectMeta {
-                    location: prefix
-                        .parts()
-                        .chain(Path::from(format!("{FLOWS_DIR}/{partition}/{}", f.name)).parts())
-                        .collect(),
-                    last_modified: chrono::DateTime::UNIX_EPOCH,
-                    size: f.bytes,
-                    e_tag: None,
-                    version: None,
-                })
+            .data_files()
+            .map(|(dir, f)| ObjectMeta {
+                location: prefix
+                    .parts()
+                    .chain(Path::from(format!("{dir}/{}", f.name)).parts())
+                    .collect(),
+                last_modified: chrono::DateTime::UNIX_EPOCH,
+                size: f.bytes,
+                e_tag: None,
+                version: None,
             })
             .collect();
         files.sort_by(|a, b| a.location.cmp(&b.location));

@@ -9,6 +9,7 @@
 pub mod committed;
 pub mod errors;
 pub mod functions;
+pub mod k8s;
 pub mod run;
 pub mod sets;
 pub mod table;
@@ -21,6 +22,7 @@ use std::sync::{Arc, LazyLock};
 use datafusion::logical_expr::{DocSection, Documentation};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+pub use k8s::InventoryIndex;
 pub use sets::{IpSet, IpSets, SetSpec};
 pub use table::FlowsTable;
 
@@ -94,6 +96,48 @@ pub const FUNCTIONS: &[FnDoc] = &[
         returns: "string",
         about: "Most specific Azure service tag containing ip (needs a ServiceTags_*.json set).",
     },
+    FnDoc {
+        name: "k8s_namespace",
+        syntax: "k8s_namespace(ip, time)",
+        returns: "string",
+        about: "Namespace of the pod or Service that held ip at time (the `inventory` table; NULL when no binding held it).",
+    },
+    FnDoc {
+        name: "k8s_workload",
+        syntax: "k8s_workload(ip, time)",
+        returns: "string",
+        about: "Workload that held ip at time: Deployment, StatefulSet, DaemonSet, CronJob, ... name after owner references (a Service: its pods' workload).",
+    },
+    FnDoc {
+        name: "k8s_workload_kind",
+        syntax: "k8s_workload_kind(ip, time)",
+        returns: "string",
+        about: "Kind of that workload (Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet, StaticPod, Pod).",
+    },
+    FnDoc {
+        name: "k8s_pod",
+        syntax: "k8s_pod(ip, time)",
+        returns: "string",
+        about: "Name of the pod that held ip at time (NULL when a node, Service or NIC held it).",
+    },
+    FnDoc {
+        name: "k8s_node",
+        syntax: "k8s_node(ip, time)",
+        returns: "string",
+        about: "Node of the pod that held ip at time, the node itself, or the AKS node of a scale-set NIC.",
+    },
+    FnDoc {
+        name: "k8s_kind",
+        syntax: "k8s_kind(ip, time)",
+        returns: "string",
+        about: "What held ip at time: pod, service_cluster_ip, load_balancer_ip, external_ip, node, nic.",
+    },
+    FnDoc {
+        name: "k8s_name",
+        syntax: "k8s_name(ip, time)",
+        returns: "string",
+        about: "Name of the holder at time: pod, Service, node or NIC.",
+    },
 ];
 
 static DOCS: LazyLock<HashMap<&'static str, Documentation>> = LazyLock::new(|| {
@@ -119,9 +163,14 @@ pub(crate) fn documentation(name: &str) -> Option<&'static Documentation> {
 }
 
 /// Registers every flowlake function on a context (the built-ins stay). Set functions are
-/// built over `sets`, which callers load from configuration ([`IpSets::load`]).
-pub fn register_all(ctx: &SessionContext, sets: Arc<IpSets>) {
-    for f in functions::all().into_iter().chain(sets::all(sets)) {
+/// built over `sets`, which callers load from configuration ([`IpSets::load`]); the
+/// address-at-time functions over `inventory` ([`k8s::load`] reads a lake's).
+pub fn register_all(ctx: &SessionContext, sets: Arc<IpSets>, inventory: Arc<InventoryIndex>) {
+    for f in functions::all()
+        .into_iter()
+        .chain(sets::all(sets))
+        .chain(k8s::all(inventory))
+    {
         ctx.register_udf(f);
     }
 }
@@ -130,6 +179,7 @@ pub fn register_all(ctx: &SessionContext, sets: Arc<IpSets>) {
 pub const VIEWS: &[(&str, &str)] = &[
     ("flow_hours", include_str!("../../sql/views/flow_hours.sql")),
     ("egress", include_str!("../../sql/views/egress.sql")),
+    ("flows_k8s", include_str!("../../sql/views/flows_k8s.sql")),
 ];
 
 /// What a query session needs besides the lake.
@@ -146,6 +196,8 @@ pub struct LakeSession {
     pub ctx: SessionContext,
     /// The loaded IP sets.
     pub sets: Arc<IpSets>,
+    /// The lake's inventory, indexed for the `k8s_*` functions.
+    pub inventory: Arc<InventoryIndex>,
     /// The lake.
     pub lake: Location,
     /// Its manifest when the session opened.
@@ -154,8 +206,9 @@ pub struct LakeSession {
     pub commit_pending: bool,
 }
 
-/// Opens a session over the lake at `lake`: table `flows` (with its `date` partitions), the
-/// views of [`VIEWS`], and every flowlake function, with the IP sets of `opts`.
+/// Opens a session over the lake at `lake`: tables `flows` (with its `date` partitions) and
+/// `inventory`, the views of [`VIEWS`], and every flowlake function, with the IP sets of
+/// `opts` and the lake's inventory.
 pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<LakeSession> {
     let manifest = crate::lake::read_manifest(lake).await?;
     let sets = Arc::new(IpSets::load(&opts.sets)?);
@@ -164,14 +217,16 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
     // Source positions on plan errors ("line 1, column 8: no field named ...").
     config.options_mut().sql_parser.collect_spans = true;
     let ctx = SessionContext::new_with_config(config);
-    register_all(&ctx, sets.clone());
     ctx.register_table("flows", Arc::new(FlowsTable::open(lake, &manifest, &ctx)?))?;
+    let inventory = Arc::new(k8s::load(&ctx, lake, &manifest).await?);
+    register_all(&ctx, sets.clone(), inventory.clone());
     for (_, sql) in VIEWS {
         ctx.sql(sql).await?;
     }
     Ok(LakeSession {
         ctx,
         sets,
+        inventory,
         lake: lake.clone(),
         manifest,
         commit_pending: crate::lake::commit_pending(lake),

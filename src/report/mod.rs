@@ -8,11 +8,13 @@
 //! with a one-sentence reason ([`reason`]), sorts them and hands them to [`render`].
 //!
 //! Flow: window → coverage (which NICs and hours have data, [`coverage`]) → the report's
-//! queries → rows → [`Finding`]s (+ rule definitions for the audit, [`audit`]) → chart data
+//! queries → rows → addresses' holders at the time from the inventory ([`holders`]) →
+//! [`Finding`]s (+ rule definitions for the audit, [`audit`]) → chart data
 //! ([`series`]) → sorted, deterministic [`Report`] ([`model`]).
 
 pub mod audit;
 pub mod coverage;
+pub mod holders;
 pub mod html;
 pub mod model;
 pub mod reason;
@@ -28,7 +30,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::nsg::Nsg;
-use crate::query::LakeSession;
+use crate::query::{InventoryIndex, LakeSession};
 use crate::window::{Window, hour_floor, parse_span};
 
 pub use model::{Counts, Coverage, Finding, Gap, Kind, Report, Severity, Span};
@@ -104,6 +106,7 @@ fn findings(
     file: &'static str,
     rows: Vec<Map<String, Value>>,
     settings: &Checked,
+    inventory: &InventoryIndex,
 ) -> Result<Vec<Finding>> {
     let bad = |message: String| Error::ReportRows { file, message };
     rows.into_iter()
@@ -119,6 +122,7 @@ fn findings(
             if let Some(missing) = reason::missing_evidence(&kind, &row) {
                 return Err(bad(missing));
             }
+            holders::annotate(&mut row, inventory);
             let score = row
                 .shift_remove("score")
                 .and_then(|v| v.as_f64())
@@ -288,7 +292,9 @@ pub async fn run(
             }
             _ => {
                 let rows = runner.rows(file, &[]).await?;
-                report.findings.extend(findings(file, rows, settings)?);
+                report
+                    .findings
+                    .extend(findings(file, rows, settings, &session.inventory)?);
             }
         }
     }

@@ -222,6 +222,11 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
         declared(k);
         f.num(k)
     };
+    // An address, with its holder at the time when the lake has an inventory.
+    let who = |k: &str| {
+        declared(k);
+        super::holders::describe(&f.evidence, k)
+    };
     let port = || {
         format!(
             "{}/{}",
@@ -239,28 +244,28 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
     match f.kind.as_str() {
         "threat_intel" => format!(
             "{} sent {} to {} on {}, listed as '{}' in a threat-intelligence set{}: block the destination and investigate the host.",
-            t("src_ip"),
+            who("src_ip"),
             bytes(n("bytes_out")),
-            t("dst_ip"),
+            who("dst_ip"),
             port(),
             t("threat_label"),
             rule()
         ),
         "dns_to_external" => format!(
             "{} sent {} {} flows ({} out, {} back) to {}, which is not an approved server: look for DNS tunnelling or a resolver bypass{}.",
-            t("src_ip"),
+            who("src_ip"),
             count(n("flows")),
             port(),
             bytes(n("bytes_out")),
             bytes(n("bytes_in")),
-            t("dst_ip"),
+            who("dst_ip"),
             rule()
         ),
         "unexpected_port" => format!(
             "{} sent {} to {} on {}, outside the expected egress ports ({}){}; baseline for this pair: {}.",
-            t("src_ip"),
+            who("src_ip"),
             bytes(n("bytes_out")),
-            t("dst_ip"),
+            who("dst_ip"),
             port(),
             list(&s.expected_egress_ports),
             rule(),
@@ -268,9 +273,9 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
         ),
         "new_destination" => format!(
             "{} sent {} to {} on {}, a destination no internal host reached in the baseline{}: confirm it is a known service.",
-            t("src_ip"),
+            who("src_ip"),
             bytes(n("bytes_out")),
-            t("dst_ip"),
+            who("dst_ip"),
             port(),
             rule()
         ),
@@ -287,10 +292,10 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
             };
             format!(
                 "{} sent {} to external addresses, {}; the most to {} on {}.",
-                t("src_ip"),
+                who("src_ip"),
                 bytes(n("bytes_out")),
                 ratio,
-                t("dst_ip"),
+                who("dst_ip"),
                 port()
             )
         }
@@ -317,7 +322,7 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
             };
             format!(
                 "{} {} ({what}{new}) accepted {} flows from {} public sources through {}; {answered}: {next}.",
-                t("ip"),
+                who("ip"),
                 port(),
                 count(n("flows")),
                 count(n("external_sources")),
@@ -326,7 +331,7 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
         }
         "scan_pressure" => format!(
             "{} was probed: {} denied inbound flows from {} public sources on {} ports ({} on sensitive ports), denied by {}.",
-            t("ip"),
+            who("ip"),
             count(n("denied_flows")),
             count(n("external_sources")),
             count(n("distinct_ports")),
@@ -408,7 +413,7 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
         ),
         "top_talker" => format!(
             "{} moved {} ({} to external addresses, {} from them) with {} peers.",
-            t("ip"),
+            who("ip"),
             bytes(n("bytes")),
             bytes(n("bytes_to_external")),
             bytes(n("bytes_from_external")),

@@ -153,6 +153,10 @@ fn schema_doc_matches_the_code() {
         doc.contains(&flowlake::schema::markdown()),
         "docs/SCHEMA.md is out of date: run `flowlake schema --markdown`"
     );
+    assert!(
+        doc.contains(&flowlake::inventory::table::markdown()),
+        "docs/SCHEMA.md is out of date: run `flowlake schema --table inventory --markdown`"
+    );
 }
 
 #[test]

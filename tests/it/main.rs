@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod exactly_once;
+mod inventory;
 mod malformed;
 mod readers;
 mod regressions;

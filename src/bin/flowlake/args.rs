@@ -108,8 +108,74 @@ pub enum Command {
         after_help = "Exit status: 0 done; 4 findings at or above --fail-on; 1 failed; 2 bad usage."
     )]
     Report(ReportArgs),
-    /// Print the columns of the `flows` table.
+    /// Who held which address when: import Kubernetes and Azure inventories (kubectl
+    /// snapshots and watch streams, az NIC lists) into the lake, and show them.
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
+    /// Print the columns of the `flows` table (or of `inventory`).
     Schema(SchemaArgs),
+}
+
+#[derive(Subcommand)]
+pub enum InventoryCommand {
+    /// Import inventory files into the lake's `inventory` table, exactly once: a file
+    /// imported before with the same bytes is skipped, and overlapping snapshots merge.
+    ///
+    /// Reads, told apart by content: `kubectl get pods,services,nodes,endpointslices -A -o
+    /// json` (a List; add replicasets,jobs to resolve owners exactly), `kubectl get pods -A
+    /// --watch --output-watch-events -o json` (a stream of events), and `az network nic list
+    /// -o json` / `az vmss nic list ... -o json`.
+    #[command(
+        after_help = "Exit status: 0 done; 3 done, but some items were rejected (see the rejects file); 1 failed; 2 bad usage."
+    )]
+    Import(InventoryImportArgs),
+    /// Show who held which address when (the `inventory` table), filtered.
+    Show(InventoryShowArgs),
+}
+
+#[derive(clap::Args)]
+pub struct InventoryImportArgs {
+    /// Inventory files, folders (searched for *.json), or prefixes on object storage
+    /// (az://, https://, s3://, as for ingest).
+    #[arg(required = true, value_name = "SNAPSHOT")]
+    pub sources: Vec<String>,
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// The cluster (or Azure estate) these files describe; snapshots of one cluster bound
+    /// each other's intervals.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub cluster: String,
+    /// When the snapshots were taken [default: each file's modification time]: RFC 3339, a
+    /// date, or back from now (2h).
+    #[arg(long, value_name = "T")]
+    pub at: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct InventoryShowArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Only bindings held at this time: RFC 3339, a date, or back from now (2h).
+    #[arg(long, value_name = "T")]
+    pub at: Option<String>,
+    /// Only this address.
+    #[arg(long, value_name = "ADDR")]
+    pub ip: Option<String>,
+    /// Only this namespace.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Only this cluster.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Rows a table shows at most (0: all).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_rows: usize,
 }
 
 #[derive(clap::Args)]
@@ -299,4 +365,16 @@ pub struct SchemaArgs {
     /// As the Markdown table of docs/SCHEMA.md.
     #[arg(long)]
     pub markdown: bool,
+    /// Which table.
+    #[arg(long, value_enum, default_value_t = Table::Flows)]
+    pub table: Table,
+}
+
+/// The lake's tables.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Table {
+    /// Flow tuples.
+    Flows,
+    /// Address bindings over time.
+    Inventory,
 }

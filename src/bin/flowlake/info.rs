@@ -24,6 +24,18 @@ pub fn run(a: InfoArgs) -> Result<ExitCode> {
         }
         Location::Remote(_) => None,
     };
+    let inventory_rows: u64 = m
+        .dir_files(flowlake::lake::INVENTORY_DIR)
+        .into_iter()
+        .flatten()
+        .map(|f| f.rows)
+        .sum();
+    let clusters: std::collections::BTreeSet<&str> = m
+        .inventory
+        .imports
+        .values()
+        .map(|r| r.cluster.as_str())
+        .collect();
     if a.json {
         out::json(&serde_json::json!({
             "lake": lake.name(),
@@ -36,6 +48,11 @@ pub fn run(a: InfoArgs) -> Result<ExitCode> {
             "commit_pending": pending,
             "atomic_partition_swap": atomic_swap,
             "blobs_pending": m.blobs.values().filter(|b| b.pending).count(),
+            "inventory": {
+                "intervals": inventory_rows,
+                "files_imported": m.inventory.imports.len(),
+                "clusters": clusters,
+            },
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -75,6 +92,15 @@ pub fn run(a: InfoArgs) -> Result<ExitCode> {
             bytes as f64 / 1e6,
             out::time(lo),
             out::time(hi)
+        )?;
+    }
+    if !m.inventory.imports.is_empty() {
+        let clusters: Vec<&str> = clusters.into_iter().collect();
+        writeln!(
+            out,
+            "inventory: {inventory_rows} address bindings from {} imported files (clusters: {})",
+            m.inventory.imports.len(),
+            clusters.join(", ")
         )?;
     }
     if pending {

@@ -11,6 +11,7 @@ mod compact;
 mod generate;
 mod info;
 mod ingest;
+mod inventory;
 mod out;
 mod report;
 mod schema;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Command::Sql(a) => sql::run(a),
         Command::Shell(a) => shell::run(a),
         Command::Report(a) => report::run(a),
+        Command::Inventory(a) => inventory::run(a),
         Command::Schema(a) => schema::run(a),
     };
     match outcome {

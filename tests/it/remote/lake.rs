@@ -312,3 +312,68 @@ fn a_writer_that_fails_to_open_the_lake_releases_its_lock() {
     );
     assert_eq!(s["blobs_new"], 4, "{s}");
 }
+
+#[test]
+fn inventory_imports_from_and_into_object_storage_like_a_local_lake() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("aks-shop")).unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/k8s/snapshot-0800.json");
+    std::fs::copy(&fixture, src.join("aks-shop/snapshot-0800.json")).unwrap();
+    let import = |from: &str, lake: &str, env: &[(&str, String)]| {
+        let out = run_ok(
+            &[
+                "inventory",
+                "import",
+                from,
+                "--lake",
+                lake,
+                "--cluster",
+                "aks-shop",
+                "--at",
+                "2026-11-03T08:00:00Z",
+                "--json",
+            ],
+            env,
+        );
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let show = |lake: &str, env: &[(&str, String)]| {
+        run_ok(
+            &["inventory", "show", "--lake", lake, "--format", "csv"],
+            env,
+        )
+    };
+    let local = tmp.path().join("lake");
+    let local = local.to_str().unwrap();
+    import(src.to_str().unwrap(), local, &[]);
+    let want = show(local, &[]);
+    assert_eq!(want.lines().count(), 8, "{want}");
+
+    let az = crate::need!(azurite(), SERVERS);
+    blobs_py(&[
+        "azure-put-tree",
+        &connection_string(&az),
+        "inventory",
+        src.to_str().unwrap(),
+        "snapshots",
+    ]);
+    let env = azure_env(&az);
+    let lake = "az://inventory/lake";
+    let s = import("az://inventory/snapshots/aks-shop", lake, &env);
+    assert_eq!(s["imported"], 1, "{s}");
+    assert_eq!(show(lake, &env), want);
+    let q = "SELECT k8s_workload('10.224.0.20', TIMESTAMP '2026-11-03T08:30:00Z') AS w";
+    assert_eq!(
+        run_ok(&["sql", "--lake", lake, "--format", "csv", q], &env),
+        "w\nweb\n"
+    );
+    // Exactly once on object storage too.
+    let s = import("az://inventory/snapshots/aks-shop", lake, &env);
+    assert_eq!(
+        (&s["imported"], &s["unchanged"]),
+        (&Value::from(0), &Value::from(1)),
+        "{s}"
+    );
+}

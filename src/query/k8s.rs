@@ -1,0 +1,367 @@
+//! Address-at-time lookups over the `inventory` table: `k8s_workload(ip, time)` and friends.
+//!
+//! Why: a flow's address means a workload only at the flow's time; the same address is
+//! another pod's an hour later. The intervals are loaded once per session into an index
+//! (address → its intervals), and each function answers, per row, from the one binding
+//! that held the address at that time. Where bindings overlap (a pod on the host network
+//! shares its node's address; an interval's bounded end runs past the next holder's start),
+//! the kind ranks first (pod, Service addresses, node, NIC; host-network pods after their
+//! node) and then the latest start: an address is held by one holder at a time, and the
+//! newest one is the one that began after the other ended.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, StringViewArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use datafusion::common::{Result, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
+};
+
+use super::functions::{STRINGS, ViewTable, for_each_bytes};
+use crate::addr::IpBits;
+use crate::inventory::{AddrKind, Interval};
+
+/// One of the values a lookup returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// Namespace.
+    Namespace,
+    /// Workload name.
+    Workload,
+    /// Workload kind.
+    WorkloadKind,
+    /// Pod name (pods only).
+    Pod,
+    /// Node.
+    Node,
+    /// Kind of binding.
+    Kind,
+    /// Name of the holder (pod, Service, node, NIC).
+    Name,
+}
+
+impl Field {
+    const ALL: [Field; 7] = [
+        Field::Namespace,
+        Field::Workload,
+        Field::WorkloadKind,
+        Field::Pod,
+        Field::Node,
+        Field::Kind,
+        Field::Name,
+    ];
+
+    /// The SQL function's name.
+    pub fn function(self) -> &'static str {
+        match self {
+            Field::Namespace => "k8s_namespace",
+            Field::Workload => "k8s_workload",
+            Field::WorkloadKind => "k8s_workload_kind",
+            Field::Pod => "k8s_pod",
+            Field::Node => "k8s_node",
+            Field::Kind => "k8s_kind",
+            Field::Name => "k8s_name",
+        }
+    }
+
+    fn of(self, i: &Interval) -> Option<&str> {
+        match self {
+            Field::Namespace => i.holder.namespace.as_deref(),
+            Field::Workload => i.holder.workload.as_deref(),
+            Field::WorkloadKind => i.holder.workload_kind.as_deref(),
+            Field::Pod => (i.key.kind == AddrKind::Pod).then_some(i.holder.name.as_str()),
+            Field::Node => i.holder.node.as_deref(),
+            Field::Kind => Some(i.key.kind.as_str()),
+            Field::Name => Some(i.holder.name.as_str()),
+        }
+    }
+}
+
+type Fast = foldhash::fast::FixedState;
+
+/// One interval as the index needs it.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    from: i64,
+    /// Exclusive end; `i64::MAX` while open.
+    until: i64,
+    /// Lower ranks win overlaps.
+    rank: u8,
+    row: u32,
+}
+
+/// The intervals of a lake, indexed by address.
+#[derive(Debug, Default)]
+pub struct InventoryIndex {
+    by_ip: HashMap<IpBits, Vec<Span>, Fast>,
+    /// Per field: the value of each row, as views (`None`: NULL).
+    values: Vec<(ViewTable, Vec<Option<u32>>)>,
+    /// The intervals themselves, for reports (row `i` is `intervals[i]`).
+    intervals: Vec<Interval>,
+    /// What it was built from (for function equality): the inventory files' names.
+    source: String,
+}
+
+fn rank(i: &Interval) -> u8 {
+    match i.key.kind {
+        AddrKind::Pod if i.holder.host_network => 5,
+        AddrKind::Pod => 0,
+        AddrKind::ServiceClusterIp => 1,
+        AddrKind::LoadBalancerIp => 2,
+        AddrKind::ExternalIp => 3,
+        AddrKind::Node => 4,
+        AddrKind::Nic => 6,
+    }
+}
+
+impl InventoryIndex {
+    /// Builds the index over `intervals`; `source` identifies them (file names).
+    pub fn new(intervals: &[Interval], source: String) -> InventoryIndex {
+        let mut by_ip: HashMap<IpBits, Vec<Span>, Fast> = HashMap::default();
+        for (row, i) in intervals.iter().enumerate() {
+            let Some(ip) = IpBits::parse(i.key.address.as_bytes()) else {
+                continue;
+            };
+            by_ip.entry(ip).or_default().push(Span {
+                from: i.valid_from,
+                until: i.valid_until.unwrap_or(i64::MAX),
+                rank: rank(i),
+                row: row as u32,
+            });
+        }
+        for spans in by_ip.values_mut() {
+            spans.sort_by_key(|s| (s.from, s.rank));
+        }
+        let values = Field::ALL
+            .iter()
+            .map(|f| {
+                let mut idx = Vec::with_capacity(intervals.len());
+                let mut strings: Vec<&str> = Vec::new();
+                let mut seen: HashMap<&str, u32> = HashMap::new();
+                for i in intervals {
+                    idx.push(f.of(i).map(|s| {
+                        *seen.entry(s).or_insert_with(|| {
+                            strings.push(s);
+                            strings.len() as u32 - 1
+                        })
+                    }));
+                }
+                (ViewTable::new(strings), idx)
+            })
+            .collect();
+        InventoryIndex {
+            by_ip,
+            values,
+            intervals: intervals.to_vec(),
+            source,
+        }
+    }
+
+    /// Number of intervals.
+    pub fn len(&self) -> usize {
+        self.intervals.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.intervals.is_empty()
+    }
+
+    /// The binding that held `ip` at `t` (µs), as the `k8s_*` functions resolve it.
+    pub fn holder_at(&self, ip: IpBits, t: i64) -> Option<&Interval> {
+        self.lookup(ip, t).map(|r| &self.intervals[r as usize])
+    }
+
+    /// The pods (not on the host network) that ran on `node` at `t`: the candidates for
+    /// traffic that left as the node's address (SNAT with overlay networking or kubenet).
+    pub fn pods_on(&self, node: &str, t: i64) -> Vec<&Interval> {
+        self.intervals
+            .iter()
+            .filter(|i| {
+                i.key.kind == AddrKind::Pod
+                    && !i.holder.host_network
+                    && i.holder.node.as_deref() == Some(node)
+                    && i.holds_at(t)
+            })
+            .collect()
+    }
+
+    /// The row (interval index) that held `ip` at `t` (µs), if any.
+    #[inline]
+    pub fn lookup(&self, ip: IpBits, t: i64) -> Option<u32> {
+        let spans = self.by_ip.get(&ip)?;
+        let mut best: Option<&Span> = None;
+        // Spans are sorted by start: only those begun by `t` can hold it.
+        let end = spans.partition_point(|s| s.from <= t);
+        for s in &spans[..end] {
+            if t < s.until && best.is_none_or(|b| (s.rank, -s.from) <= (b.rank, -b.from)) {
+                best = Some(s);
+            }
+        }
+        best.map(|s| s.row)
+    }
+
+    fn array(&self, field: Field, rows: Vec<Option<u32>>) -> StringViewArray {
+        let (table, idx) = &self.values[field as usize];
+        table.array(rows.into_iter().map(|r| r.and_then(|r| idx[r as usize])))
+    }
+}
+
+#[derive(Debug)]
+struct K8sFn {
+    field: Field,
+    index: Arc<InventoryIndex>,
+    signature: Signature,
+}
+
+impl PartialEq for K8sFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.field == other.field && self.index.source == other.index.source
+    }
+}
+impl Eq for K8sFn {}
+impl std::hash::Hash for K8sFn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.field.hash(state);
+        self.index.source.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for K8sFn {
+    fn name(&self) -> &str {
+        self.field.function()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args.get(1) {
+            Some(DataType::Timestamp(..)) => Ok(DataType::Utf8View),
+            _ => plan_err!(
+                "{}(ip, time) needs a timestamp as its second argument",
+                self.name()
+            ),
+        }
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        super::documentation(self.name())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let ips = args.args[0].clone().into_array(n)?;
+        let times = args.args[1].clone().into_array(n)?;
+        let times = cast(&times, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+        let times = times.as_primitive::<TimestampMicrosecondType>();
+        let mut rows = Vec::with_capacity(n);
+        let mut i = 0;
+        // Consecutive rows often repeat an address at the same time (one record's tuples).
+        let mut last: Option<(IpBits, i64, Option<u32>)> = None;
+        for_each_bytes(&ips, |s| {
+            let t = times.is_valid(i).then(|| times.value(i));
+            i += 1;
+            let row = match (s.and_then(IpBits::parse), t) {
+                (Some(ip), Some(t)) => match last {
+                    Some((lip, lt, r)) if lip == ip && lt == t => r,
+                    _ => {
+                        let r = self.index.lookup(ip, t);
+                        last = Some((ip, t, r));
+                        r
+                    }
+                },
+                _ => None,
+            };
+            rows.push(row);
+        })?;
+        Ok(ColumnarValue::Array(Arc::new(
+            self.index.array(self.field, rows),
+        )))
+    }
+}
+
+/// The lookup functions over `index`.
+pub fn all(index: Arc<InventoryIndex>) -> Vec<ScalarUDF> {
+    let units = [
+        TimeUnit::Second,
+        TimeUnit::Millisecond,
+        TimeUnit::Microsecond,
+        TimeUnit::Nanosecond,
+    ];
+    let mut sigs = Vec::new();
+    for s in &STRINGS {
+        for u in &units {
+            for tz in [
+                None,
+                Some(Arc::<str>::from("UTC")),
+                Some(Arc::<str>::from("+00:00")),
+            ] {
+                sigs.push(TypeSignature::Exact(vec![
+                    s.clone(),
+                    DataType::Timestamp(*u, tz),
+                ]));
+            }
+        }
+    }
+    let signature = Signature::one_of(sigs, Volatility::Immutable);
+    Field::ALL
+        .into_iter()
+        .map(|field| {
+            ScalarUDF::from(K8sFn {
+                field,
+                index: index.clone(),
+                signature: signature.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Registers the lake's `inventory` table in `ctx` (empty when nothing was imported) and
+/// reads it into an index.
+pub async fn load(
+    ctx: &datafusion::prelude::SessionContext,
+    lake: &crate::store::Location,
+    manifest: &crate::lake::manifest::Manifest,
+) -> crate::Result<InventoryIndex> {
+    use datafusion::datasource::MemTable;
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+
+    let files: Vec<&str> = manifest
+        .dir_files(crate::lake::INVENTORY_DIR)
+        .into_iter()
+        .flatten()
+        .map(|f| f.name.as_str())
+        .collect();
+    let schema = crate::inventory::table::schema();
+    if files.is_empty() {
+        ctx.register_table(
+            "inventory",
+            Arc::new(MemTable::try_new(schema, vec![vec![]])?),
+        )?;
+        return Ok(InventoryIndex::default());
+    }
+    let url = super::committed::register(ctx, lake, manifest, crate::lake::INVENTORY_DIR)?;
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ctx.register_table("inventory", Arc::new(ListingTable::try_new(config)?))?;
+    let batches = ctx.table("inventory").await?.collect().await?;
+    let mut intervals = Vec::new();
+    let path = std::path::Path::new(crate::lake::INVENTORY_DIR);
+    for b in &batches {
+        crate::inventory::table::from_batch(b, path, &mut intervals)?;
+    }
+    Ok(InventoryIndex::new(
+        &intervals,
+        format!("{}:{}", lake.name(), files.join(",")),
+    ))
+}

@@ -1,0 +1,142 @@
+//! Who each finding's addresses were at the time: namespace, workload, pod, node.
+//!
+//! Why: a finding that says `10.224.0.20 sent 2.4 GB` sends someone to resolve an address by
+//! hand, after the fact, when the pod is long gone. With an inventory in the lake, every
+//! address of a finding is resolved at the time of the finding's first flow in the window
+//! (`first_seen`), through the same index as the `k8s_*` SQL functions, and its holder goes
+//! into the evidence (`src_workload`, `dst_namespace`, `ip_pod`, ...) and the reason. A node
+//! address (pod egress SNAT'd with overlay networking or kubenet) lists the workloads that
+//! ran on the node then, as candidates. Without an inventory nothing changes.
+
+use serde_json::{Map, Value};
+
+use super::sql::time_of;
+use crate::addr::{AddrClass, IpBits};
+use crate::inventory::{AddrKind, Interval};
+use crate::query::InventoryIndex;
+
+/// The address columns of report rows, and the prefix of the holder columns added for each.
+pub const ADDRESSES: [(&str, &str); 3] = [("src_ip", "src"), ("dst_ip", "dst"), ("ip", "ip")];
+
+/// Adds the holder columns of each address of `row` (see the module docs).
+pub fn annotate(row: &mut Map<String, Value>, index: &InventoryIndex) {
+    if index.is_empty() {
+        return;
+    }
+    let Some(t) = time_of(row.get("first_seen")).or_else(|| time_of(row.get("last_seen"))) else {
+        return;
+    };
+    let t = t.timestamp_micros();
+    for (column, prefix) in ADDRESSES {
+        let Some(ip) = row
+            .get(column)
+            .and_then(Value::as_str)
+            .and_then(|s| IpBits::parse(s.as_bytes()))
+        else {
+            continue;
+        };
+        let holder = index.holder_at(ip, t);
+        if holder.is_none() && ip.class() == AddrClass::Public {
+            // An outside address is not expected in the inventory.
+            continue;
+        }
+        let text = |v: Option<&str>| v.map_or(Value::Null, |s| Value::String(s.to_string()));
+        let h = holder.map(|i| &i.holder);
+        let pod = holder
+            .filter(|i| i.key.kind == AddrKind::Pod)
+            .map(|i| i.holder.name.as_str());
+        let fields = [
+            ("kind", text(holder.map(|i| i.key.kind.as_str()))),
+            ("namespace", text(h.and_then(|h| h.namespace.as_deref()))),
+            (
+                "workload_kind",
+                text(h.and_then(|h| h.workload_kind.as_deref())),
+            ),
+            ("workload", text(h.and_then(|h| h.workload.as_deref()))),
+            ("pod", text(pod)),
+            ("node", text(h.and_then(|h| h.node.as_deref()))),
+            ("name", text(h.map(|h| h.name.as_str()))),
+        ];
+        for (k, v) in fields {
+            row.insert(format!("{prefix}_{k}"), v);
+        }
+        if let Some(node) = holder
+            .filter(|i| i.key.kind == AddrKind::Node)
+            .and_then(|i| i.holder.node.as_deref())
+        {
+            let mut candidates: Vec<String> = index
+                .pods_on(node, t)
+                .into_iter()
+                .map(workload_name)
+                .collect();
+            candidates.sort();
+            candidates.dedup();
+            row.insert(
+                format!("{prefix}_candidates"),
+                Value::Array(candidates.into_iter().map(Value::String).collect()),
+            );
+        }
+    }
+}
+
+/// `namespace/workload` of a pod binding (its own name when it has no workload).
+fn workload_name(i: &Interval) -> String {
+    let w = i.holder.workload.as_deref().unwrap_or(&i.holder.name);
+    match &i.holder.namespace {
+        Some(ns) => format!("{ns}/{w}"),
+        None => w.to_string(),
+    }
+}
+
+/// An address of a finding as the reason writes it: `10.224.0.20 (pod shop/web-7d9f… of
+/// Deployment shop/web on node aks-…)`, or the bare address without an inventory.
+pub fn describe(evidence: &Map<String, Value>, column: &str) -> String {
+    let ip = evidence.get(column).and_then(Value::as_str).unwrap_or("?");
+    let Some((_, prefix)) = ADDRESSES.iter().find(|(c, _)| *c == column) else {
+        return ip.to_string();
+    };
+    let get = |k: &str| {
+        evidence
+            .get(&format!("{prefix}_{k}"))
+            .and_then(Value::as_str)
+    };
+    if !evidence.contains_key(&format!("{prefix}_kind")) {
+        return ip.to_string();
+    }
+    let ns = |name: &str| match get("namespace") {
+        Some(n) => format!("{n}/{name}"),
+        None => name.to_string(),
+    };
+    let workload = || match (get("workload_kind"), get("workload")) {
+        (Some(k), Some(w)) => format!(" of {k} {}", ns(w)),
+        _ => String::new(),
+    };
+    let on = get("node").map_or(String::new(), |n| format!(" on node {n}"));
+    let what = match get("kind") {
+        None => "not in inventory".to_string(),
+        Some("pod") => format!("pod {}{}{on}", ns(get("name").unwrap_or("?")), workload()),
+        Some("node") => {
+            let candidates: Vec<&str> = evidence
+                .get(&format!("{prefix}_candidates"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let name = get("name").unwrap_or("?");
+            match candidates.len() {
+                0 => format!("node {name}"),
+                _ => format!(
+                    "node {name}; pod traffic leaves as the node's address, candidates: {}",
+                    candidates.join(", ")
+                ),
+            }
+        }
+        Some("nic") => format!("NIC {}{on}", get("name").unwrap_or("?")),
+        Some(k) => format!(
+            "{} of Service {}{}",
+            k.replace('_', " "),
+            ns(get("name").unwrap_or("?")),
+            workload()
+        ),
+    };
+    format!("{ip} ({what})")
+}

@@ -1,0 +1,494 @@
+//! `flowlake inventory`: kubectl snapshots, watch streams and az NIC lists into the lake's
+//! `inventory` table; addresses resolved to workloads at the flows' times.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{flowlake, write};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/k8s")
+        .join(name)
+}
+
+/// `flowlake inventory import FILE --lake LAKE --cluster aks-shop --at AT --json`.
+fn import(lake: &Path, file: &Path, at: &str) -> (i32, Value, String) {
+    let out = flowlake(
+        &[
+            "inventory",
+            "import",
+            &file.display().to_string(),
+            "--lake",
+            &lake.display().to_string(),
+            "--cluster",
+            "aks-shop",
+            "--at",
+            at,
+            "--json",
+        ],
+        &[],
+    );
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "summary ({e}): {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (
+        out.status.code().unwrap_or(-1),
+        summary,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The fixtures' day, imported in the given order.
+fn imported(lake: &Path, order: &[(&str, &str)]) {
+    for (file, at) in order {
+        let (code, s, err) = import(lake, &fixture(file), at);
+        assert_eq!(code, 0, "{file}: {s} {err}");
+        assert_eq!(s["imported"], 1, "{file}: {s}");
+    }
+}
+
+const DAY: [(&str, &str); 4] = [
+    ("snapshot-0800.json", "2026-11-03T08:00:00Z"),
+    ("watch-pods.json", "2026-11-03T09:00:00Z"),
+    ("snapshot-1000.json", "2026-11-03T10:00:00Z"),
+    ("nics.json", "2026-11-03T10:00:00Z"),
+];
+
+/// `flowlake inventory show --lake LAKE --format csv EXTRA...`: (exit code, stdout, or stderr
+/// when it failed).
+fn show(lake: &Path, extra: &[&str]) -> (i32, String) {
+    let lake = lake.display().to_string();
+    let mut args = vec!["inventory", "show", "--lake", &lake, "--format", "csv"];
+    args.extend(extra);
+    let out = flowlake(&args, &[]);
+    let code = out.status.code().unwrap_or(-1);
+    let text = if code == 0 { out.stdout } else { out.stderr };
+    (code, String::from_utf8(text).unwrap())
+}
+
+fn sql(lake: &Path, q: &str) -> String {
+    let out = flowlake(
+        &[
+            "sql",
+            "--lake",
+            &lake.display().to_string(),
+            "--format",
+            "csv",
+            q,
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{q}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `kind,namespace,workload_kind,workload,pod,node,name` of `ip` at `t`.
+fn resolve(lake: &Path, ip: &str, t: &str) -> String {
+    let q = format!(
+        "SELECT {} FROM (VALUES (1))",
+        [
+            "k8s_kind",
+            "k8s_namespace",
+            "k8s_workload_kind",
+            "k8s_workload",
+            "k8s_pod",
+            "k8s_node",
+            "k8s_name"
+        ]
+        .map(|f| format!("{f}('{ip}', TIMESTAMP '{t}')"))
+        .join(", ")
+    );
+    sql(lake, &q).lines().nth(1).unwrap_or_default().to_string()
+}
+
+#[test]
+fn addresses_resolve_to_their_holder_at_each_time() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    imported(&lake, &DAY);
+    const NODE: &str = "aks-flat-12345678-vmss000000";
+    let cases = [
+        // web's pod, then (after a rolling restart) the same IP reused by billing/reports.
+        (
+            "10.224.0.20",
+            "2026-11-03T08:30:00Z",
+            "pod,shop,Deployment,web,web-7d9f8b6c4-abcde,NODE,web-7d9f8b6c4-abcde".to_string(),
+        ),
+        (
+            "10.224.0.20",
+            "2026-11-03T09:15:00Z",
+            "pod,shop,Deployment,web,web-7d9f8b6c4-abcde,NODE,web-7d9f8b6c4-abcde".to_string(),
+        ),
+        (
+            "10.224.0.20",
+            "2026-11-03T09:45:00Z",
+            "pod,billing,Deployment,reports,reports-59c6b8d7f-q8w4e,NODE,reports-59c6b8d7f-q8w4e"
+                .to_string(),
+        ),
+        // web's new pod: the ReplicaSet is not in that snapshot, the template hash names it.
+        (
+            "10.224.0.21",
+            "2026-11-03T09:45:00Z",
+            "pod,shop,Deployment,web,web-7d9f8b6c4-fghij,NODE,web-7d9f8b6c4-fghij".to_string(),
+        ),
+        (
+            "10.224.0.30",
+            "2026-11-03T08:30:00Z",
+            "pod,shop,StatefulSet,db,db-0,NODE,db-0".to_string(),
+        ),
+        // A CronJob's pod until its container finished (08:12:30), then nobody.
+        (
+            "10.224.0.40",
+            "2026-11-03T08:05:00Z",
+            "pod,ops,CronJob,backup,backup-29894850-x7k2p,NODE,backup-29894850-x7k2p".to_string(),
+        ),
+        ("10.224.0.40", "2026-11-03T08:30:00Z", ",,,,,,".to_string()),
+        // The node's address: the node, not its host-network kube-proxy or its NIC.
+        (
+            "10.224.0.4",
+            "2026-11-03T08:30:00Z",
+            "node,,,,,NODE,NODE".to_string(),
+        ),
+        // The Service's frontends, backed by web (EndpointSlice at 08:00, selector at 10:00).
+        (
+            "20.50.60.70",
+            "2026-11-03T08:30:00Z",
+            "load_balancer_ip,shop,Deployment,web,,,web".to_string(),
+        ),
+        (
+            "10.0.12.34",
+            "2026-11-03T10:30:00Z",
+            "service_cluster_ip,shop,Deployment,web,,,web".to_string(),
+        ),
+        // From the watch stream: exact start and deletion.
+        (
+            "10.224.0.50",
+            "2026-11-03T08:30:00Z",
+            "pod,shop,Deployment,worker,worker-6f7c9d8b5-m2n3p,NODE,worker-6f7c9d8b5-m2n3p"
+                .to_string(),
+        ),
+        ("10.224.0.50", "2026-11-03T08:50:00Z", ",,,,,,".to_string()),
+        // A VM outside the cluster, from the NIC list.
+        (
+            "10.225.0.10",
+            "2026-11-03T10:30:00Z",
+            "nic,,,,,,jump01-nic".to_string(),
+        ),
+        ("10.224.0.99", "2026-11-03T08:30:00Z", ",,,,,,".to_string()),
+    ];
+    for (ip, t, want) in cases {
+        assert_eq!(
+            resolve(&lake, ip, t),
+            want.replace("NODE", NODE),
+            "{ip} at {t}"
+        );
+    }
+}
+
+#[test]
+fn imports_are_exactly_once_and_order_free() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    imported(&a, &DAY);
+    let mut rev = DAY;
+    rev.reverse();
+    imported(&b, &rev);
+    let show = |lake: &Path| show(lake, &[]).1;
+    let shown = show(&a);
+    assert_eq!(
+        shown,
+        show(&b),
+        "snapshots imported in any order give the same intervals"
+    );
+    assert!(shown.lines().count() > 10, "{shown}");
+    // Re-importing adds nothing and commits nothing.
+    let info = |lake: &Path| std::fs::read_to_string(lake.join("_flowlake/manifest.json")).unwrap();
+    let before = info(&a);
+    for (file, at) in DAY {
+        let (code, s, _) = import(&a, &fixture(file), at);
+        assert_eq!(
+            (code, &s["imported"], &s["unchanged"]),
+            (0, &Value::from(0), &Value::from(1))
+        );
+    }
+    assert_eq!(before, info(&a));
+    assert_eq!(shown, show(&a));
+}
+
+#[test]
+fn show_filters_by_time_address_and_namespace() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    imported(&lake, &DAY);
+    let (_, text) = show(
+        &lake,
+        &["--at", "2026-11-03T09:45:00Z", "--ip", "10.224.0.20"],
+    );
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    // Both bindings may hold at 09:45 (web's ended between the 08:00 and 10:00 snapshots);
+    // lookups pick the newer, reports; show lists both with their certainties.
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("reports") && r.contains(",exact,")),
+        "{text}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("web-7d9f8b6c4-abcde") && r.ends_with("bounded")),
+        "{text}"
+    );
+    let (_, text) = show(&lake, &["--namespace", "billing"]);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    let (code, err) = show(&lake, &["--ip", "10.0.0.300"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--ip '10.0.0.300'"), "{err}");
+}
+
+#[test]
+fn cut_streams_and_bad_objects_are_rejected_with_file_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    // A watch stream cut in the middle of its third event.
+    let text = std::fs::read_to_string(fixture("watch-pods.json")).unwrap();
+    let cut_at = text.match_indices("\"object\"").nth(2).unwrap().0 + 200;
+    let cut = write(d.path(), "in/watch-cut.json", &text[..cut_at]);
+    let (code, s, err) = import(&lake, &cut, "2026-11-03T09:00:00Z");
+    assert_eq!(code, 3, "{s} {err}");
+    let r = &s["rejects"][0];
+    assert_eq!(r["file"], cut.display().to_string());
+    assert!(r["line"].as_u64().unwrap() > 40, "{r}");
+    assert!(r["message"].as_str().unwrap().contains("cut"), "{r}");
+    assert!(err.contains("watch-cut.json:"), "{err}");
+    assert!(s["rejects_file"].as_str().unwrap().starts_with("rejects/"));
+    // The events before the cut stand: the worker pod, still open.
+    assert_eq!(
+        resolve(&lake, "10.224.0.50", "2026-11-03T09:30:00Z"),
+        "pod,shop,Deployment,worker,worker-6f7c9d8b5-m2n3p,aks-flat-12345678-vmss000000,worker-6f7c9d8b5-m2n3p"
+    );
+
+    // An unknown kind and a malformed Pod among good objects.
+    let list = r#"{"apiVersion":"v1","kind":"List","items":[
+{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg","namespace":"shop"},"data":{}},
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bad","namespace":"shop","uid":"u-bad"},"status":{"podIPs":"10.1.1.1"}},
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"good","namespace":"shop","uid":"u-good"},"status":{"phase":"Running","podIP":"10.1.1.2","startTime":"2026-11-03T07:00:00Z"}}
+]}"#;
+    let f = write(d.path(), "in/list.json", list);
+    let (code, s, _) = import(&lake, &f, "2026-11-03T08:00:00Z");
+    assert_eq!(code, 3, "{s}");
+    let rejects = s["rejects"].as_array().unwrap();
+    assert_eq!(rejects.len(), 2, "{s}");
+    assert_eq!(rejects[0]["line"], 2);
+    assert!(
+        rejects[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ConfigMap")
+    );
+    assert_eq!(rejects[1]["line"], 3);
+    assert!(
+        rejects[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Pod is not valid")
+    );
+    assert_eq!(
+        resolve(&lake, "10.1.1.2", "2026-11-03T08:00:00Z"),
+        "pod,shop,Pod,good,good,,good"
+    );
+    // Not an inventory file at all.
+    let f = write(d.path(), "in/notes.json", "hello");
+    let (code, s, _) = import(&lake, &f, "2026-11-03T08:00:00Z");
+    assert_eq!(code, 3);
+    assert!(
+        s["rejects"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an inventory file")
+    );
+}
+
+/// An NSG v2 blob with one tuple per (time, source) from `tuples`.
+fn nsg_blob(tuples: &[(i64, &str, &str)]) -> String {
+    let t: Vec<String> = tuples
+        .iter()
+        .map(|(ts, src, dst)| format!("\"{ts},{src},{dst},40000,443,T,O,A,E,10,1000,10,5000\""))
+        .collect();
+    format!(
+        r#"{{"records":[{{"time":"2026-11-03T09:00:00.0000000Z","systemId":"s","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/NSG","operationName":"NetworkSecurityGroupFlowEvents","properties":{{"Version":2,"flows":[{{"rule":"UserRule_allow-out","flows":[{{"mac":"6045BD123456","flowTuples":[{}]}}]}}]}}}}]}}"#,
+        t.join(",")
+    )
+}
+
+#[test]
+fn flows_k8s_names_each_flows_workload_at_its_time() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    imported(&lake, &DAY);
+    // 08:30 and 09:45 on 2026-11-03: the same source address, two workloads.
+    let blob = nsg_blob(&[
+        (1_793_694_600, "10.224.0.20", "185.220.101.45"),
+        (1_793_699_100, "10.224.0.20", "185.220.101.45"),
+        (1_793_699_100, "10.224.0.4", "10.224.0.30"),
+    ]);
+    let src = write(d.path(), "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json", &blob);
+    let out = flowlake(
+        &[
+            "ingest",
+            &src.display().to_string(),
+            "--lake",
+            &lake.display().to_string(),
+            "--settle",
+            "0s",
+            "-q",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = sql(
+        &lake,
+        "SELECT time, src_kind, src_namespace, src_workload, src_node, dst_kind, dst_workload \
+         FROM flows_k8s ORDER BY time, src_ip",
+    );
+    assert_eq!(
+        got,
+        "time,src_kind,src_namespace,src_workload,src_node,dst_kind,dst_workload\n\
+         2026-11-03T08:30:00Z,pod,shop,web,aks-flat-12345678-vmss000000,,\n\
+         2026-11-03T09:45:00Z,pod,billing,reports,aks-flat-12345678-vmss000000,,\n\
+         2026-11-03T09:45:00Z,node,,,aks-flat-12345678-vmss000000,pod,db\n"
+    );
+}
+
+#[test]
+fn report_findings_name_the_workload_at_the_flows_time() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    imported(&lake, &DAY);
+    // Egress on an unexpected port: from web's pod IP at 08:30, from the same IP at 09:45
+    // (then billing/reports'), and from the node's own address (SNAT'd pod traffic).
+    let blob = nsg_blob(&[
+        (1_793_694_600, "10.224.0.20", "185.220.101.45"),
+        (1_793_699_100, "10.224.0.20", "185.220.101.46"),
+        (1_793_699_100, "10.224.0.4", "185.220.101.47"),
+        (1_793_699_100, "10.224.0.99", "185.220.101.48"),
+    ])
+    .replace(",443,", ",4444,");
+    let src = write(d.path(), "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json", &blob);
+    let out = flowlake(
+        &[
+            "ingest",
+            &src.display().to_string(),
+            "--lake",
+            &lake.display().to_string(),
+            "--settle",
+            "0s",
+            "-q",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = flowlake(
+        &[
+            "report",
+            "exfil",
+            "--lake",
+            &lake.display().to_string(),
+            "--since",
+            "2026-11-03",
+            "--until",
+            "2026-11-04",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_dst = |dst: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == "unexpected_port" && f["dst_ip"] == dst)
+            .unwrap_or_else(|| panic!("no finding to {dst}: {report}"))
+            .clone()
+    };
+    let f = by_dst("185.220.101.45");
+    assert_eq!(
+        (&f["src_namespace"], &f["src_workload"]),
+        (&Value::from("shop"), &Value::from("web")),
+        "{f}"
+    );
+    assert_eq!(f["src_pod"], "web-7d9f8b6c4-abcde");
+    assert_eq!(f["src_node"], "aks-flat-12345678-vmss000000");
+    let reason = f["reason"].as_str().unwrap();
+    assert!(reason.starts_with("10.224.0.20 (pod shop/web-7d9f8b6c4-abcde of Deployment shop/web on node aks-flat-12345678-vmss000000) sent"), "{reason}");
+    // The same address an hour later: the other workload.
+    let f = by_dst("185.220.101.46");
+    assert_eq!(
+        (&f["src_namespace"], &f["src_workload"]),
+        (&Value::from("billing"), &Value::from("reports")),
+        "{f}"
+    );
+    // The node's address: the node, with the workloads that ran on it as candidates.
+    let f = by_dst("185.220.101.47");
+    assert_eq!(
+        (&f["src_kind"], &f["src_name"]),
+        (
+            &Value::from("node"),
+            &Value::from("aks-flat-12345678-vmss000000")
+        ),
+        "{f}"
+    );
+    let candidates: Vec<&str> = f["src_candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        candidates,
+        ["billing/reports", "shop/db", "shop/web"],
+        "{f}"
+    );
+    assert!(
+        f["reason"]
+            .as_str()
+            .unwrap()
+            .contains("candidates: billing/reports, shop/db, shop/web"),
+        "{f}"
+    );
+    // An internal address nobody held: said so.
+    let f = by_dst("185.220.101.48");
+    assert_eq!(f["src_kind"], Value::Null);
+    assert!(
+        f["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.224.0.99 (not in inventory) sent"),
+        "{f}"
+    );
+    // Outside addresses stay as they are.
+    assert!(!f.as_object().unwrap().contains_key("dst_kind"), "{f}");
+}
