@@ -13,10 +13,16 @@
 -- Allow-listed destinations are never new or unexpected. Big, regular transfers to the same
 -- destination are in the baseline, so they are neither new nor anomalous.
 --
+-- A source is its workload at the tuple's time when the lake has an inventory (the subject
+-- placeholder: namespace/workload, else the address), so baselines follow workloads: a
+-- rolling restart's new pod addresses are the same source. A finding then shows the
+-- workload's lowest address seen in the window.
+--
 -- Parameters (in double braces): the window and baseline bounds, their hours with data, and the
 -- predicates and thresholds of the [report] settings.
 WITH egress AS (
     SELECT
+        {{subject(src)}}                                       AS src_subject,
         src_ip, dst_ip, dst_port, protocol_number, protocol, rule, time,
         bytes_src_to_dst                                       AS bytes_out,
         bytes_dst_to_src                                       AS bytes_in,
@@ -33,7 +39,7 @@ WITH egress AS (
 -- keyed by protocol number (an integer, never null), its keyword comes along
 window_pairs AS (
     SELECT
-        src_ip, dst_ip, dst_port, protocol_number,
+        src_subject, min(src_ip) AS src_ip, dst_ip, dst_port, protocol_number,
         min(protocol)                                          AS protocol,
         sum(bytes_out)                                         AS bytes_out,
         sum(bytes_in)                                          AS bytes_in,
@@ -44,22 +50,23 @@ window_pairs AS (
         min(rule)                                              AS rule
     FROM egress
     WHERE time >= {{since}}
-    GROUP BY src_ip, dst_ip, dst_port, protocol_number
+    GROUP BY src_subject, dst_ip, dst_port, protocol_number
 ),
 baseline_pairs AS (
     SELECT
-        src_ip, dst_ip, dst_port, protocol_number,
+        src_subject, dst_ip, dst_port, protocol_number,
         sum(bytes_out)                                         AS bytes_out,
         count(*)                                               AS tuples
     FROM egress
     WHERE time < {{since}}
-    GROUP BY src_ip, dst_ip, dst_port, protocol_number
+    GROUP BY src_subject, dst_ip, dst_port, protocol_number
 ),
 -- every pair of the window or the baseline: baseline-only pairs count for their
 -- destination's and source's baseline figures
 pairs AS (
     SELECT
-        coalesce(w.src_ip, b.src_ip)                           AS src_ip,
+        coalesce(w.src_subject, b.src_subject)                 AS src_subject,
+        w.src_ip,
         coalesce(w.dst_ip, b.dst_ip)                           AS dst_ip,
         coalesce(w.dst_port, b.dst_port)                       AS dst_port,
         w.protocol,
@@ -74,19 +81,19 @@ pairs AS (
         coalesce(b.tuples, 0)                                  AS baseline_pair_tuples
     FROM window_pairs w
     FULL JOIN baseline_pairs b
-      ON w.src_ip = b.src_ip AND w.dst_ip = b.dst_ip AND w.dst_port = b.dst_port
+      ON w.src_subject = b.src_subject AND w.dst_ip = b.dst_ip AND w.dst_port = b.dst_port
      AND w.protocol_number = b.protocol_number
 ),
 scored AS (
     SELECT
         p.*,
         sum(baseline_pair_tuples) OVER (PARTITION BY dst_ip)   AS baseline_dst_tuples,
-        sum(bytes_out) OVER (PARTITION BY src_ip)              AS src_bytes_out,
-        sum(bytes_in) OVER (PARTITION BY src_ip)               AS src_bytes_in,
-        sum(flows) OVER (PARTITION BY src_ip)                  AS src_flows,
-        sum(baseline_pair_bytes) OVER (PARTITION BY src_ip)    AS src_baseline_bytes,
+        sum(bytes_out) OVER (PARTITION BY src_subject)         AS src_bytes_out,
+        sum(bytes_in) OVER (PARTITION BY src_subject)          AS src_bytes_in,
+        sum(flows) OVER (PARTITION BY src_subject)             AS src_flows,
+        sum(baseline_pair_bytes) OVER (PARTITION BY src_subject) AS src_baseline_bytes,
         row_number() OVER (
-            PARTITION BY src_ip ORDER BY bytes_out DESC, dst_ip, dst_port, protocol
+            PARTITION BY src_subject ORDER BY bytes_out DESC, dst_ip, dst_port, protocol
         )                                                      AS src_rank
     FROM pairs p
 ),

@@ -80,6 +80,21 @@ pub fn render_sql(
     Ok(out)
 }
 
+/// `{{subject(src)}}`: what a source (or destination) is for baselines. With an inventory,
+/// its `namespace/workload` at the tuple's time, so a rolling restart's new pod addresses are
+/// the same source; else (or for an address the inventory does not know) its address.
+fn subject(side: &str, inventory: bool) -> Option<String> {
+    if side != "src" && side != "dst" {
+        return None;
+    }
+    Some(match inventory {
+        false => format!("{side}_ip"),
+        true => format!(
+            "coalesce(k8s_namespace({side}_ip, time) || '/' || k8s_workload({side}_ip, time), {side}_ip)"
+        ),
+    })
+}
+
 /// A timestamp literal.
 fn ts(t: DateTime<Utc>) -> String {
     format!(
@@ -110,6 +125,7 @@ impl Runner<'_> {
             ("baseline_since", None) => Some(ts(self.baseline.since)),
             ("window_hours", None) => Some(self.window_hours.to_string()),
             ("baseline_hours", None) => Some(self.baseline_hours.to_string()),
+            ("subject", Some(side)) => subject(side, !self.session.inventory.is_empty()),
             _ => self.settings.render(name, arg),
         }
     }
@@ -207,6 +223,7 @@ mod tests {
                 }
                 ("window_hours" | "baseline_hours", None) => Some("24".into()),
                 ("addresses", None) => Some("'10.0.0.1'".into()),
+                ("subject", Some(side)) => subject(side, true),
                 _ => settings.render(name, arg),
             })
             .unwrap_or_else(|e| panic!("{e}"));

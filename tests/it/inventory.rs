@@ -317,6 +317,52 @@ fn cut_streams_and_bad_objects_are_rejected_with_file_and_line() {
     );
 }
 
+/// `flowlake ingest SRC --lake LAKE --settle 0s -q`, which must succeed.
+fn ingest(src: &Path, lake: &Path) {
+    let out = flowlake(
+        &[
+            "ingest",
+            &src.display().to_string(),
+            "--lake",
+            &lake.display().to_string(),
+            "--settle",
+            "0s",
+            "-q",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `flowlake report exfil` over 2026-11-03 as JSON, with `extra` flags.
+fn exfil(lake: &Path, extra: &[&str]) -> Value {
+    let lake = lake.display().to_string();
+    let mut args = vec![
+        "report",
+        "exfil",
+        "--lake",
+        &lake,
+        "--since",
+        "2026-11-03",
+        "--until",
+        "2026-11-04",
+        "--format",
+        "json",
+    ];
+    args.extend(extra);
+    let out = flowlake(&args, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// An NSG v2 blob with one tuple per (time, source) from `tuples`.
 fn nsg_blob(tuples: &[(i64, &str, &str)]) -> String {
     let t: Vec<String> = tuples
@@ -341,23 +387,7 @@ fn flows_k8s_names_each_flows_workload_at_its_time() {
         (1_793_699_100, "10.224.0.4", "10.224.0.30"),
     ]);
     let src = write(d.path(), "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json", &blob);
-    let out = flowlake(
-        &[
-            "ingest",
-            &src.display().to_string(),
-            "--lake",
-            &lake.display().to_string(),
-            "--settle",
-            "0s",
-            "-q",
-        ],
-        &[],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ingest(&src, &lake);
     let got = sql(
         &lake,
         "SELECT time, src_kind, src_namespace, src_workload, src_node, dst_kind, dst_workload \
@@ -387,44 +417,8 @@ fn report_findings_name_the_workload_at_the_flows_time() {
     ])
     .replace(",443,", ",4444,");
     let src = write(d.path(), "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json", &blob);
-    let out = flowlake(
-        &[
-            "ingest",
-            &src.display().to_string(),
-            "--lake",
-            &lake.display().to_string(),
-            "--settle",
-            "0s",
-            "-q",
-        ],
-        &[],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = flowlake(
-        &[
-            "report",
-            "exfil",
-            "--lake",
-            &lake.display().to_string(),
-            "--since",
-            "2026-11-03",
-            "--until",
-            "2026-11-04",
-            "--format",
-            "json",
-        ],
-        &[],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    ingest(&src, &lake);
+    let report = exfil(&lake, &[]);
     let by_dst = |dst: &str| {
         report["findings"]
             .as_array()
@@ -491,4 +485,68 @@ fn report_findings_name_the_workload_at_the_flows_time() {
     );
     // Outside addresses stay as they are.
     assert!(!f.as_object().unwrap().contains_key("dst_kind"), "{f}");
+}
+
+#[test]
+fn a_rolling_restart_is_neither_a_new_source_nor_an_anomaly() {
+    let d = tempfile::tempdir().unwrap();
+    // Deployment data/etl: its pod 10.224.1.10 until 2026-11-03 00:00, then 10.224.1.11.
+    let pod = |name: &str, ip: &str, start: &str, end: Option<&str>| {
+        let deletion = end.map_or(String::new(), |e| format!(r#","deletionTimestamp":"{e}""#));
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"data","uid":"uid-{name}","labels":{{"pod-template-hash":"5f6d7c8b9"}},"ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"etl-5f6d7c8b9","uid":"rs","controller":true}}]{deletion}}},"status":{{"phase":"Running","podIP":"{ip}","startTime":"{start}"}}}}"#
+        )
+    };
+    let list = format!(
+        r#"{{"apiVersion":"v1","kind":"List","items":[{},{}]}}"#,
+        pod(
+            "etl-5f6d7c8b9-aaaaa",
+            "10.224.1.10",
+            "2026-10-31T00:00:00Z",
+            Some("2026-11-03T00:00:00Z")
+        ),
+        pod(
+            "etl-5f6d7c8b9-bbbbb",
+            "10.224.1.11",
+            "2026-11-03T00:00:00Z",
+            None
+        )
+    );
+    let snapshot = write(d.path(), "inv/snapshot.json", &list);
+    // 200 MB an hour to the same destination on tcp/443: two baseline days from the old
+    // pod, the window day from the new one.
+    let hour = |day: i64, h: i64| 1_793_491_200 + day * 86_400 + h * 3600; // 2026-11-01
+    let mut tuples = Vec::new();
+    for day in 0..3 {
+        for h in 0..24 {
+            let src = if day < 2 {
+                "10.224.1.10"
+            } else {
+                "10.224.1.11"
+            };
+            tuples.push((hour(day, h), src, "52.1.2.3"));
+        }
+    }
+    let blob = nsg_blob(&tuples).replace(",10,1000,10,5000", ",100000,200000000,100000,1000");
+    let src = write(d.path(), "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json", &blob);
+    let findings = |lake: &Path| -> Vec<Value> {
+        ingest(&src, lake);
+        exfil(lake, &["--baseline", "2d"])["findings"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    // Without an inventory the new address has no baseline: an anomaly (the control).
+    let plain = d.path().join("plain");
+    let f = findings(&plain);
+    assert!(
+        f.iter()
+            .any(|f| f["kind"] == "volume_anomaly" && f["src_ip"] == "10.224.1.11"),
+        "{f:?}"
+    );
+    // With it, the source is data/etl throughout: nothing to report.
+    let lake = d.path().join("lake");
+    let (code, s, err) = import(&lake, &snapshot, "2026-11-03T00:00:30Z");
+    assert_eq!(code, 0, "{s} {err}");
+    assert_eq!(findings(&lake), Vec::<Value>::new());
 }
