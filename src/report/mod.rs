@@ -9,7 +9,7 @@
 //!
 //! Flow: window → coverage (which NICs and hours have data, [`coverage`]) → the report's
 //! queries → rows → addresses' holders at the time from the inventory ([`holders`]) →
-//! [`Finding`]s (+ rule definitions for the audit, [`audit`]) → chart data
+//! [`Finding`]s, one per subject ([`subjects`]) (+ rule definitions for the audit, [`audit`]) → chart data
 //! ([`series`]) → sorted, deterministic [`Report`] ([`model`]).
 
 pub mod audit;
@@ -22,6 +22,7 @@ pub mod render;
 pub mod series;
 pub mod settings;
 pub mod sql;
+pub mod subjects;
 
 use std::collections::BTreeMap;
 
@@ -265,6 +266,8 @@ pub async fn run(
     }
     // The summary lists its top talkers after the other findings, in the query's order.
     let mut talkers = vec![];
+    // Findings about one subject become one, once all are in (before the charts pick the top).
+    let mut merged = false;
     for file in plan(opts) {
         match file {
             "coverage.sql" => {}
@@ -287,6 +290,8 @@ pub async fn run(
             }
             "timeline.sql" => report.timeline = runner.rows(file, &[]).await?,
             "series.sql" => {
+                report.findings = subjects::merge(std::mem::take(&mut report.findings));
+                merged = true;
                 sort(&mut report.findings);
                 report.series = series::series(&runner, &report.findings, settings.raw.top).await?;
             }
@@ -297,6 +302,9 @@ pub async fn run(
                     .extend(findings(file, rows, settings, &session.inventory)?);
             }
         }
+    }
+    if !merged {
+        report.findings = subjects::merge(std::mem::take(&mut report.findings));
     }
     sort(&mut report.findings);
     report.findings.extend(talkers);
