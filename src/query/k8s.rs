@@ -176,6 +176,56 @@ impl InventoryIndex {
         self.lookup(ip, t).map(|r| &self.intervals[r as usize])
     }
 
+    /// The Services that exposed `port` at `t` through `holder` (the binding that held the
+    /// address the traffic reached): on a node, Services with that node port; on a pod,
+    /// Services of the pod's namespace and workload with that target or service port.
+    /// Each comes with its load-balancer and external addresses then.
+    pub fn services_exposing(
+        &self,
+        holder: &Interval,
+        port: i64,
+        t: i64,
+    ) -> Vec<(&Interval, Vec<&str>)> {
+        let ports = |i: &Interval| -> Vec<serde_json::Value> {
+            i.holder
+                .ports
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .unwrap_or_default()
+        };
+        let matches = |i: &Interval| match holder.key.kind {
+            AddrKind::Node => ports(i)
+                .iter()
+                .any(|p| p["nodePort"].as_i64() == Some(port)),
+            AddrKind::Pod => {
+                i.holder.namespace == holder.holder.namespace
+                    && i.holder.workload.is_some()
+                    && i.holder.workload == holder.holder.workload
+                    && ports(i).iter().any(|p| {
+                        p["targetPort"].as_i64() == Some(port) || p["port"].as_i64() == Some(port)
+                    })
+            }
+            _ => false,
+        };
+        self.intervals
+            .iter()
+            .filter(|i| i.key.kind == AddrKind::ServiceClusterIp && i.holds_at(t) && matches(i))
+            .map(|svc| {
+                let frontends = self
+                    .intervals
+                    .iter()
+                    .filter(|f| {
+                        matches!(f.key.kind, AddrKind::LoadBalancerIp | AddrKind::ExternalIp)
+                            && f.key.uid == svc.key.uid
+                            && f.holds_at(t)
+                    })
+                    .map(|f| f.key.address.as_str())
+                    .collect();
+                (svc, frontends)
+            })
+            .collect()
+    }
+
     /// The pods (not on the host network) that ran on `node` at `t`: the candidates for
     /// traffic that left as the node's address (SNAT with overlay networking or kubenet).
     pub fn pods_on(&self, node: &str, t: i64) -> Vec<&Interval> {

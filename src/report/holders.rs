@@ -6,7 +6,11 @@
 //! (`first_seen`), through the same index as the `k8s_*` SQL functions, and its holder goes
 //! into the evidence (`src_workload`, `dst_namespace`, `ip_pod`, ...) and the reason. A node
 //! address (pod egress SNAT'd with overlay networking or kubenet) lists the workloads that
-//! ran on the node then, as candidates. Without an inventory nothing changes.
+//! ran on the node then, as candidates. An exposed endpoint (a row with a `port`) names the
+//! Services exposing it then (`ip_services`: a node port on a node, a target port of the
+//! pod's workload on a pod), the workloads backing them (`ip_service_workloads`) and their
+//! load-balancer or external frontends (`ip_frontends`).
+//! Without an inventory nothing changes.
 
 use serde_json::{Map, Value};
 
@@ -60,6 +64,37 @@ pub fn annotate(row: &mut Map<String, Value>, index: &InventoryIndex) {
         for (k, v) in fields {
             row.insert(format!("{prefix}_{k}"), v);
         }
+        // An exposed endpoint: the Services that expose it, and their frontends.
+        if let (Some(h), Some(port)) = (holder, row.get("port").and_then(Value::as_i64)) {
+            let services = index.services_exposing(h, port, t);
+            if !services.is_empty() {
+                let names: Vec<Value> = services
+                    .iter()
+                    .map(|(s, _)| Value::String(workload_name_of(s, &s.holder.name)))
+                    .collect();
+                let frontends: Vec<Value> = services
+                    .iter()
+                    .flat_map(|(_, f)| f.iter().map(|a| Value::String(a.to_string())))
+                    .collect();
+                let backends: Vec<Value> = services
+                    .iter()
+                    .map(
+                        |(s, _)| match (&s.holder.workload_kind, &s.holder.workload) {
+                            (Some(k), Some(w)) => {
+                                Value::String(format!("{k} {}", workload_name_of(s, w)))
+                            }
+                            _ => Value::Null,
+                        },
+                    )
+                    .collect();
+                row.insert(format!("{prefix}_services"), Value::Array(names));
+                row.insert(
+                    format!("{prefix}_service_workloads"),
+                    Value::Array(backends),
+                );
+                row.insert(format!("{prefix}_frontends"), Value::Array(frontends));
+            }
+        }
         if let Some(node) = holder
             .filter(|i| i.key.kind == AddrKind::Node)
             .and_then(|i| i.holder.node.as_deref())
@@ -81,10 +116,14 @@ pub fn annotate(row: &mut Map<String, Value>, index: &InventoryIndex) {
 
 /// `namespace/workload` of a pod binding (its own name when it has no workload).
 fn workload_name(i: &Interval) -> String {
-    let w = i.holder.workload.as_deref().unwrap_or(&i.holder.name);
+    workload_name_of(i, i.holder.workload.as_deref().unwrap_or(&i.holder.name))
+}
+
+/// `namespace/name` in the binding's namespace.
+fn workload_name_of(i: &Interval, name: &str) -> String {
     match &i.holder.namespace {
-        Some(ns) => format!("{ns}/{w}"),
-        None => w.to_string(),
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
     }
 }
 
@@ -138,5 +177,29 @@ pub fn describe(evidence: &Map<String, Value>, column: &str) -> String {
             workload()
         ),
     };
-    format!("{ip} ({what})")
+    let strings = |k: &str| -> Vec<&str> {
+        evidence
+            .get(&format!("{prefix}_{k}"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    };
+    let services = strings("services");
+    let exposed = match services.len() {
+        0 => String::new(),
+        _ => {
+            let frontends = strings("frontends");
+            let via = match frontends.len() {
+                0 => String::new(),
+                _ => format!(", frontend {}", frontends.join(", ")),
+            };
+            let backed = strings("service_workloads");
+            let by = match backed.len() {
+                0 => String::new(),
+                _ => format!(" backed by {}", backed.join(", ")),
+            };
+            format!("; exposed by Service {}{via}{by}", services.join(", "))
+        }
+    };
+    format!("{ip} ({what}{exposed})")
 }

@@ -338,12 +338,12 @@ fn ingest(src: &Path, lake: &Path) {
     );
 }
 
-/// `flowlake report exfil` over 2026-11-03 as JSON, with `extra` flags.
-fn exfil(lake: &Path, extra: &[&str]) -> Value {
+/// `flowlake report KIND` over 2026-11-03 as JSON, with `extra` flags.
+fn report(kind: &str, lake: &Path, extra: &[&str]) -> Value {
     let lake = lake.display().to_string();
     let mut args = vec![
         "report",
-        "exfil",
+        kind,
         "--lake",
         &lake,
         "--since",
@@ -367,8 +367,14 @@ fn exfil(lake: &Path, extra: &[&str]) -> Value {
 fn nsg_blob(tuples: &[(i64, &str, &str)]) -> String {
     let t: Vec<String> = tuples
         .iter()
-        .map(|(ts, src, dst)| format!("\"{ts},{src},{dst},40000,443,T,O,A,E,10,1000,10,5000\""))
+        .map(|(ts, src, dst)| format!("{ts},{src},{dst},40000,443,T,O,A,E,10,1000,10,5000"))
         .collect();
+    nsg_blob_of(&t)
+}
+
+/// An NSG v2 blob of the tuples as written (`time,src,dst,sport,dport,T,O,A,E,...`).
+fn nsg_blob_of(tuples: &[String]) -> String {
+    let t: Vec<String> = tuples.iter().map(|t| format!("\"{t}\"")).collect();
     format!(
         r#"{{"records":[{{"time":"2026-11-03T09:00:00.0000000Z","systemId":"s","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/NSG","operationName":"NetworkSecurityGroupFlowEvents","properties":{{"Version":2,"flows":[{{"rule":"UserRule_allow-out","flows":[{{"mac":"6045BD123456","flowTuples":[{}]}}]}}]}}}}]}}"#,
         t.join(",")
@@ -418,7 +424,7 @@ fn report_findings_name_the_workload_at_the_flows_time() {
     .replace(",443,", ",4444,");
     let src = write(d.path(), "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json", &blob);
     ingest(&src, &lake);
-    let report = exfil(&lake, &[]);
+    let report = report("exfil", &lake, &[]);
     let by_dst = |dst: &str| {
         report["findings"]
             .as_array()
@@ -531,7 +537,7 @@ fn a_rolling_restart_is_neither_a_new_source_nor_an_anomaly() {
     let src = write(d.path(), "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json", &blob);
     let findings = |lake: &Path| -> Vec<Value> {
         ingest(&src, lake);
-        exfil(lake, &["--baseline", "2d"])["findings"]
+        report("exfil", lake, &["--baseline", "2d"])["findings"]
             .as_array()
             .unwrap()
             .clone()
@@ -549,4 +555,63 @@ fn a_rolling_restart_is_neither_a_new_source_nor_an_anomaly() {
     let (code, s, err) = import(&lake, &snapshot, "2026-11-03T00:00:30Z");
     assert_eq!(code, 0, "{s} {err}");
     assert_eq!(findings(&lake), Vec::<Value>::new());
+}
+
+#[test]
+fn exposed_endpoints_name_the_service_and_its_workload() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    imported(&lake, &DAY);
+    // At 09:45, six internet clients reach the node's port 31443 (Service shop/web's node
+    // port, behind its load balancer) and web's new pod on 8080 (flat CNI: the pod address).
+    let mut tuples = Vec::new();
+    for c in 1..=6 {
+        for dst in ["10.224.0.4,50000,31443", "10.224.0.21,50001,8080"] {
+            let (ip, rest) = dst.split_once(',').unwrap();
+            tuples.push(format!(
+                "1793699100,198.51.{c}.7,{ip},{rest},T,I,A,E,10,1000,10,50000"
+            ));
+        }
+    }
+    let src = write(
+        d.path(),
+        "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json",
+        &nsg_blob_of(&tuples),
+    );
+    ingest(&src, &lake);
+    let report = report("exposure", &lake, &[]);
+    let at = |ip: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["ip"] == ip)
+            .unwrap_or_else(|| panic!("no finding for {ip}: {report}"))
+            .clone()
+    };
+    let node = at("10.224.0.4");
+    assert_eq!(
+        node["ip_services"],
+        serde_json::json!(["shop/web"]),
+        "{node}"
+    );
+    assert_eq!(
+        node["ip_frontends"],
+        serde_json::json!(["20.50.60.70"]),
+        "{node}"
+    );
+    let reason = node["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "exposed by Service shop/web, frontend 20.50.60.70 backed by Deployment shop/web"
+        ),
+        "{reason}"
+    );
+    let pod = at("10.224.0.21");
+    assert_eq!(
+        (&pod["ip_workload"], &pod["ip_services"]),
+        (&Value::from("web"), &serde_json::json!(["shop/web"])),
+        "{pod}"
+    );
+    assert!(pod["reason"].as_str().unwrap().starts_with("10.224.0.21 (pod shop/web-7d9f8b6c4-fghij of Deployment shop/web on node aks-flat-12345678-vmss000000; exposed by Service shop/web, frontend 20.50.60.70 backed by Deployment shop/web)"), "{pod}");
 }
