@@ -101,10 +101,10 @@ tested AS (
     SELECT
         s.*,
         {{infrastructure_port}}                                AS infrastructure,
-        {{expected_egress_port}}                               AS expected_port,
+        ({{expected_egress_port}} OR {{scoped_egress_port(src_subject)}}) AS expected_port,
         {{threat(dst)}}                                        AS threat,
         {{threat_label(dst)}}                                  AS threat_label,
-        {{allowed_destination(dst)}}                           AS allowed,
+        ({{allowed_destination(dst)}} OR {{scoped_destination(src_subject)}}) AS allowed,
         {{approved_server(dst)}}                               AS approved,
         -- the source's expected egress for a window of this length, from its baseline rate
         CAST(src_baseline_bytes AS DOUBLE) * {{window_hours}} / nullif({{baseline_hours}}, 0)

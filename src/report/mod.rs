@@ -124,6 +124,14 @@ fn findings(
                 return Err(bad(missing));
             }
             holders::annotate(&mut row, inventory);
+            // An endpoint of a Service declared expected is reported as info.
+            let severity = match settings.expected_service(&row) {
+                true => {
+                    row.insert("expected".into(), Value::Bool(true));
+                    Severity::Info
+                }
+                false => severity,
+            };
             let score = row
                 .shift_remove("score")
                 .and_then(|v| v.as_f64())

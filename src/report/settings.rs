@@ -22,18 +22,22 @@ use crate::query::sets::valid_set_name;
 pub struct Settings {
     /// Addresses that are yours besides RFC 1918 / RFC 6598 (own public ranges, peered clouds).
     pub internal: Vec<String>,
-    /// Ports egress is expected on (`tcp/443`, `udp/123`, `8080`, `tcp/8000-8100`).
+    /// Ports egress is expected on (`tcp/443`, `udp/123`, `8080`, `tcp/8000-8100`); scoped to
+    /// a namespace or workload with an inventory (`ns:data tcp/5432`,
+    /// `workload:shop/web tcp/8443`).
     pub expected_egress_ports: Vec<String>,
     /// Infrastructure protocols that must only go to approved servers (DNS, DoT, NTP).
     pub infrastructure_ports: Vec<String>,
     /// Servers those protocols may go to (addresses, CIDRs, `set:NAME`, `tag:NAME`).
     pub approved_servers: Vec<String>,
-    /// Destinations that are never "new" or "unexpected" (CIDRs, `set:NAME`, `tag:NAME`).
+    /// Destinations that are never "new" or "unexpected" (CIDRs, `set:NAME`, `tag:NAME`);
+    /// scoped like `expected_egress_ports` (`workload:billing/reports 52.1.2.0/24`).
     pub allowed_destinations: Vec<String>,
     /// Names of `[sets]` that are threat-intelligence lists.
     pub threat_sets: Vec<String>,
     /// Endpoints meant to be reachable from the internet: `PORTS` or `ADDRESS PORTS`
-    /// (`tcp/443`, `10.224.0.10 tcp/80`, `10.224.1.0/24 tcp/8443`).
+    /// (`tcp/443`, `10.224.0.10 tcp/80`, `10.224.1.0/24 tcp/8443`), or a Service with an
+    /// inventory (`service:shop/web`, `service:shop/web tcp/31443`).
     pub expected_exposed: Vec<String>,
     /// Management and data ports whose exposure ranks first.
     pub sensitive_ports: Vec<String>,
@@ -219,6 +223,93 @@ impl EndpointSpec {
     }
 }
 
+/// Whose traffic a scoped setting is about (with an inventory): `ns:NAMESPACE` or
+/// `workload:NAMESPACE/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every workload of a namespace.
+    Namespace(String),
+    /// One workload (`namespace/name`).
+    Workload(String),
+}
+
+/// A Kubernetes name: lower-case letters, digits, `-` and `.`.
+fn k8s_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+impl Scope {
+    fn parse(s: &str) -> Option<Scope> {
+        if let Some(ns) = s.strip_prefix("ns:") {
+            return k8s_name(ns).then(|| Scope::Namespace(ns.to_string()));
+        }
+        let w = s.strip_prefix("workload:")?;
+        let (ns, name) = w.split_once('/')?;
+        (k8s_name(ns) && k8s_name(name)).then(|| Scope::Workload(w.to_string()))
+    }
+
+    /// SQL predicate over a subject column (`namespace/workload` with an inventory).
+    fn sql(&self, col: &str) -> String {
+        match self {
+            Scope::Namespace(ns) => format!("{col} LIKE '{ns}/%'"),
+            Scope::Workload(w) => format!("{col} = '{w}'"),
+        }
+    }
+}
+
+/// `SCOPE VALUE` (scoped) or `VALUE`, each value parsed by `f`.
+fn scoped<T>(s: &str, f: impl Fn(&str) -> Option<T>) -> Option<(Option<Scope>, T)> {
+    let s = s.trim();
+    match s.split_once(char::is_whitespace) {
+        Some((scope, rest)) if scope.starts_with("ns:") || scope.starts_with("workload:") => {
+            Some((Some(Scope::parse(scope)?), f(rest.trim())?))
+        }
+        _ => Some((None, f(s)?)),
+    }
+}
+
+/// Entries without a scope, and those with one.
+fn split<T>(v: Vec<(Option<Scope>, T)>) -> (Vec<T>, Vec<(Scope, T)>) {
+    let (mut global, mut scoped) = (vec![], vec![]);
+    for (scope, x) in v {
+        match scope {
+            Some(s) => scoped.push((s, x)),
+            None => global.push(x),
+        }
+    }
+    (global, scoped)
+}
+
+/// `service:NAMESPACE/NAME [PORTS]`: a Service expected to be exposed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// `namespace/name`.
+    pub service: String,
+    /// Only these ports, when given.
+    pub ports: Option<PortSpec>,
+}
+
+impl ServiceSpec {
+    fn parse(s: &str) -> Option<ServiceSpec> {
+        let mut parts = s.split_whitespace();
+        let service = parts.next()?.strip_prefix("service:")?;
+        let (ns, name) = service.split_once('/')?;
+        if !k8s_name(ns) || !k8s_name(name) {
+            return None;
+        }
+        let ports = match parts.next() {
+            Some(p) => Some(PortSpec::parse(p)?),
+            None => None,
+        };
+        parts.next().is_none().then(|| ServiceSpec {
+            service: service.to_string(),
+            ports,
+        })
+    }
+}
+
 /// Checked settings, ready to render into SQL.
 #[derive(Debug, Clone)]
 pub struct Checked {
@@ -227,11 +318,16 @@ pub struct Checked {
     internal: Vec<Cidr>,
     /// Expected egress ports.
     pub expected_egress_ports: Vec<PortSpec>,
+    /// Expected egress ports of some namespaces or workloads.
+    pub scoped_egress_ports: Vec<(Scope, PortSpec)>,
     /// Infrastructure ports.
     pub infrastructure_ports: Vec<PortSpec>,
     approved_servers: Vec<AddrSpec>,
     allowed_destinations: Vec<AddrSpec>,
+    scoped_destinations: Vec<(Scope, AddrSpec)>,
     expected_exposed: Vec<EndpointSpec>,
+    /// Services expected to be exposed.
+    pub expected_services: Vec<ServiceSpec>,
     /// Sensitive ports.
     pub sensitive_ports: Vec<PortSpec>,
 }
@@ -265,19 +361,43 @@ impl Settings {
                 self.baseline
             )));
         }
+        const SCOPE: &str = "(or 'ns:NAMESPACE …', 'workload:NAMESPACE/NAME …')";
+        let egress = each(
+            "expected_egress_ports",
+            &self.expected_egress_ports,
+            |e| scoped(e, PortSpec::parse),
+            &format!("{PORTS} {SCOPE}"),
+        )?;
+        let allowed = each(
+            "allowed_destinations",
+            &self.allowed_destinations,
+            |e| scoped(e, AddrSpec::parse),
+            &format!("{ADDRS} {SCOPE}"),
+        )?;
+        let (expected_egress_ports, scoped_egress_ports) = split(egress);
+        let (allowed_destinations, scoped_destinations) = split(allowed);
+        let (services, endpoints): (Vec<&String>, Vec<&String>) = self
+            .expected_exposed
+            .iter()
+            .partition(|e| e.trim_start().starts_with("service:"));
+        let strings = |v: Vec<&String>| v.into_iter().cloned().collect::<Vec<_>>();
         Ok(Checked {
+            expected_egress_ports,
+            scoped_egress_ports,
+            allowed_destinations,
+            scoped_destinations,
+            expected_services: each(
+                "expected_exposed",
+                &strings(services),
+                ServiceSpec::parse,
+                "'service:NAMESPACE/NAME' or 'service:NAMESPACE/NAME PORTS'",
+            )?,
             raw: self.clone(),
             internal: each(
                 "internal",
                 &self.internal,
                 Cidr::parse,
                 "an address or CIDR",
-            )?,
-            expected_egress_ports: each(
-                "expected_egress_ports",
-                &self.expected_egress_ports,
-                PortSpec::parse,
-                PORTS,
             )?,
             infrastructure_ports: each(
                 "infrastructure_ports",
@@ -291,15 +411,9 @@ impl Settings {
                 AddrSpec::parse,
                 ADDRS,
             )?,
-            allowed_destinations: each(
-                "allowed_destinations",
-                &self.allowed_destinations,
-                AddrSpec::parse,
-                ADDRS,
-            )?,
             expected_exposed: each(
                 "expected_exposed",
-                &self.expected_exposed,
+                &strings(endpoints),
                 EndpointSpec::parse,
                 "PORTS or 'ADDRESS PORTS' (tcp/443, 10.0.0.4 tcp/80)",
             )?,
@@ -342,6 +456,25 @@ fn side(arg: &str) -> Option<(&'static str, &'static str)> {
 }
 
 impl Checked {
+    /// Whether a finding's evidence is about an endpoint of a Service declared expected
+    /// (`service:NS/NAME [PORTS]` in `expected_exposed`; `ip_services` from the inventory).
+    pub fn expected_service(&self, evidence: &serde_json::Map<String, serde_json::Value>) -> bool {
+        let Some(services) = evidence.get("ip_services").and_then(|v| v.as_array()) else {
+            return false;
+        };
+        let port = evidence.get("port").and_then(|v| v.as_u64());
+        let protocol = evidence.get("protocol").and_then(|v| v.as_str());
+        self.expected_services.iter().any(|spec| {
+            services
+                .iter()
+                .any(|s| s.as_str() == Some(spec.service.as_str()))
+                && spec.ports.as_ref().is_none_or(|p| {
+                    port.is_some_and(|n| (u64::from(p.lo)..=u64::from(p.hi)).contains(&n))
+                        && p.protocol.as_deref().is_none_or(|x| Some(x) == protocol)
+                })
+        })
+    }
+
     /// The set names the settings refer to (threat sets and `set:NAME` entries).
     pub fn set_names(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.raw.threat_sets.iter().map(String::as_str).collect();
@@ -349,6 +482,7 @@ impl Checked {
             .approved_servers
             .iter()
             .chain(&self.allowed_destinations)
+            .chain(self.scoped_destinations.iter().map(|(_, a)| a))
         {
             if let AddrSpec::Set(n) = a {
                 v.push(n);
@@ -362,8 +496,9 @@ impl Checked {
     /// Predicates: `internal(src|dst)`, `external(src|dst)`, `approved_server(src|dst)`,
     /// `allowed_destination(src|dst)`, `threat(src|dst)`, `expected_exposed` (over `dst_*`
     /// and `protocol`), `expected_egress_port`, `infrastructure_port`, `sensitive_port` (over
-    /// `protocol` and `dst_port`). Values: `threat_label(src|dst)`, `min_bytes`, `high_bytes`,
-    /// `anomaly_factor`, `top`.
+    /// `protocol` and `dst_port`); `scoped_egress_port(COL)` and `scoped_destination(COL)`
+    /// (the entries scoped to a namespace or workload, over the subject column `COL`). Values:
+    /// `threat_label(src|dst)`, `min_bytes`, `high_bytes`, `anomaly_factor`, `top`.
     pub fn render(&self, name: &str, arg: Option<&str>) -> Option<String> {
         let ports = |v: &[PortSpec]| any_of(v.iter().map(PortSpec::sql).collect());
         let addrs = |v: &[AddrSpec], col: &str| any_of(v.iter().map(|a| a.sql(col)).collect());
@@ -423,6 +558,25 @@ impl Checked {
                     .collect(),
             ),
             ("expected_egress_port", None) => ports(&self.expected_egress_ports),
+            // Scoped entries, over a subject column (`namespace/workload` with an inventory).
+            ("scoped_egress_port", Some(_)) => {
+                let col = arg?;
+                any_of(
+                    self.scoped_egress_ports
+                        .iter()
+                        .map(|(s, p)| format!("({} AND {})", s.sql(col), p.sql()))
+                        .collect(),
+                )
+            }
+            ("scoped_destination", Some(_)) => {
+                let col = arg?;
+                any_of(
+                    self.scoped_destinations
+                        .iter()
+                        .map(|(s, a)| format!("({} AND {})", s.sql(col), a.sql("dst_ip")))
+                        .collect(),
+                )
+            }
             ("infrastructure_port", None) => ports(&self.infrastructure_ports),
             ("sensitive_port", None) => ports(&self.sensitive_ports),
             ("min_bytes", None) => self.raw.min_bytes.to_string(),

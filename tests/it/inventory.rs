@@ -424,6 +424,46 @@ fn report_findings_name_the_workload_at_the_flows_time() {
     .replace(",443,", ",4444,");
     let src = write(d.path(), "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json", &blob);
     ingest(&src, &lake);
+    // Settings scoped to workloads and namespaces apply to their traffic only.
+    let config = write(
+        d.path(),
+        "flowlake.toml",
+        "[report]\nexpected_egress_ports = [\"tcp/443\", \"workload:shop/web tcp/4444\"]\nallowed_destinations = [\"ns:billing 185.220.101.0/24\"]\n",
+    );
+    let scoped = report("exfil", &lake, &["--config", config.to_str().unwrap()]);
+    let dsts: Vec<&str> = scoped["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["dst_ip"].as_str().unwrap())
+        .collect();
+    assert_eq!(dsts.len(), 2, "{scoped}");
+    assert!(
+        dsts.contains(&"185.220.101.47") && dsts.contains(&"185.220.101.48"),
+        "{scoped}"
+    );
+    let bad = write(
+        d.path(),
+        "bad.toml",
+        "[report]\nexpected_egress_ports = [\"workload:shop tcp/80\"]\n",
+    );
+    let out = flowlake(
+        &[
+            "report",
+            "exfil",
+            "--lake",
+            &lake.display().to_string(),
+            "--config",
+            bad.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("expected_egress_ports: 'workload:shop tcp/80'")
+    );
+
     let report = report("exfil", &lake, &[]);
     let by_dst = |dst: &str| {
         report["findings"]
@@ -579,14 +619,14 @@ fn exposed_endpoints_name_the_service_and_its_workload() {
         &nsg_blob_of(&tuples),
     );
     ingest(&src, &lake);
-    let report = report("exposure", &lake, &[]);
+    let exposure = report("exposure", &lake, &[]);
     let at = |ip: &str| {
-        report["findings"]
+        exposure["findings"]
             .as_array()
             .unwrap()
             .iter()
             .find(|f| f["ip"] == ip)
-            .unwrap_or_else(|| panic!("no finding for {ip}: {report}"))
+            .unwrap_or_else(|| panic!("no finding for {ip}: {exposure}"))
             .clone()
     };
     let node = at("10.224.0.4");
@@ -607,6 +647,25 @@ fn exposed_endpoints_name_the_service_and_its_workload() {
         ),
         "{reason}"
     );
+    // Declared expected by Service name: info.
+    let config = write(
+        d.path(),
+        "flowlake.toml",
+        "[report]\nexpected_exposed = [\"service:shop/web\"]\n",
+    );
+    let declared = report("exposure", &lake, &["--config", config.to_str().unwrap()]);
+    for f in declared["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["ip_services"].is_array())
+    {
+        assert_eq!(
+            (&f["severity"], &f["expected"]),
+            (&Value::from("info"), &Value::from(true)),
+            "{f}"
+        );
+    }
     let pod = at("10.224.0.21");
     assert_eq!(
         (&pod["ip_workload"], &pod["ip_services"]),
