@@ -437,6 +437,11 @@ impl IpSets {
         Ok(out)
     }
 
+    /// Whether Azure service tags are loaded (`service_tag` works).
+    pub fn has_tags(&self) -> bool {
+        self.tags.is_some()
+    }
+
     /// The loaded sets by name.
     pub fn sets(&self) -> impl Iterator<Item = &IpSet> {
         self.sets.values().map(|s| s.as_ref())

@@ -78,6 +78,7 @@ pub const PLAN: &[(Option<Kind>, &str, When)] = &[
     (Some(Kind::Exposure), "scans.sql", When::Always),
     (Some(Kind::Rules), "rules.sql", When::Always),
     (Some(Kind::Rules), "nsg_coverage.sql", When::NsgDefinitions),
+    (Some(Kind::Workloads), "workloads.sql", When::Always),
     (None, "top_talkers.sql", When::SummaryOrCharts),
     (None, "timeline.sql", When::SummaryOrCharts),
     (None, "series.sql", When::Charts),

@@ -27,6 +27,9 @@ pub enum Kind {
     Rules,
     /// Coverage and gaps, top talkers, traffic over time.
     Summary,
+    /// The traffic matrix: workload to workload, workload to outside, outside to exposed
+    /// workloads; edges new since the baseline.
+    Workloads,
 }
 
 /// How urgent a finding is. Ordered: `Info < Low < Medium < High`.

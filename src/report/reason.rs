@@ -21,6 +21,22 @@ const EXPOSED: &[&str] = &[
     "bytes_out",
 ];
 
+/// The evidence of an edge of the traffic matrix (`edge`, `new_edge`).
+const EDGE: &[&str] = &[
+    "src",
+    "src_side",
+    "dst",
+    "dst_side",
+    "protocol",
+    "ports",
+    "min_port",
+    "max_port",
+    "bytes",
+    "flows",
+    "tuples",
+    "first_seen",
+];
+
 /// The evidence each kind of finding carries: every key [`explain`] reads for it. A report
 /// row of that kind without one of these columns is an error (`Error::ReportRows`), so a
 /// column renamed in `sql/reports/*.sql` fails loudly instead of printing `?`.
@@ -139,6 +155,8 @@ pub const EVIDENCE: &[(&str, &[&str])] = &[
         ],
     ),
     ("coverage_gap", &["nic", "hours", "since", "until"]),
+    ("edge", EDGE),
+    ("new_edge", EDGE),
     (
         "top_talker",
         &[
@@ -404,6 +422,32 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
             n("shadowed_by_priority"),
             t("shadowed_by_access")
         ),
+        "edge" | "new_edge" => {
+            let proto = t("protocol");
+            let ports = match n("ports") as u64 {
+                1 => format!("{proto}/{}", n("min_port")),
+                k => format!("{k} {proto} ports ({}-{})", n("min_port"), n("max_port")),
+            };
+            let side = |k: &str| match f.text(k) {
+                Some("outside") => " (outside)",
+                _ => "",
+            };
+            let new = match f.kind.as_str() {
+                "new_edge" => "; new since the baseline: confirm this path is meant to exist",
+                _ => "",
+            };
+            format!(
+                "{}{} → {}{} on {ports}: {} in {} flows ({} tuples), first at {}{new}.",
+                t("src"),
+                side("src_side"),
+                t("dst"),
+                side("dst_side"),
+                bytes(n("bytes")),
+                count(n("flows")),
+                count(n("tuples")),
+                t("first_seen")
+            )
+        }
         "coverage_gap" => format!(
             "NIC {} has no flow logs for {} hour(s) from {} to {}: reports are blind there; check its flow-log settings.",
             t("nic"),
@@ -455,9 +499,8 @@ mod tests {
                 let v: Value = match *k {
                     "answered" | "new" => true.into(),
                     "src_ip" | "dst_ip" | "ip" | "rule" | "nsg" | "protocol" | "nic" | "since"
-                    | "until" | "threat_label" | "shadowed_by" | "shadowed_by_access" => {
-                        format!("<{k}>").into()
-                    }
+                    | "until" | "threat_label" | "shadowed_by" | "shadowed_by_access" | "src"
+                    | "dst" | "src_side" | "dst_side" | "first_seen" => format!("<{k}>").into(),
                     _ => 2.into(),
                 };
                 ev.insert(k.to_string(), v);

@@ -56,6 +56,9 @@ pub fn subject(f: &Finding) -> String {
     if let Some(ip) = f.text("ip") {
         return format!("{ip}{}", port("port"));
     }
+    if let (Some(s), Some(d)) = (f.text("src"), f.text("dst")) {
+        return format!("{s} → {d} {}", f.text("protocol").unwrap_or("?"));
+    }
     if let Some(r) = f.text("rule") {
         return match f.text("nsg") {
             Some(n) if !n.is_empty() => format!("{r} ({n})"),

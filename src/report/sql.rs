@@ -24,6 +24,10 @@ pub const SQL: &[(&str, &str)] = &[
         include_str!("../../sql/reports/exposure.sql"),
     ),
     ("scans.sql", include_str!("../../sql/reports/scans.sql")),
+    (
+        "workloads.sql",
+        include_str!("../../sql/reports/workloads.sql"),
+    ),
     ("rules.sql", include_str!("../../sql/reports/rules.sql")),
     (
         "nsg_coverage.sql",
@@ -95,6 +99,21 @@ fn subject(side: &str, inventory: bool) -> Option<String> {
     })
 }
 
+/// `{{outside_group(src)}}`: the group an outside address is drawn in: its narrowest Azure
+/// service tag when tags are loaded, else its /24 (/64 for IPv6).
+fn outside_group(side: &str, tags: bool) -> Option<String> {
+    if side != "src" && side != "dst" {
+        return None;
+    }
+    let net = format!(
+        "CASE WHEN ip_version({side}_ip) = 6 THEN ip_network({side}_ip, 64) ELSE ip_network({side}_ip, 24) END"
+    );
+    Some(match tags {
+        true => format!("coalesce(service_tag({side}_ip), {net})"),
+        false => net,
+    })
+}
+
 /// A timestamp literal.
 fn ts(t: DateTime<Utc>) -> String {
     format!(
@@ -126,6 +145,7 @@ impl Runner<'_> {
             ("window_hours", None) => Some(self.window_hours.to_string()),
             ("baseline_hours", None) => Some(self.baseline_hours.to_string()),
             ("subject", Some(side)) => subject(side, !self.session.inventory.is_empty()),
+            ("outside_group", Some(side)) => outside_group(side, self.session.sets.has_tags()),
             _ => self.settings.render(name, arg),
         }
     }
@@ -224,6 +244,7 @@ mod tests {
                 ("window_hours" | "baseline_hours", None) => Some("24".into()),
                 ("addresses", None) => Some("'10.0.0.1'".into()),
                 ("subject", Some(side)) => subject(side, true),
+                ("outside_group", Some(side)) => outside_group(side, false),
                 _ => settings.render(name, arg),
             })
             .unwrap_or_else(|e| panic!("{e}"));

@@ -674,3 +674,73 @@ fn exposed_endpoints_name_the_service_and_its_workload() {
     );
     assert!(pod["reason"].as_str().unwrap().starts_with("10.224.0.21 (pod shop/web-7d9f8b6c4-fghij of Deployment shop/web on node aks-flat-12345678-vmss000000; exposed by Service shop/web, frontend 20.50.60.70 backed by Deployment shop/web)"), "{pod}");
 }
+
+#[test]
+fn the_workloads_report_is_the_traffic_matrix_with_new_edges_as_findings() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    imported(&lake, &DAY);
+    let day_before = 1_793_694_600 - 86_400;
+    let blob = nsg_blob(&[
+        // shop/db (db-0, up since 2026-11-01) to the same /24 the day before and on the day.
+        (day_before, "10.224.0.30", "185.220.101.45"),
+        (1_793_694_600, "10.224.0.30", "185.220.101.45"),
+        // billing/reports to a /24 nobody reached before.
+        (1_793_699_100, "10.224.0.20", "198.51.100.7"),
+        // The node to shop/db.
+        (1_793_699_100, "10.224.0.4", "10.224.0.30"),
+    ])
+    .replace(",10,1000,10,5000", ",1000,2000000,1000,1000");
+    let src = write(d.path(), "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json", &blob);
+    ingest(&src, &lake);
+    let r = report("workloads", &lake, &["--baseline", "1d"]);
+    let edge = |src: &str, dst: &str| {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["src"] == src && f["dst"] == dst)
+            .unwrap_or_else(|| panic!("no edge {src} → {dst}: {r}"))
+            .clone()
+    };
+    let f = edge("billing/reports", "198.51.100.0/24");
+    assert_eq!(
+        (&f["kind"], &f["severity"], &f["new"]),
+        (
+            &Value::from("new_edge"),
+            &Value::from("medium"),
+            &Value::from(true)
+        ),
+        "{f}"
+    );
+    assert_eq!(
+        (&f["src_side"], &f["dst_side"], &f["bytes"]),
+        (
+            &Value::from("internal"),
+            &Value::from("outside"),
+            &Value::from(2_001_000)
+        ),
+        "{f}"
+    );
+    assert!(
+        f["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("billing/reports → 198.51.100.0/24 (outside) on tcp/443: 2.0 MB in "),
+        "{f}"
+    );
+    let f = edge("shop/db", "185.220.101.0/24");
+    assert_eq!(
+        (&f["kind"], &f["severity"]),
+        (&Value::from("edge"), &Value::from("info")),
+        "{f}"
+    );
+    let f = edge("10.224.0.4", "shop/db");
+    assert_eq!(f["dst_side"], "internal", "{f}");
+    assert_eq!(
+        (&f["kind"], &f["severity"]),
+        (&Value::from("new_edge"), &Value::from("medium")),
+        "{f}"
+    );
+    assert_eq!(r["counts"]["medium"], 2, "{r}");
+}

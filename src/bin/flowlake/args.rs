@@ -98,7 +98,8 @@ pub enum Command {
     /// With stdin not a terminal, reads statements from stdin without prompts.
     Shell(ShellArgs),
     /// Findings for the weekly questions: is data leaving (exfil), what is exposed
-    /// (exposure), are the rules right (rules); or coverage and traffic (summary).
+    /// (exposure), are the rules right (rules); or coverage and traffic (summary), and who
+    /// talks to whom (workloads: the traffic matrix, new edges as findings).
     ///
     /// Without --since/--until the window is the 24 hours up to the lake's last data. The
     /// baseline is the span before the window that "new" and "unusual" are judged against.
