@@ -1,4 +1,5 @@
-//! A report as one self-contained HTML page: summary, charts, findings.
+//! A report as one self-contained HTML page: summary, charts (and the workloads report's
+//! graph, [`super::graph`]), findings.
 //!
 //! Why: a report mailed to a team or attached to an incident must open anywhere, offline, with
 //! nothing fetched from the network. Styles are inline, charts are inline SVG drawn here (no
@@ -212,6 +213,12 @@ pub fn page(r: &Report) -> String {
         count(c.baseline_tuples as f64),
         c.gaps_total
     );
+
+    if let Some(svg) = super::graph::svg(&r.findings) {
+        o.push_str(r#"<h2>Who talks to whom</h2><div class="graph">"#);
+        o.push_str(&svg);
+        o.push_str("</div>");
+    }
 
     if !r.timeline.is_empty() || !r.top_talkers.is_empty() {
         o.push_str(r#"<h2>Traffic</h2><div class="charts">"#);

@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod coverage;
+pub mod graph;
 pub mod holders;
 pub mod html;
 pub mod model;

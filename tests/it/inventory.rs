@@ -744,3 +744,104 @@ fn the_workloads_report_is_the_traffic_matrix_with_new_edges_as_findings() {
     );
     assert_eq!(r["counts"]["medium"], 2, "{r}");
 }
+
+/// Fifty workloads in five namespaces, each talking to the next, to the outside, and reached
+/// from it: the workloads page draws them as a graph that headless Chromium renders cleanly.
+#[test]
+fn the_workloads_graph_stays_legible_with_fifty_workloads() {
+    let bin = crate::need!(
+        crate::reports::chromium_binary(),
+        "headless Chromium (Debian: apt-get install chromium; scripts/test.sh installs it)"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    let ip = |i: usize| format!("10.224.2.{}", 10 + i);
+    let pods: Vec<String> = (0..50)
+        .map(|i| {
+            format!(
+                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"svc{i}-0","namespace":"team{}","uid":"u{i}","ownerReferences":[{{"apiVersion":"apps/v1","kind":"StatefulSet","name":"svc{i}","uid":"s{i}","controller":true}}]}},"status":{{"phase":"Running","podIP":"{}","startTime":"2026-11-01T00:00:00Z"}}}}"#,
+                i % 5,
+                ip(i)
+            )
+        })
+        .collect();
+    let list = write(
+        d.path(),
+        "inv/pods.json",
+        &format!(
+            r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
+            pods.join(",")
+        ),
+    );
+    let (code, s, err) = import(&lake, &list, "2026-11-03T12:00:00Z");
+    assert_eq!(code, 0, "{s} {err}");
+    let mut tuples = Vec::new();
+    for i in 0..50 {
+        for (day, when) in [(1, 1_793_694_600), (0, 1_793_694_600 - 86_400)] {
+            if day == 0 && i % 2 == 0 {
+                continue; // half the edges are new on the day
+            }
+            let t = when + i as i64;
+            tuples.push(format!(
+                "{t},{},{},40000,8080,T,O,A,E,10,{},10,5000",
+                ip(i),
+                ip((i + 1) % 50),
+                1_000_000 * (i + 1)
+            ));
+            tuples.push(format!(
+                "{t},{},52.{}.1.1,40001,443,T,O,A,E,10,200000,10,5000",
+                ip(i),
+                i % 7
+            ));
+            tuples.push(format!(
+                "{t},198.51.100.{i},{},40002,443,T,I,A,E,10,3000,10,90000",
+                ip(i)
+            ));
+        }
+    }
+    let src = write(
+        d.path(),
+        "src/y=2026/m=11/d=03/h=09/m=00/PT1H.json",
+        &nsg_blob_of(&tuples),
+    );
+    ingest(&src, &lake);
+    let page = d.path().join("workloads.html");
+    let out = flowlake(
+        &[
+            "report",
+            "workloads",
+            "--lake",
+            &lake.display().to_string(),
+            "--since",
+            "2026-11-03",
+            "--until",
+            "2026-11-04",
+            "--baseline",
+            "1d",
+            "--format",
+            "html",
+            "-o",
+            page.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = crate::reports::chromium(bin, &page, d.path());
+    assert!(dom.contains("Who talks to whom"), "the graph section");
+    for ns in ["team0", "team4"] {
+        assert!(dom.contains(&format!(">{ns}</text>")), "namespace box {ns}");
+    }
+    // 50 internal edges, 50 to the outside, 50 from it: every one drawn.
+    let graph = &dom[dom.find("Who talks to whom").unwrap()..];
+    let graph = &graph[..graph.find("</svg>").unwrap()];
+    assert_eq!(graph.matches("<path ").count(), 150, "one curve per edge");
+    assert_eq!(
+        graph.matches("stroke=\"#c62828\"").count(),
+        75,
+        "the new edges in red"
+    );
+}

@@ -458,7 +458,7 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
 }
 
 /// The first Chromium on the PATH.
-fn chromium_binary() -> Option<&'static str> {
+pub(crate) fn chromium_binary() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|b| {
@@ -470,7 +470,7 @@ fn chromium_binary() -> Option<&'static str> {
 }
 
 /// Renders `page` with headless Chromium; fails on any console message. Returns the DOM.
-fn chromium(bin: &str, page: &Path, profile: &Path) -> String {
+pub(crate) fn chromium(bin: &str, page: &Path, profile: &Path) -> String {
     let out = std::process::Command::new(bin)
         .args([
             "--headless",
