@@ -47,9 +47,12 @@ fn label(s: &str) -> String {
     t
 }
 
-/// The namespace a node of the middle column is drawn in: `shop` of `shop/web`, or
-/// `addresses` for an address that is no workload.
+/// The namespace a node of the middle column is drawn in: `shop` of `shop/web`, `nodes` for
+/// a Kubernetes node (`node:NAME`), or `addresses` for an address that is no workload.
 fn group(node: &str) -> &str {
+    if node.starts_with("node:") {
+        return "nodes";
+    }
     match node.split_once('/') {
         Some((ns, _)) => ns,
         None => "addresses",
@@ -202,7 +205,10 @@ pub fn svg(findings: &[Finding]) -> Option<String> {
         );
     }
     for (n, y) in &y_mid {
-        let name = n.split_once('/').map_or(*n, |(_, w)| w);
+        let name = match n.strip_prefix("node:") {
+            Some(node) => node,
+            None => n.split_once('/').map_or(*n, |(_, w)| w),
+        };
         let _ = write!(
             o,
             r##"<text x="{x:.0}" y="{ty:.0}">{t}</text>"##,

@@ -86,7 +86,8 @@ pub fn render_sql(
 
 /// `{{subject(src)}}`: what a source (or destination) is for baselines. With an inventory,
 /// its `namespace/workload` at the tuple's time, so a rolling restart's new pod addresses are
-/// the same source; else (or for an address the inventory does not know) its address.
+/// the same source; a node's address is `node:NAME`; else (or for an address the inventory
+/// does not know) its address.
 fn subject(side: &str, inventory: bool) -> Option<String> {
     if side != "src" && side != "dst" {
         return None;
@@ -94,7 +95,7 @@ fn subject(side: &str, inventory: bool) -> Option<String> {
     Some(match inventory {
         false => format!("{side}_ip"),
         true => format!(
-            "coalesce(k8s_namespace({side}_ip, time) || '/' || k8s_workload({side}_ip, time), {side}_ip)"
+            "coalesce(k8s_namespace({side}_ip, time) || '/' || k8s_workload({side}_ip, time), 'node:' || k8s_node({side}_ip, time), {side}_ip)"
         ),
     })
 }

@@ -735,7 +735,7 @@ fn the_workloads_report_is_the_traffic_matrix_with_new_edges_as_findings() {
         (&Value::from("edge"), &Value::from("info")),
         "{f}"
     );
-    let f = edge("10.224.0.4", "shop/db");
+    let f = edge("node:aks-flat-12345678-vmss000000", "shop/db");
     assert_eq!(f["dst_side"], "internal", "{f}");
     assert_eq!(
         (&f["kind"], &f["severity"]),
