@@ -42,10 +42,12 @@ pub enum Field {
     Kind,
     /// Name of the holder (pod, Service, node, NIC).
     Name,
+    /// What reports count as one source: `namespace/workload`, else `node:NAME`.
+    Subject,
 }
 
 impl Field {
-    const ALL: [Field; 7] = [
+    const ALL: [Field; 8] = [
         Field::Namespace,
         Field::Workload,
         Field::WorkloadKind,
@@ -53,6 +55,7 @@ impl Field {
         Field::Node,
         Field::Kind,
         Field::Name,
+        Field::Subject,
     ];
 
     /// The SQL function's name.
@@ -65,9 +68,11 @@ impl Field {
             Field::Node => "k8s_node",
             Field::Kind => "k8s_kind",
             Field::Name => "k8s_name",
+            Field::Subject => "k8s_subject",
         }
     }
 
+    /// The value for interval `i` (`Subject` is made by [`subject`]).
     fn of(self, i: &Interval) -> Option<&str> {
         match self {
             Field::Namespace => i.holder.namespace.as_deref(),
@@ -77,7 +82,18 @@ impl Field {
             Field::Node => i.holder.node.as_deref(),
             Field::Kind => Some(i.key.kind.as_str()),
             Field::Name => Some(i.holder.name.as_str()),
+            Field::Subject => None,
         }
+    }
+}
+
+/// What reports count as one source or destination: the holder's `namespace/workload`, else
+/// `node:NAME` for a node's own address (or a scale-set NIC's), else nothing (the address).
+fn subject(i: &Interval) -> Option<String> {
+    match (&i.holder.namespace, &i.holder.workload, &i.holder.node) {
+        (Some(ns), Some(w), _) => Some(format!("{ns}/{w}")),
+        (_, _, Some(n)) if i.key.kind != AddrKind::Pod => Some(format!("node:{n}")),
+        _ => None,
     }
 }
 
@@ -140,17 +156,27 @@ impl InventoryIndex {
             .iter()
             .map(|f| {
                 let mut idx = Vec::with_capacity(intervals.len());
-                let mut strings: Vec<&str> = Vec::new();
-                let mut seen: HashMap<&str, u32> = HashMap::new();
-                for i in intervals {
-                    idx.push(f.of(i).map(|s| {
-                        *seen.entry(s).or_insert_with(|| {
-                            strings.push(s);
+                let mut strings: Vec<String> = Vec::new();
+                let mut seen: HashMap<String, u32> = HashMap::new();
+                let subjects: Vec<Option<String>> = match f {
+                    Field::Subject => intervals.iter().map(subject).collect(),
+                    _ => vec![],
+                };
+                for (n, i) in intervals.iter().enumerate() {
+                    let v = match f {
+                        Field::Subject => subjects[n].as_deref(),
+                        _ => f.of(i),
+                    };
+                    idx.push(v.map(|s| match seen.get(s) {
+                        Some(&k) => k,
+                        None => {
+                            strings.push(s.to_string());
+                            seen.insert(s.to_string(), strings.len() as u32 - 1);
                             strings.len() as u32 - 1
-                        })
+                        }
                     }));
                 }
-                (ViewTable::new(strings), idx)
+                (ViewTable::new(strings.iter().map(String::as_str)), idx)
             })
             .collect();
         InventoryIndex {

@@ -138,6 +138,12 @@ pub const FUNCTIONS: &[FnDoc] = &[
         returns: "string",
         about: "Name of the holder at time: pod, Service, node or NIC.",
     },
+    FnDoc {
+        name: "k8s_subject",
+        syntax: "k8s_subject(ip, time)",
+        returns: "string",
+        about: "What reports count as one source: namespace/workload of the holder at time, else node:NAME for a node's own address, else NULL.",
+    },
 ];
 
 static DOCS: LazyLock<HashMap<&'static str, Documentation>> = LazyLock::new(|| {

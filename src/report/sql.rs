@@ -94,9 +94,7 @@ fn subject(side: &str, inventory: bool) -> Option<String> {
     }
     Some(match inventory {
         false => format!("{side}_ip"),
-        true => format!(
-            "coalesce(k8s_namespace({side}_ip, time) || '/' || k8s_workload({side}_ip, time), 'node:' || k8s_node({side}_ip, time), {side}_ip)"
-        ),
+        true => format!("coalesce(k8s_subject({side}_ip, time), {side}_ip)"),
     })
 }
 

@@ -193,6 +193,11 @@ fn addresses_resolve_to_their_holder_at_each_time() {
             "{ip} at {t}"
         );
     }
+    // What reports count as one source.
+    let q = "SELECT k8s_subject('10.224.0.20', TIMESTAMP '2026-11-03T08:30:00Z') AS a, \
+             k8s_subject('10.224.0.4', TIMESTAMP '2026-11-03T08:30:00Z') AS b, \
+             k8s_subject('10.224.0.99', TIMESTAMP '2026-11-03T08:30:00Z') AS c";
+    assert_eq!(sql(&lake, q), format!("a,b,c\nshop/web,node:{NODE},\n"));
 }
 
 #[test]
