@@ -189,7 +189,7 @@ fn inventory() -> InventoryIndex {
     }
     let rows = merge(vec![], obs, &Snapshots::new());
     assert_eq!(rows.len(), 50_000);
-    InventoryIndex::new(&rows, "bench".into())
+    InventoryIndex::new(rows, "bench".into())
 }
 
 /// Flow-like (address, time) batches: runs of 1 to 16 rows of one pod address at one time.

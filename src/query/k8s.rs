@@ -136,7 +136,7 @@ fn rank(i: &Interval) -> u8 {
 
 impl InventoryIndex {
     /// Builds the index over `intervals`; `source` identifies them (file names).
-    pub fn new(intervals: &[Interval], source: String) -> InventoryIndex {
+    pub fn new(intervals: Vec<Interval>, source: String) -> InventoryIndex {
         let mut by_ip: HashMap<IpBits, Vec<Span>, Fast> = HashMap::default();
         for (row, i) in intervals.iter().enumerate() {
             let Some(ip) = IpBits::parse(i.key.address.as_bytes()) else {
@@ -182,7 +182,7 @@ impl InventoryIndex {
         InventoryIndex {
             by_ip,
             values,
-            intervals: intervals.to_vec(),
+            intervals,
             source,
         }
     }
@@ -437,7 +437,7 @@ pub async fn load(
         crate::inventory::table::from_batch(b, path, &mut intervals)?;
     }
     Ok(InventoryIndex::new(
-        &intervals,
+        intervals,
         format!("{}:{}", lake.name(), files.join(",")),
     ))
 }
