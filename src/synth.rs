@@ -5,9 +5,10 @@
 //! macAddress=/PT1H.json`), one record per minute as Azure does, with plausible traffic per
 //! NIC: HTTPS egress, DNS to Azure DNS, east-west traffic, allowed inbound web and denied
 //! scans, with begin/continuing/end tuples carrying delta counters. Output is deterministic
-//! for a given seed. [`scenario`] adds regular big transfers and planted incidents for the
-//! reports.
+//! for a given seed. [`scenario`] adds an AKS cluster's traffic ([`aks`]), regular big transfers
+//! and planted incidents for the reports.
 
+pub mod aks;
 pub mod scenario;
 
 use std::fmt::Write as _;
@@ -83,7 +84,7 @@ impl Rng {
     }
 }
 
-const SUB: &str = "6a1f3c2e-9b4d-4e8a-a1c0-5d2f7e9b3c41";
+pub(crate) const SUB: &str = "6a1f3c2e-9b4d-4e8a-a1c0-5d2f7e9b3c41";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fmt {
@@ -426,16 +427,23 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary> {
             opts.hours
         )));
     }
-    if let Some(dir) = &opts.scenario {
-        if opts.nics < scenario::MIN_NICS || opts.hours < 24 || opts.days < 2 {
-            return Err(Error::Invalid(format!(
-                "--scenario needs at least {} NICs, 24 hours and 2 days (a baseline and the incident day)",
-                scenario::MIN_NICS
-            )));
-        }
-        let last = opts.start + chrono::Days::new(u64::from(opts.days - 1));
-        scenario::write_files(dir, last)?;
+    if opts.scenario.is_some()
+        && (opts.nics < scenario::MIN_NICS || opts.hours < 24 || opts.days < 2)
+    {
+        return Err(Error::Invalid(format!(
+            "--scenario needs at least {} NICs, 24 hours and 2 days (a baseline and the incident day)",
+            scenario::MIN_NICS
+        )));
     }
+    let cluster = opts
+        .scenario
+        .as_ref()
+        .map(|_| aks::Cluster::new(opts.start, opts.days, opts.nics));
+    if let (Some(dir), Some(c)) = (&opts.scenario, &cluster) {
+        let last = opts.start + chrono::Days::new(u64::from(opts.days - 1));
+        scenario::write_files(dir, last, c)?;
+    }
+    let cluster = cluster.as_ref();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
     let results: Vec<Result<GenSummary>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
@@ -456,7 +464,8 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary> {
                             let day = opts.start + chrono::Days::new(u64::from(d));
                             for h in 0..opts.hours {
                                 let last = d + 1 == opts.days;
-                                write_blob(&mut r, opts, (i, &n), (day, last), h, &mut sum)?;
+                                let at = (day, last, h);
+                                write_blob(&mut r, opts, cluster, (i, &n), at, &mut sum)?;
                             }
                         }
                     }
@@ -483,16 +492,16 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary> {
 fn write_blob(
     r: &mut Rng,
     opts: &GenOptions,
+    cluster: Option<&aks::Cluster>,
     (i, n): (u32, &Nic),
-    (day, last_day): (NaiveDate, bool),
-    hour: u32,
+    (day, last_day, hour): (NaiveDate, bool, u32),
     sum: &mut GenSummary,
 ) -> Result<()> {
     let start = day.and_hms_opt(hour, 0, 0).expect("valid hour").and_utc();
     let start_ms = start.timestamp_millis();
     let mut tuples = flows_for_hour(r, n, start_ms, opts.tuples_per_hour, opts.nics);
-    if opts.scenario.is_some() {
-        scenario::add(&mut tuples, i, n, hour, start_ms, last_day);
+    if let Some(c) = cluster {
+        scenario::add(&mut tuples, c, (i, n), (hour, start_ms), last_day);
         tuples.sort_by_key(|t| t.ts_ms);
     }
     let mut s = String::with_capacity(tuples.len() * 80 + 4096);

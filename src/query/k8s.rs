@@ -204,7 +204,8 @@ impl InventoryIndex {
 
     /// The Services that exposed `port` at `t` through `holder` (the binding that held the
     /// address the traffic reached): on a node, Services with that node port; on a pod,
-    /// Services of the pod's namespace and workload with that target or service port.
+    /// Services of the pod's namespace and workload with that target or service port; on a
+    /// load-balancer or external address, its own Service when it has that port.
     /// Each comes with its load-balancer and external addresses then.
     pub fn services_exposing(
         &self,
@@ -231,6 +232,10 @@ impl InventoryIndex {
                         p["targetPort"].as_i64() == Some(port) || p["port"].as_i64() == Some(port)
                     })
             }
+            AddrKind::LoadBalancerIp | AddrKind::ExternalIp => {
+                i.key.uid == holder.key.uid
+                    && ports(i).iter().any(|p| p["port"].as_i64() == Some(port))
+            }
             _ => false,
         };
         self.intervals
@@ -252,6 +257,20 @@ impl InventoryIndex {
             .collect()
     }
 
+    /// Every address that was ever a Service's load-balancer or external address: the
+    /// cluster's public frontends, which reports count as internal destinations.
+    pub fn frontends(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .intervals
+            .iter()
+            .filter(|i| matches!(i.key.kind, AddrKind::LoadBalancerIp | AddrKind::ExternalIp))
+            .map(|i| i.key.address.as_str())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// The pods (not on the host network) that ran on `node` at `t`: the candidates for
     /// traffic that left as the node's address (SNAT with overlay networking or kubenet).
     pub fn pods_on(&self, node: &str, t: i64) -> Vec<&Interval> {
@@ -269,16 +288,34 @@ impl InventoryIndex {
     /// The row (interval index) that held `ip` at `t` (µs), if any.
     #[inline]
     pub fn lookup(&self, ip: IpBits, t: i64) -> Option<u32> {
-        let spans = self.by_ip.get(&ip)?;
+        self.lookup_span(ip, t).0
+    }
+
+    /// The row that held `ip` at `t`, and the span `[from, until)` around `t` over which the
+    /// answer stays the same (no interval of `ip` begins or ends inside it).
+    #[inline]
+    fn lookup_span(&self, ip: IpBits, t: i64) -> (Option<u32>, i64, i64) {
+        let Some(spans) = self.by_ip.get(&ip) else {
+            return (None, i64::MIN, i64::MAX);
+        };
         let mut best: Option<&Span> = None;
-        // Spans are sorted by start: only those begun by `t` can hold it.
+        // Spans are sorted by start: only those begun by `t` can hold it; the next one to
+        // begin bounds the answer.
         let end = spans.partition_point(|s| s.from <= t);
+        let mut lo = i64::MIN;
+        let mut hi = spans.get(end).map_or(i64::MAX, |s| s.from);
         for s in &spans[..end] {
-            if t < s.until && best.is_none_or(|b| (s.rank, -s.from) <= (b.rank, -b.from)) {
-                best = Some(s);
+            lo = lo.max(s.from);
+            if t < s.until {
+                hi = hi.min(s.until);
+                if best.is_none_or(|b| (s.rank, -s.from) <= (b.rank, -b.from)) {
+                    best = Some(s);
+                }
+            } else {
+                lo = lo.max(s.until);
             }
         }
-        best.map(|s| s.row)
+        (best.map(|s| s.row), lo, hi)
     }
 
     fn array(&self, field: Field, rows: Vec<Option<u32>>) -> StringViewArray {
@@ -338,21 +375,37 @@ impl ScalarUDFImpl for K8sFn {
         let times = times.as_primitive::<TimestampMicrosecondType>();
         let mut rows = Vec::with_capacity(n);
         let mut i = 0;
-        // Consecutive rows often repeat an address at the same time (one record's tuples).
-        let mut last: Option<(IpBits, i64, Option<u32>)> = None;
+        // Consecutive rows mostly repeat an address (one NIC's tuples): while the address's
+        // text and the answer's span hold, the answer holds, with no parsing or hashing.
+        let mut last: Option<(Vec<u8>, Option<u32>, i64, i64)> = None;
         for_each_bytes(&ips, |s| {
             let t = times.is_valid(i).then(|| times.value(i));
             i += 1;
-            let row = match (s.and_then(IpBits::parse), t) {
-                (Some(ip), Some(t)) => match last {
-                    Some((lip, lt, r)) if lip == ip && lt == t => r,
-                    _ => {
-                        let r = self.index.lookup(ip, t);
-                        last = Some((ip, t, r));
-                        r
+            let (Some(s), Some(t)) = (s, t) else {
+                rows.push(None);
+                return;
+            };
+            if let Some((text, row, lo, hi)) = &last
+                && text.as_slice() == s
+                && (*lo..*hi).contains(&t)
+            {
+                rows.push(*row);
+                return;
+            }
+            let row = match IpBits::parse(s) {
+                Some(ip) => {
+                    let (row, lo, hi) = self.index.lookup_span(ip, t);
+                    match &mut last {
+                        Some(l) => {
+                            l.0.clear();
+                            l.0.extend_from_slice(s);
+                            (l.1, l.2, l.3) = (row, lo, hi);
+                        }
+                        None => last = Some((s.to_vec(), row, lo, hi)),
                     }
-                },
-                _ => None,
+                    row
+                }
+                None => None,
             };
             rows.push(row);
         })?;
@@ -399,12 +452,16 @@ pub fn all(index: Arc<InventoryIndex>) -> Vec<ScalarUDF> {
 }
 
 /// Registers the lake's `inventory` table in `ctx` (empty when nothing was imported) and
-/// reads it into an index.
+/// reads it into an index: every interval, or those overlapping `span` (`[since, until)` µs).
 pub async fn load(
     ctx: &datafusion::prelude::SessionContext,
     lake: &crate::store::Location,
     manifest: &crate::lake::manifest::Manifest,
+    span: Option<(i64, i64)>,
 ) -> crate::Result<InventoryIndex> {
+    use datafusion::prelude::{col, lit};
+    use datafusion::scalar::ScalarValue;
+
     use datafusion::datasource::MemTable;
     use datafusion::datasource::file_format::parquet::ParquetFormat;
     use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
@@ -428,9 +485,24 @@ pub async fn load(
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(schema);
+        .with_schema(schema.clone());
     ctx.register_table("inventory", Arc::new(ListingTable::try_new(config)?))?;
-    let batches = ctx.table("inventory").await?.collect().await?;
+    let mut table = ctx.table("inventory").await?;
+    if let Some((since, until)) = span {
+        let tz = match schema.field_with_name("valid_from")?.data_type() {
+            DataType::Timestamp(_, tz) => tz.clone(),
+            _ => None,
+        };
+        let at = |us: i64| lit(ScalarValue::TimestampMicrosecond(Some(us), tz.clone()));
+        table = table.filter(
+            col("valid_from").lt(at(until)).and(
+                col("valid_until")
+                    .is_null()
+                    .or(col("valid_until").gt(at(since))),
+            ),
+        )?;
+    }
+    let batches = table.collect().await?;
     let mut intervals = Vec::new();
     let path = std::path::Path::new(crate::lake::INVENTORY_DIR);
     for b in &batches {
@@ -438,6 +510,65 @@ pub async fn load(
     }
     Ok(InventoryIndex::new(
         intervals,
-        format!("{}:{}", lake.name(), files.join(",")),
+        format!("{}:{}:{span:?}", lake.name(), files.join(",")),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::intervals::{Snapshots, merge};
+    use crate::inventory::{BindingKey, Holder, Observation};
+
+    fn obs(kind: AddrKind, uid: &str, start: i64, end: Option<i64>) -> Observation {
+        Observation {
+            key: BindingKey {
+                cluster: "c".into(),
+                address: "10.0.0.5".into(),
+                kind,
+                uid: uid.into(),
+            },
+            holder: Holder {
+                name: uid.into(),
+                ..Holder::default()
+            },
+            seen: None,
+            start: Some(start),
+            end,
+            gone_by: None,
+            observed_at: 0,
+        }
+    }
+
+    /// The span an answer is reused over never crosses a change of answer.
+    #[test]
+    fn an_answer_holds_over_its_whole_span() {
+        let rows = merge(
+            vec![],
+            vec![
+                obs(AddrKind::Nic, "nic", 0, None),
+                obs(AddrKind::Node, "node", 100, Some(900)),
+                obs(AddrKind::Pod, "a", 200, Some(400)),
+                obs(AddrKind::Pod, "b", 350, Some(600)),
+                obs(AddrKind::Pod, "c", 700, None),
+            ],
+            &Snapshots::new(),
+        );
+        let index = InventoryIndex::new(rows, "t".into());
+        let ip = IpBits::parse(b"10.0.0.5").unwrap();
+        for t in -50..1_000 {
+            let (row, lo, hi) = index.lookup_span(ip, t);
+            assert!(lo <= t && t < hi, "{t}: [{lo}, {hi})");
+            for u in lo.max(-60)..hi.min(1_100) {
+                assert_eq!(index.lookup(ip, u), row, "{t} -> {u} in [{lo}, {hi})");
+            }
+        }
+        let name = |t| index.holder_at(ip, t).map(|i| i.holder.name.as_str());
+        assert_eq!(name(-1), None);
+        assert_eq!(name(50), Some("nic"));
+        assert_eq!(name(150), Some("node"));
+        assert_eq!(name(360), Some("b"), "the newer pod wins the overlap");
+        assert_eq!(name(650), Some("node"));
+        assert_eq!(name(950), Some("c"));
+    }
 }

@@ -193,6 +193,10 @@ pub const VIEWS: &[(&str, &str)] = &[
 pub struct QueryOptions {
     /// Named IP sets to load.
     pub sets: Vec<SetSpec>,
+    /// Index only the inventory intervals overlapping `[since, until)` (µs since the epoch)
+    /// for the `k8s_*` functions: a report needs its baseline and window, not a year of pod
+    /// churn. The `inventory` table stays whole. `None`: every interval.
+    pub inventory_span: Option<(i64, i64)>,
 }
 
 /// A DataFusion session over a lake, and the IP sets its functions use.
@@ -224,7 +228,7 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
     config.options_mut().sql_parser.collect_spans = true;
     let ctx = SessionContext::new_with_config(config);
     ctx.register_table("flows", Arc::new(FlowsTable::open(lake, &manifest, &ctx)?))?;
-    let inventory = Arc::new(k8s::load(&ctx, lake, &manifest).await?);
+    let inventory = Arc::new(k8s::load(&ctx, lake, &manifest, opts.inventory_span).await?);
     register_all(&ctx, sets.clone(), inventory.clone());
     for (_, sql) in VIEWS {
         ctx.sql(sql).await?;

@@ -161,8 +161,9 @@ pub fn describe(evidence: &Map<String, Value>, column: &str) -> String {
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             let name = get("name").unwrap_or("?");
+            // Candidates explain traffic that left as the node's address.
             match candidates.len() {
-                0 => format!("node {name}"),
+                n if n == 0 || column != "src_ip" => format!("node {name}"),
                 _ => format!(
                     "node {name}; pod traffic leaves as the node's address, candidates: {}",
                     candidates.join(", ")
@@ -170,13 +171,25 @@ pub fn describe(evidence: &Map<String, Value>, column: &str) -> String {
             }
         }
         Some("nic") => format!("NIC {}{on}", get("name").unwrap_or("?")),
-        Some(k) => format!(
-            "{} of Service {}{}",
-            k.replace('_', " "),
-            ns(get("name").unwrap_or("?")),
-            workload()
-        ),
+        Some(k) => {
+            let what = match k {
+                "service_cluster_ip" => "cluster IP",
+                "load_balancer_ip" => "load-balancer IP",
+                "external_ip" => "external IP",
+                other => other,
+            };
+            format!(
+                "{what} of Service {}{}",
+                ns(get("name").unwrap_or("?")),
+                workload()
+            )
+        }
     };
+    // A Service's own address already names the Service and its workload.
+    let own_service = matches!(
+        get("kind"),
+        Some("service_cluster_ip" | "load_balancer_ip" | "external_ip")
+    );
     let strings = |k: &str| -> Vec<&str> {
         evidence
             .get(&format!("{prefix}_{k}"))
@@ -186,6 +199,7 @@ pub fn describe(evidence: &Map<String, Value>, column: &str) -> String {
     };
     let services = strings("services");
     let exposed = match services.len() {
+        _ if own_service => String::new(),
         0 => String::new(),
         _ => {
             let frontends = strings("frontends");

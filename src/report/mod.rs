@@ -31,6 +31,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::lake::manifest::Manifest;
 use crate::nsg::Nsg;
 use crate::query::{InventoryIndex, LakeSession};
 use crate::window::{Window, hour_floor, parse_span};
@@ -163,7 +164,7 @@ fn sort(findings: &mut Vec<Finding>) {
 /// The window to report on: `--since`/`--until` when given; otherwise the 24 hours up to the
 /// end of the last hour with data in the lake (so a report on a lake of past data is useful
 /// without arguments).
-pub fn window(session: &LakeSession, opts: &Options) -> Result<Window> {
+pub fn window(manifest: &Manifest, opts: &Options) -> Result<Window> {
     if opts.since.is_some() || opts.until.is_some() {
         return crate::window::resolve(
             opts.since.as_deref(),
@@ -172,7 +173,6 @@ pub fn window(session: &LakeSession, opts: &Options) -> Result<Window> {
             opts.now,
         );
     }
-    let manifest = &session.manifest;
     let last = manifest
         .partitions
         .values()
@@ -191,21 +191,10 @@ pub fn window(session: &LakeSession, opts: &Options) -> Result<Window> {
     })
 }
 
-/// Checks the settings against the session, resolves the window and baseline, and measures
-/// coverage (which the queries' "hours with data" parameters come from).
-async fn prepare<'a>(
-    session: &'a LakeSession,
-    settings: &'a Checked,
-    opts: &Options,
-) -> Result<(Runner<'a>, Coverage)> {
-    for name in settings.set_names() {
-        if session.sets.get(name).is_none() {
-            return Err(Error::Invalid(format!(
-                "[report] names IP set '{name}', which is not loaded; add it under [sets] or with --set {name}=PATH"
-            )));
-        }
-    }
-    let window = window(session, opts)?;
+/// The window and the baseline before it: what a report reads (and, with an inventory,
+/// what its session needs indexed: [`crate::query::QueryOptions::inventory_span`]).
+pub fn spans(manifest: &Manifest, settings: &Checked, opts: &Options) -> Result<(Window, Window)> {
+    let window = window(manifest, opts)?;
     let span_text = opts
         .baseline
         .clone()
@@ -220,6 +209,24 @@ async fn prepare<'a>(
             "--baseline '{span_text}': reaches back before the earliest time there is"
         ))
     })?;
+    Ok((window, baseline))
+}
+
+/// Checks the settings against the session, resolves the window and baseline, and measures
+/// coverage (which the queries' "hours with data" parameters come from).
+async fn prepare<'a>(
+    session: &'a LakeSession,
+    settings: &'a Checked,
+    opts: &Options,
+) -> Result<(Runner<'a>, Coverage)> {
+    for name in settings.set_names() {
+        if session.sets.get(name).is_none() {
+            return Err(Error::Invalid(format!(
+                "[report] names IP set '{name}', which is not loaded; add it under [sets] or with --set {name}=PATH"
+            )));
+        }
+    }
+    let (window, baseline) = spans(&session.manifest, settings, opts)?;
     let mut runner = Runner {
         session,
         settings,

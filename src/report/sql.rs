@@ -113,6 +113,17 @@ fn outside_group(side: &str, tags: bool) -> Option<String> {
     })
 }
 
+/// `{{internal(src)}}` with an inventory: the settings' own ranges, or one of the cluster's
+/// load-balancer and external addresses (public, but a destination inside the cluster: with
+/// Azure's floating IP the node's NIC logs inbound traffic to the frontend address).
+fn with_frontends(own: String, side: &str, frontends: &[&str]) -> String {
+    if frontends.is_empty() {
+        return own;
+    }
+    let list: Vec<String> = frontends.iter().map(|a| format!("'{a}'")).collect();
+    format!("({own} OR {side}_ip IN ({}))", list.join(", "))
+}
+
 /// A timestamp literal.
 fn ts(t: DateTime<Utc>) -> String {
     format!(
@@ -145,6 +156,14 @@ impl Runner<'_> {
             ("baseline_hours", None) => Some(self.baseline_hours.to_string()),
             ("subject", Some(side)) => subject(side, !self.session.inventory.is_empty()),
             ("outside_group", Some(side)) => outside_group(side, self.session.sets.has_tags()),
+            ("internal", Some(side @ ("src" | "dst"))) => {
+                let own = self.settings.render(name, arg)?;
+                Some(with_frontends(
+                    own,
+                    side,
+                    &self.session.inventory.frontends(),
+                ))
+            }
             _ => self.settings.render(name, arg),
         }
     }
@@ -210,6 +229,16 @@ pub(crate) fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clusters_frontends_are_internal_destinations() {
+        let own = "dst_class IN ('private', 'cgnat')".to_string();
+        assert_eq!(with_frontends(own.clone(), "dst", &[]), own);
+        assert_eq!(
+            with_frontends(own, "dst", &["20.31.200.16", "20.31.200.17"]),
+            "(dst_class IN ('private', 'cgnat') OR dst_ip IN ('20.31.200.16', '20.31.200.17'))"
+        );
+    }
 
     #[test]
     fn placeholders_are_filled_and_unknown_ones_are_errors() {

@@ -1,5 +1,6 @@
 //! The integration tests (one binary, so DataFusion is linked once).
 
+mod aks_scenario;
 mod cli;
 mod common;
 mod exactly_once;

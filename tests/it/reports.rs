@@ -1,6 +1,7 @@
-//! The reports on the generator's scenario: every planted incident found, high or medium, near
-//! the top; no legitimate big transfer above info; the rule audit's definitions findings;
-//! coverage gaps; every output format; the HTML page in headless Chromium; exit statuses.
+//! The reports on the generator's scenario (an AKS cluster, its inventory imported): every
+//! planted incident found, high or medium, near the top, naming the workload behind it; no
+//! legitimate big transfer above info; the rule audit's definitions findings; coverage gaps;
+//! every output format; the HTML page in headless Chromium; exit statuses.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -10,15 +11,17 @@ use serde_json::Value;
 use crate::common::flowlake;
 
 /// The scenario lake: 8 NICs, 4 days (2026-11-01..04), incidents on the 4th. NIC 0's blobs
-/// for 10:00-12:59 on the 4th are removed before the ingest, to make a coverage gap.
-struct Scenario {
+/// for 10:00-12:59 on the 4th are removed before the ingest, to make a coverage gap. `lake`
+/// has the cluster's inventory imported; `plain` is the same lake without it.
+pub struct Scenario {
     _dir: tempfile::TempDir,
-    lake: PathBuf,
-    files: PathBuf,
-    key: Value,
+    pub lake: PathBuf,
+    pub plain: PathBuf,
+    pub files: PathBuf,
+    pub key: Value,
 }
 
-fn scenario() -> &'static Scenario {
+pub fn scenario() -> &'static Scenario {
     static S: OnceLock<Scenario> = OnceLock::new();
     S.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -52,24 +55,61 @@ fn scenario() -> &'static Scenario {
             }
         }
         assert_eq!(removed, 3);
+        let plain = dir.path().join("plain");
+        crate::common::ingest_lib(&[&blobs], &plain);
         let lake = dir.path().join("lake");
-        crate::common::ingest_lib(&[&blobs], &lake);
-        let key =
+        copy_dir(&plain, &lake);
+        let key: Value =
             serde_json::from_str(&std::fs::read_to_string(files.join("scenario.json")).unwrap())
                 .unwrap();
+        let out = flowlake(
+            &[
+                "inventory",
+                "import",
+                files
+                    .join(key["inventory"].as_str().unwrap())
+                    .to_str()
+                    .unwrap(),
+                "--lake",
+                lake.to_str().unwrap(),
+                "--cluster",
+                key["cluster"].as_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{out:?}");
         Scenario {
             _dir: dir,
             lake,
+            plain,
             files,
             key,
         }
     })
 }
 
+/// A copy of a local lake's directory tree.
+fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let dst = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
 /// Runs `flowlake report KIND` on the scenario with its config; returns (status, stdout).
 fn report(kind: &str, extra: &[&str]) -> (i32, String) {
+    report_on(&scenario().lake, kind, extra)
+}
+
+/// Runs `flowlake report KIND` on `lake` with the scenario's config.
+pub fn report_on(lake: &Path, kind: &str, extra: &[&str]) -> (i32, String) {
     let s = scenario();
-    let lake = s.lake.display().to_string();
+    let lake = lake.display().to_string();
     let config = s.files.join("flowlake.toml").display().to_string();
     let mut args = vec!["report", kind, "--lake", &lake, "--config", &config];
     args.extend(extra);
@@ -86,23 +126,28 @@ fn report(kind: &str, extra: &[&str]) -> (i32, String) {
 }
 
 fn json(kind: &str, extra: &[&str]) -> Value {
+    json_on(&scenario().lake, kind, extra)
+}
+
+/// `report KIND --format json` on `lake`.
+pub fn json_on(lake: &Path, kind: &str, extra: &[&str]) -> Value {
     let mut args = vec!["--format", "json"];
     args.extend(extra);
-    let (code, out) = report(kind, &args);
+    let (code, out) = report_on(lake, kind, &args);
     assert_eq!(code, 0, "{out}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
 /// Whether finding `f` is of `kind`, or lists it among the kinds of its subject.
-fn has_kind(f: &Value, kind: &Value) -> bool {
+pub fn has_kind(f: &Value, kind: &Value) -> bool {
     &f["kind"] == kind || f["kinds"].as_array().is_some_and(|k| k.contains(kind))
 }
 
-fn findings(v: &Value) -> &Vec<Value> {
+pub fn findings(v: &Value) -> &Vec<Value> {
     v["findings"].as_array().unwrap()
 }
 
-fn sev_rank(f: &Value) -> u8 {
+pub fn sev_rank(f: &Value) -> u8 {
     match f["severity"].as_str().unwrap() {
         "high" => 3,
         "medium" => 2,
@@ -112,7 +157,7 @@ fn sev_rank(f: &Value) -> u8 {
 }
 
 /// Position of the first finding matching `pred`, with the finding.
-fn find(v: &Value, pred: impl Fn(&Value) -> bool) -> Option<(usize, &Value)> {
+pub fn find(v: &Value, pred: impl Fn(&Value) -> bool) -> Option<(usize, &Value)> {
     findings(v).iter().enumerate().find(|(_, f)| pred(f))
 }
 
@@ -159,12 +204,17 @@ fn exfil_ranks_every_planted_incident_high_or_medium_near_the_top() {
         );
         let score = f["score"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&score), "{f}");
+        names_its_workload(f, "src", &inc["who"]);
     }
-    // The odd-port upload is also a volume anomaly of its source, against its own baseline.
+    // The odd-port upload is also a volume anomaly of its source (the workload, across its
+    // daily restarts), against its own baseline.
+    let upload = &s.key["incidents"][0];
+    assert_eq!(upload["kind"], "unexpected_port");
     let (_, f) = find(&v, |f| {
-        f["kind"] == "volume_anomaly" && f["src_ip"] == "10.224.0.6"
+        f["kind"] == "volume_anomaly" && f["src_ip"] == upload["ip"]
     })
     .unwrap();
+    assert_eq!(f["src_workload"], "exporter", "{f}");
     assert_eq!(f["severity"], "high");
     assert!(f["baseline"].as_f64().unwrap() > 0.0, "{f}");
     // Sorted by severity, then score.
@@ -175,15 +225,80 @@ fn exfil_ranks_every_planted_incident_high_or_medium_near_the_top() {
     }
 }
 
-#[test]
-fn legitimate_big_transfers_are_never_above_info() {
-    let s = scenario();
-    let legit: Vec<&str> = s.key["legitimate"]
+/// Checks that finding `f` names `who` (an answer key entry) for its address `prefix`
+/// (`src`, `dst` or `ip`), in its evidence and its reason.
+pub fn names_its_workload(f: &Value, prefix: &str, who: &Value) {
+    let reason = f["reason"].as_str().unwrap();
+    let get = |k: &str| &f[format!("{prefix}_{k}")];
+    let workload = format!(
+        "{}/{}",
+        who["namespace"].as_str().unwrap_or_default(),
+        who["workload"].as_str().unwrap_or_default()
+    );
+    match who["via"].as_str().unwrap() {
+        "pod" => {
+            assert_eq!(get("kind"), "pod", "{f}");
+            assert_eq!(get("namespace"), &who["namespace"], "{f}");
+            assert_eq!(get("workload"), &who["workload"], "{f}");
+            assert_eq!(get("workload_kind"), &who["workload_kind"], "{f}");
+            assert_eq!(get("node"), &who["node"], "{f}");
+            assert!(get("pod").as_str().is_some(), "{f}");
+            assert!(reason.contains(&workload), "{reason}");
+        }
+        "node" => {
+            // Overlay egress leaves as the node: the node, with the workload as a candidate.
+            assert_eq!(get("kind"), "node", "{f}");
+            assert_eq!(get("node"), &who["node"], "{f}");
+            let candidates = get("candidates").as_array().unwrap();
+            assert!(candidates.contains(&Value::from(workload.clone())), "{f}");
+            assert!(
+                reason.contains("candidates") && reason.contains(&workload),
+                "{reason}"
+            );
+        }
+        "load_balancer" => {
+            assert_eq!(get("kind"), "load_balancer_ip", "{f}");
+            let service = who["service"].as_str().unwrap();
+            assert!(
+                get("services")
+                    .as_array()
+                    .unwrap()
+                    .contains(&Value::from(service)),
+                "{f}"
+            );
+            let backing = format!("{} {workload}", who["workload_kind"].as_str().unwrap());
+            assert!(
+                get("service_workloads")
+                    .as_array()
+                    .unwrap()
+                    .contains(&Value::from(backing)),
+                "{f}"
+            );
+            assert!(reason.contains(&format!("Service {service}")), "{reason}");
+            assert!(reason.contains(&workload), "{reason}");
+        }
+        "node_itself" => {
+            assert_eq!(get("kind"), "node", "{f}");
+            assert_eq!(get("node"), &who["node"], "{f}");
+            assert!(reason.contains(who["node"].as_str().unwrap()), "{reason}");
+        }
+        other => panic!("unknown via {other}"),
+    }
+}
+
+/// The destinations of the scenario's legitimate big transfers.
+pub fn legitimate_destinations() -> Vec<&'static str> {
+    scenario().key["legitimate"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| l["dst_ip"].as_str().unwrap())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn legitimate_big_transfers_are_never_above_info() {
+    let legit = legitimate_destinations();
     // The incident day, and a normal day judged against the days before it.
     for extra in [
         &[][..],
@@ -196,9 +311,15 @@ fn legitimate_big_transfers_are_never_above_info() {
             }
             let dst = f["dst_ip"].as_str().unwrap();
             assert!(!legit.contains(&dst), "legitimate transfer reported: {f}");
-            // NICs 0 and 1 only do legitimate big transfers.
+            // Nodes 0 and 1 and the pods on them only do legitimate big transfers.
             assert!(
                 !["10.224.0.4", "10.224.0.5"].contains(&f["src_ip"].as_str().unwrap()),
+                "{f}"
+            );
+            let node = f["src_node"].as_str().unwrap_or_default();
+            assert!(
+                !node.ends_with("flat-12345678-vmss000000")
+                    && !node.ends_with("overlay-12345678-vmss000000"),
                 "{f}"
             );
         }
@@ -230,6 +351,7 @@ fn exposure_ranks_ssh_and_database_high_and_expected_web_as_info() {
         assert_eq!(f["expected"], false);
         assert_eq!(f["rule"], "UserRule_allow-mgmt-any");
         assert!(f["external_sources"].as_u64().unwrap() >= 5, "{f}");
+        names_its_workload(f, "ip", &inc["who"]);
     }
     for f in findings(&v).iter().filter(|f| f["port"] == 443) {
         assert_eq!(f["severity"], "info", "declared expected: {f}");
@@ -295,9 +417,10 @@ fn summary_reports_coverage_gaps_top_talkers_and_traffic_over_time() {
     assert_eq!(gap["hours"], 3);
     assert_eq!(gap["severity"], "low");
     let top = v["top_talkers"].as_array().unwrap();
-    assert_eq!(top.len(), 8);
+    assert_eq!(top.len(), 10, "[report] top: 8 nodes and more pods talk");
     assert_eq!(
-        top[0]["ip"], "10.224.0.6",
+        top[0]["ip"],
+        scenario().key["incidents"][0]["ip"],
         "the odd-port uploader moved the most"
     );
     assert_eq!(v["timeline"].as_array().unwrap().len(), 24);

@@ -300,6 +300,7 @@ async fn ip_sets_and_service_tags_in_sql() {
                 path: tags,
             },
         ],
+        ..QueryOptions::default()
     };
     let s = session(&flowlake::store::Location::Local(lake.to_path_buf()), &opts)
         .await
@@ -575,6 +576,7 @@ async fn sql_doc_examples_run() {
                 path: tags,
             },
         ],
+        ..QueryOptions::default()
     };
     let s = session(&flowlake::store::Location::Local(lake.to_path_buf()), &opts)
         .await

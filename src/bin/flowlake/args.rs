@@ -268,8 +268,11 @@ pub struct GenArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Add regular big transfers and planted incidents (last day) for the reports, and
-    /// write flowlake.toml, nsg.json, the threat list and the answer key into DIR.
+    /// Make the NICs nodes of an AKS cluster (flat Azure CNI and overlay pools, daily rolling
+    /// restarts, a reused pod address, load balancers), add regular big transfers and planted
+    /// incidents (last day) for the reports, and write flowlake.toml, nsg.json, the threat
+    /// list, the cluster's kubectl snapshots, watch streams and NIC list (DIR/k8s) and the
+    /// answer key (scenario.json) into DIR.
     #[arg(long, value_name = "DIR")]
     pub scenario: Option<PathBuf>,
     /// Print the summary as JSON.

@@ -26,7 +26,6 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         definitions.extend(flowlake::nsg::load(f)?);
     }
     let rt = runtime()?;
-    let session = a.query.open(&rt, &config)?;
     let opts = report::Options {
         kind: a.kind,
         since: a.since,
@@ -36,6 +35,14 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         charts: a.format == render::Format::Html,
         nsg_definitions: !definitions.is_empty(),
     };
+    // Index only the inventory the report reads: its baseline and window.
+    let manifest = rt.block_on(flowlake::lake::read_manifest(&a.query.lake.location()?))?;
+    let (window, baseline) = report::spans(&manifest, &settings, &opts)?;
+    let span = (
+        baseline.since.timestamp_micros(),
+        window.until.timestamp_micros(),
+    );
+    let session = a.query.open(&rt, &config, Some(span))?;
     if a.print_sql {
         let qs = rt
             .block_on(report::queries(&session, &settings, &opts))

@@ -27,12 +27,21 @@ impl QueryArgs {
         })
     }
 
-    /// Opens the session: sets from the config first, then --set (which wins on a name clash).
-    pub fn open(&self, rt: &tokio::runtime::Runtime, config: &Config) -> Result<LakeSession> {
+    /// Opens the session: sets from the config first, then --set (which wins on a name clash);
+    /// the inventory indexed over `inventory_span` only, when given.
+    pub fn open(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        config: &Config,
+        inventory_span: Option<(i64, i64)>,
+    ) -> Result<LakeSession> {
         let lake = self.lake.location()?;
         let mut sets = config.set_specs();
         sets.extend(self.sets.iter().cloned());
-        let opts = QueryOptions { sets };
+        let opts = QueryOptions {
+            sets,
+            inventory_span,
+        };
         let session = rt.block_on(flowlake::query::session(&lake, &opts))?;
         if session.commit_pending {
             out::warning(&format!(
