@@ -13,7 +13,7 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 
 use super::intervals::{Interval, Snapshots, merge};
-use super::{InventoryReject, Observation, Shape, read, table};
+use super::{InventoryReject, Observation, read, table};
 use crate::error::{Error, IoContext, Result};
 use crate::lake::manifest::{ImportRecord, InventoryLog};
 use crate::lake::{INVENTORY_DIR, Lake};
@@ -104,7 +104,7 @@ pub fn import(
         summary.imported += 1;
         *summary
             .shapes
-            .entry(shape_name(parsed.shape).to_string())
+            .entry(parsed.shape.name().to_string())
             .or_default() += 1;
         summary.observations += parsed.observations.len();
         for s in parsed.snapshots {
@@ -125,7 +125,7 @@ pub fn import(
                 hash,
                 cluster: opts.cluster.clone(),
                 at_us: at,
-                shape: shape_name(parsed.shape).to_string(),
+                shape: parsed.shape.name().to_string(),
             },
         );
     }
@@ -183,14 +183,6 @@ pub fn import(
     lake.commit(txn)?;
     summary.version = lake.manifest().version;
     Ok(summary)
-}
-
-fn shape_name(s: Shape) -> &'static str {
-    match s {
-        Shape::KubectlList => "kubectl_list",
-        Shape::KubectlWatch => "kubectl_watch",
-        Shape::AzNicList => "az_nic_list",
-    }
 }
 
 /// The snapshot times of a log, as [`merge`] takes them.

@@ -215,6 +215,17 @@ pub enum Shape {
     AzNicList,
 }
 
+impl Shape {
+    /// Its key in summaries and the manifest's import log (its serde name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::KubectlList => "kubectl_list",
+            Shape::KubectlWatch => "kubectl_watch",
+            Shape::AzNicList => "az_nic_list",
+        }
+    }
+}
+
 impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -269,4 +280,16 @@ pub(crate) fn labels_json(labels: Option<&BTreeMap<String, String>>) -> Option<S
     labels
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::to_string(l).expect("labels serialise"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_names_are_their_serde_names() {
+        for s in [Shape::KubectlList, Shape::KubectlWatch, Shape::AzNicList] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+        }
+    }
 }

@@ -152,31 +152,26 @@ impl InventoryIndex {
         for spans in by_ip.values_mut() {
             spans.sort_by_key(|s| (s.from, s.rank));
         }
+        let subjects: Vec<Option<String>> = intervals.iter().map(subject).collect();
         let values = Field::ALL
             .iter()
             .map(|f| {
                 let mut idx = Vec::with_capacity(intervals.len());
-                let mut strings: Vec<String> = Vec::new();
-                let mut seen: HashMap<String, u32> = HashMap::new();
-                let subjects: Vec<Option<String>> = match f {
-                    Field::Subject => intervals.iter().map(subject).collect(),
-                    _ => vec![],
-                };
+                let mut strings: Vec<&str> = Vec::new();
+                let mut seen: HashMap<&str, u32, Fast> = HashMap::default();
                 for (n, i) in intervals.iter().enumerate() {
                     let v = match f {
                         Field::Subject => subjects[n].as_deref(),
                         _ => f.of(i),
                     };
-                    idx.push(v.map(|s| match seen.get(s) {
-                        Some(&k) => k,
-                        None => {
-                            strings.push(s.to_string());
-                            seen.insert(s.to_string(), strings.len() as u32 - 1);
+                    idx.push(v.map(|s| {
+                        *seen.entry(s).or_insert_with(|| {
+                            strings.push(s);
                             strings.len() as u32 - 1
-                        }
+                        })
                     }));
                 }
-                (ViewTable::new(strings.iter().map(String::as_str)), idx)
+                (ViewTable::new(strings), idx)
             })
             .collect();
         InventoryIndex {
@@ -503,11 +498,12 @@ pub async fn load(
         )?;
     }
     let batches = table.collect().await?;
-    let mut intervals = Vec::new();
+    let mut intervals = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
     let path = std::path::Path::new(crate::lake::INVENTORY_DIR);
     for b in &batches {
         crate::inventory::table::from_batch(b, path, &mut intervals)?;
     }
+    drop(batches);
     Ok(InventoryIndex::new(
         intervals,
         format!("{}:{}:{span:?}", lake.name(), files.join(",")),

@@ -62,12 +62,37 @@ pub fn merge(findings: Vec<Finding>) -> Vec<Finding> {
             .collect();
         lead.evidence.insert("kinds".into(), Value::Array(kinds));
         for other in rest.drain(..) {
+            let own = unshared(&lead.reason, &other.reason);
             lead.reason
-                .push_str(&format!(" Also {}: {}", other.kind, other.reason));
+                .push_str(&format!(" Also {}: {own}", other.kind));
         }
         slots[members[0]] = Some(lead);
     }
     slots.into_iter().flatten().collect()
+}
+
+/// What `other` says beyond the clauses it shares with `lead` from the start (both begin
+/// with the same subject: "10.0.0.1 (pod …) sent 4.0 GB to 1.2.3.4 on tcp/9443, …").
+fn unshared<'a>(lead: &str, other: &'a str) -> &'a str {
+    let common = lead
+        .char_indices()
+        .zip(other.chars())
+        .take_while(|((_, a), b)| a == b)
+        .last()
+        .map_or(0, |((i, c), _)| i + c.len_utf8());
+    // The last clause boundary of the shared part outside parentheses (the holder's
+    // description has commas of its own).
+    let mut depth = 0i32;
+    let mut cut = None;
+    for (i, c) in other[..common].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 && other[i + 1..common].starts_with(' ') => cut = Some(i + 2),
+            _ => {}
+        }
+    }
+    cut.map_or(other, |c| &other[c..])
 }
 
 #[cfg(test)]
@@ -85,6 +110,22 @@ mod tests {
         .unwrap();
         let settings = Settings::default().check().unwrap();
         Finding::new(kind, severity, 0.5, ev, &settings)
+    }
+
+    #[test]
+    fn a_merged_reason_says_the_shared_clauses_once() {
+        let lead = "10.0.0.1 (pod a/b) sent 4.0 GB to 1.2.3.4 on tcp/9443, a destination no internal host reached.";
+        let other = "10.0.0.1 (pod a/b) sent 4.0 GB to 1.2.3.4 on tcp/9443, outside the expected egress ports.";
+        assert_eq!(unshared(lead, other), "outside the expected egress ports.");
+        assert_eq!(unshared("abc", "xyz, q"), "xyz, q");
+        assert_eq!(unshared("é, x", "é, y"), "y");
+        let node = "10.0.0.7 (node n; candidates: a, b) sent 6 MB to 9.9.9.9 on udp/53, new.";
+        let dns = "10.0.0.7 (node n; candidates: a, b) sent 2 udp/53 flows to 9.9.9.9, odd.";
+        assert_eq!(
+            unshared(node, dns),
+            dns,
+            "no clause shared outside the parentheses"
+        );
     }
 
     #[test]
@@ -106,6 +147,8 @@ mod tests {
             json!(["unexpected_port", "new_destination"])
         );
         assert!(f.reason.contains(" Also new_destination: "), "{}", f.reason);
+        // The subject is said once.
+        assert_eq!(f.reason.matches("10.0.0.1").count(), 1, "{}", f.reason);
         assert_eq!(merged[1].evidence["kinds"], json!(["unexpected_port"]));
         assert!(
             !merged[2].evidence.contains_key("kinds"),
