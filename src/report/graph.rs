@@ -5,15 +5,18 @@
 //! columns keep it legible at that size: outside sources on the left, the cluster in the
 //! middle (one box per namespace, a row per workload or address), outside destinations on the
 //! right. Edges are curves whose width grows with the bytes (log scale); edges new since the
-//! baseline are red, edges inside the cluster (loops out of the box and back) dashed. Only the heaviest edges are drawn (all new ones first); the table below
-//! the graph lists every edge.
+//! baseline are red, edges inside the cluster (loops out of the box and back) dashed. At most
+//! [`MAX_EDGES`] are drawn: new edges with a finding above info first, then the edges inside
+//! the cluster (its topology), then the heaviest from outside and to outside, half the room
+//! each (a thousand small new peers of a scanned port, or heavy egress, would otherwise hide
+//! everything else); the table below the graph lists every edge.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::Finding;
 use super::html::esc;
 use super::reason::bytes;
+use super::{Finding, Severity};
 
 /// Edges drawn at most.
 const MAX_EDGES: usize = 150;
@@ -34,6 +37,8 @@ struct Edge<'a> {
     dst_outside: bool,
     bytes: f64,
     new: bool,
+    /// Drawn first: 2 for a new edge above info, 1 for an edge inside the cluster.
+    priority: u8,
     reason: &'a str,
 }
 
@@ -65,19 +70,57 @@ fn curve(x1: f64, y1: f64, x2: f64, y2: f64) -> String {
     format!("M{x1:.0} {y1:.0} C{c:.0} {y1:.0},{c:.0} {y2:.0},{x2:.0} {y2:.0}")
 }
 
+/// The edges to draw (see the module docs): by priority; the room left is shared between
+/// edges from outside and edges to outside, each by bytes, so heavy egress does not hide
+/// what reaches the cluster's services.
+fn pick(mut edges: Vec<Edge<'_>>) -> Vec<Edge<'_>> {
+    edges.sort_by(|a, b| {
+        (b.priority.cmp(&a.priority))
+            .then(b.bytes.total_cmp(&a.bytes))
+            .then_with(|| (a.src, a.dst).cmp(&(b.src, b.dst)))
+    });
+    let first = edges
+        .iter()
+        .take_while(|e| e.priority > 0)
+        .count()
+        .min(MAX_EDGES);
+    let rest = edges.split_off(first);
+    let room = MAX_EDGES - first;
+    let (inbound, outbound): (Vec<Edge>, Vec<Edge>) = rest.into_iter().partition(|e| e.src_outside);
+    let take_in = inbound
+        .len()
+        .min((room / 2).max(room.saturating_sub(outbound.len())));
+    let take_out = outbound.len().min(room - take_in);
+    edges.extend(inbound.into_iter().take(take_in));
+    edges.extend(outbound.into_iter().take(take_out));
+    edges
+}
+
 /// The SVG of the `edge` and `new_edge` findings, or `None` when there are none.
 pub fn svg(findings: &[Finding]) -> Option<String> {
-    let mut edges: Vec<Edge> = findings
+    let edges: Vec<Edge> = findings
         .iter()
         .filter(|f| f.kind == "edge" || f.kind == "new_edge")
         .filter_map(|f| {
+            let src_outside = f.text("src_side") == Some("outside");
+            let dst_outside = f.text("dst_side") == Some("outside");
+            let new = f.kind == "new_edge";
+            let priority = match (
+                new && f.severity > Severity::Info,
+                src_outside || dst_outside,
+            ) {
+                (true, _) => 2,
+                (false, false) => 1,
+                (false, true) => 0,
+            };
             Some(Edge {
                 src: f.text("src")?,
                 dst: f.text("dst")?,
-                src_outside: f.text("src_side") == Some("outside"),
-                dst_outside: f.text("dst_side") == Some("outside"),
+                src_outside,
+                dst_outside,
                 bytes: f.num("bytes"),
-                new: f.kind == "new_edge",
+                new,
+                priority,
                 reason: &f.reason,
             })
         })
@@ -86,8 +129,7 @@ pub fn svg(findings: &[Finding]) -> Option<String> {
         return None;
     }
     let total = edges.len();
-    edges.sort_by(|a, b| b.new.cmp(&a.new).then(b.bytes.total_cmp(&a.bytes)));
-    edges.truncate(MAX_EDGES);
+    let edges = pick(edges);
 
     // Rows of each column.
     let mut left: BTreeSet<&str> = BTreeSet::new();
@@ -219,7 +261,9 @@ pub fn svg(findings: &[Finding]) -> Option<String> {
     }
     let shown = edges.len();
     let note = if shown < total {
-        format!("{shown} of {total} edges drawn (new ones first, then by bytes); ")
+        format!(
+            "{shown} of {total} edges drawn (new findings, then inside the cluster, then the heaviest from and to outside); "
+        )
     } else {
         String::new()
     };
@@ -275,5 +319,63 @@ mod tests {
         assert_eq!(s.matches("<path").count(), 3);
         assert_eq!(s.matches("#c62828").count(), 1, "the one new edge");
         assert!(svg(&[]).is_none());
+    }
+
+    /// Hundreds of small new peers (a scanned port) do not push the cluster's own edges or
+    /// the new edge with a finding out of the picture.
+    #[test]
+    fn findings_and_the_clusters_edges_are_drawn_before_small_new_peers() {
+        let mut edges: Vec<Finding> = (0..300)
+            .map(|k| {
+                let src = format!("61.{}.{}.0/24", k / 200, k % 200);
+                edge(&src, "node:n1", ("outside", "internal"), true)
+            })
+            .collect();
+        edges.push(edge(
+            "shop/web",
+            "shop/cart",
+            ("internal", "internal"),
+            false,
+        ));
+        let mut upload = edge(
+            "shop/cart",
+            "185.220.101.0/24",
+            ("internal", "outside"),
+            true,
+        );
+        upload.severity = Severity::Medium;
+        edges.push(upload);
+        let s = svg(&edges).unwrap();
+        assert_eq!(s.matches("<path").count(), MAX_EDGES);
+        assert!(
+            s.contains("185.220.101.0/24") && s.contains(">cart</text>"),
+            "the finding's edge and the cluster's own edge are drawn"
+        );
+        assert!(
+            s.contains("150 of 302 edges drawn (new findings, then"),
+            "the note"
+        );
+    }
+
+    /// Heavy egress leaves room for what reaches the cluster from outside.
+    #[test]
+    fn the_room_is_shared_between_edges_from_and_to_outside() {
+        let mut edges: Vec<Finding> = (0..200)
+            .map(|k| {
+                let dst = format!("52.{k}.0.0/24");
+                let mut e = edge("shop/web", &dst, ("internal", "outside"), false);
+                e.evidence.insert("bytes".into(), json!(1_000_000 + k));
+                e
+            })
+            .collect();
+        edges.extend((0..10).map(|k| {
+            let src = format!("81.{k}.0.0/24");
+            edge(&src, "shop/web", ("outside", "internal"), false)
+        }));
+        let s = svg(&edges).unwrap();
+        assert_eq!(s.matches("<path").count(), MAX_EDGES);
+        for k in 0..10 {
+            assert!(s.contains(&format!(">81.{k}.0.0/24</text>")), "inbound {k}");
+        }
     }
 }
