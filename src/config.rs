@@ -22,6 +22,19 @@ pub struct Config {
     /// Report settings (`[report]`): internal ranges, expected ports, thresholds, NSG files.
     #[serde(default)]
     pub report: crate::report::Settings,
+    /// Location databases (`[geo]`).
+    #[serde(default)]
+    pub geo: Geo,
+}
+
+/// `[geo]`: MaxMind-format databases (GeoIP2/GeoLite2 Country, City, ASN; DB-IP and IPinfo
+/// lite files) for `geo_country`, `asn`, ... and the reports.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Geo {
+    /// Database files, asked in order.
+    #[serde(default)]
+    pub databases: Vec<PathBuf>,
 }
 
 impl Config {
@@ -34,7 +47,12 @@ impl Config {
             message: format!("not a valid flowlake config: {e}"),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in c.sets.values_mut().chain(c.report.nsg_files.iter_mut()) {
+        for p in c
+            .sets
+            .values_mut()
+            .chain(c.report.nsg_files.iter_mut())
+            .chain(c.geo.databases.iter_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

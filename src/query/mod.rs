@@ -9,6 +9,7 @@
 pub mod committed;
 pub mod errors;
 pub mod functions;
+pub mod geo;
 pub mod k8s;
 pub mod run;
 pub mod sets;
@@ -22,6 +23,7 @@ use std::sync::{Arc, LazyLock};
 use datafusion::logical_expr::{DocSection, Documentation};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+pub use geo::GeoDbs;
 pub use k8s::InventoryIndex;
 pub use sets::{IpSet, IpSets, SetSpec};
 pub use table::FlowsTable;
@@ -97,6 +99,36 @@ pub const FUNCTIONS: &[FnDoc] = &[
         about: "Most specific Azure service tag containing ip (needs a ServiceTags_*.json set).",
     },
     FnDoc {
+        name: "geo_country",
+        syntax: "geo_country(ip)",
+        returns: "string",
+        about: "ISO 3166-1 country code of an outside address, from the loaded MaxMind-format database ([geo] databases or --geo-db; NULL for private or unknown addresses, or with no database).",
+    },
+    FnDoc {
+        name: "geo_country_name",
+        syntax: "geo_country_name(ip)",
+        returns: "string",
+        about: "English name of that country.",
+    },
+    FnDoc {
+        name: "geo_city",
+        syntax: "geo_city(ip)",
+        returns: "string",
+        about: "English name of the city (a City database).",
+    },
+    FnDoc {
+        name: "asn",
+        syntax: "asn(ip)",
+        returns: "uint32",
+        about: "Autonomous system number of an outside address (an ASN or IPinfo lite database).",
+    },
+    FnDoc {
+        name: "as_org",
+        syntax: "as_org(ip)",
+        returns: "string",
+        about: "Organisation of that autonomous system.",
+    },
+    FnDoc {
         name: "k8s_namespace",
         syntax: "k8s_namespace(ip, time)",
         returns: "string",
@@ -170,12 +202,19 @@ pub(crate) fn documentation(name: &str) -> Option<&'static Documentation> {
 
 /// Registers every flowlake function on a context (the built-ins stay). Set functions are
 /// built over `sets`, which callers load from configuration ([`IpSets::load`]); the
-/// address-at-time functions over `inventory` ([`k8s::load`] reads a lake's).
-pub fn register_all(ctx: &SessionContext, sets: Arc<IpSets>, inventory: Arc<InventoryIndex>) {
+/// address-at-time functions over `inventory` ([`k8s::load`] reads a lake's); the location
+/// functions over `geo` ([`GeoDbs::load`]).
+pub fn register_all(
+    ctx: &SessionContext,
+    sets: Arc<IpSets>,
+    inventory: Arc<InventoryIndex>,
+    geo: Arc<GeoDbs>,
+) {
     for f in functions::all()
         .into_iter()
         .chain(sets::all(sets))
         .chain(k8s::all(inventory))
+        .chain(geo::all(geo))
     {
         ctx.register_udf(f);
     }
@@ -197,6 +236,8 @@ pub struct QueryOptions {
     /// for the `k8s_*` functions: a report needs its baseline and window, not a year of pod
     /// churn. The `inventory` table stays whole. `None`: every interval.
     pub inventory_span: Option<(i64, i64)>,
+    /// MaxMind-format databases for the location functions (`[geo]`, `--geo-db`).
+    pub geo_dbs: Vec<std::path::PathBuf>,
 }
 
 /// A DataFusion session over a lake, and the IP sets its functions use.
@@ -208,6 +249,8 @@ pub struct LakeSession {
     pub sets: Arc<IpSets>,
     /// The lake's inventory, indexed for the `k8s_*` functions.
     pub inventory: Arc<InventoryIndex>,
+    /// The location databases.
+    pub geo: Arc<GeoDbs>,
     /// The lake.
     pub lake: Location,
     /// Its manifest when the session opened.
@@ -222,6 +265,7 @@ pub struct LakeSession {
 pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<LakeSession> {
     let manifest = crate::lake::read_manifest(lake).await?;
     let sets = Arc::new(IpSets::load(&opts.sets)?);
+    let geo = Arc::new(GeoDbs::load(&opts.geo_dbs)?);
     // DATAFUSION_* environment variables tune the engine (e.g. target_partitions).
     let mut config = SessionConfig::from_env()?.with_information_schema(true);
     // Source positions on plan errors ("line 1, column 8: no field named ...").
@@ -229,7 +273,7 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
     let ctx = SessionContext::new_with_config(config);
     ctx.register_table("flows", Arc::new(FlowsTable::open(lake, &manifest, &ctx)?))?;
     let inventory = Arc::new(k8s::load(&ctx, lake, &manifest, opts.inventory_span).await?);
-    register_all(&ctx, sets.clone(), inventory.clone());
+    register_all(&ctx, sets.clone(), inventory.clone(), geo.clone());
     for (_, sql) in VIEWS {
         ctx.sql(sql).await?;
     }
@@ -237,6 +281,7 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
         ctx,
         sets,
         inventory,
+        geo,
         lake: lake.clone(),
         manifest,
         commit_pending: crate::lake::commit_pending(lake),

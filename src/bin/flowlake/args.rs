@@ -75,6 +75,10 @@ pub struct QueryArgs {
     /// Config file (flowlake.toml) naming IP sets under [sets].
     #[arg(long, env = "FLOWLAKE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// A MaxMind-format database (GeoIP2/GeoLite2 Country, City or ASN; DB-IP or IPinfo
+    /// lite) for geo_country, geo_city, asn, as_org; repeatable, after [geo] databases.
+    #[arg(long = "geo-db", value_name = "PATH")]
+    pub geo_dbs: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]

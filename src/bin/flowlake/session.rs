@@ -38,9 +38,12 @@ impl QueryArgs {
         let lake = self.lake.location()?;
         let mut sets = config.set_specs();
         sets.extend(self.sets.iter().cloned());
+        let mut geo_dbs = config.geo.databases.clone();
+        geo_dbs.extend(self.geo_dbs.iter().cloned());
         let opts = QueryOptions {
             sets,
             inventory_span,
+            geo_dbs,
         };
         let session = rt.block_on(flowlake::query::session(&lake, &opts))?;
         if session.commit_pending {

@@ -1,0 +1,386 @@
+//! Where an outside address is: country, city, AS number and organisation, from MaxMind-format
+//! databases (GeoIP2/GeoLite2 Country, City and ASN, and the free DB-IP and IPinfo "lite"
+//! files in the same format).
+//!
+//! Why: the engineer's next questions about `sent 2.4 GB to 185.220.101.45` are which country
+//! and which network, answered offline from files the user already has. Each file is
+//! memory-mapped once per process (a shell or a report opens several sessions) and told
+//! apart by its `database_type`; `geo_country(ip)`, `geo_country_name(ip)`, `geo_city(ip)`,
+//! `asn(ip)` and `as_org(ip)` ask the first loaded database that carries the field, and are
+//! NULL for private or unknown addresses or when no database is loaded.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use datafusion::arrow::array::{ArrayRef, StringViewBuilder, UInt32Builder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+use maxminddb::{PathElement, Reader};
+
+use super::functions::{STRINGS, for_each_bytes};
+use crate::addr::{AddrClass, IpBits};
+
+/// What a database file holds, from its metadata's `database_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// Country (GeoIP2/GeoLite2/DB-IP Country).
+    Country,
+    /// City, with its country (GeoIP2/GeoLite2/DB-IP City).
+    City,
+    /// Autonomous systems (GeoLite2/DB-IP ASN).
+    Asn,
+    /// IPinfo's lite file: country and AS in one flat record.
+    IpinfoLite,
+}
+
+impl DbKind {
+    fn of(database_type: &str) -> Option<DbKind> {
+        let t = database_type.to_ascii_lowercase();
+        Some(if t.contains("ipinfo") {
+            DbKind::IpinfoLite
+        } else if t.contains("asn") || t.contains("isp") {
+            DbKind::Asn
+        } else if t.contains("city") {
+            DbKind::City
+        } else if t.contains("country") {
+            DbKind::Country
+        } else {
+            return None;
+        })
+    }
+}
+
+/// One memory-mapped database.
+pub struct GeoDb {
+    path: PathBuf,
+    kind: DbKind,
+    reader: Reader<maxminddb::Mmap>,
+}
+
+impl std::fmt::Debug for GeoDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeoDb")
+            .field("path", &self.path)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+/// Databases opened by this process, by canonical path.
+static OPEN: LazyLock<Mutex<HashMap<PathBuf, Arc<GeoDb>>>> = LazyLock::new(Mutex::default);
+
+impl GeoDb {
+    /// Opens (once per process) the database at `path`.
+    pub fn open(path: &Path) -> crate::Result<Arc<GeoDb>> {
+        let bad = |message: String| crate::Error::Input {
+            path: path.to_path_buf(),
+            line: None,
+            message,
+        };
+        let key = path
+            .canonicalize()
+            .map_err(|e| bad(format!("cannot open the database: {e}")))?;
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(db) = open.get(&key) {
+            return Ok(db.clone());
+        }
+        // SAFETY: the file is mapped read-only; like every MaxMind reader, flowlake expects
+        // database files to be replaced (renamed over), not rewritten in place.
+        let reader = unsafe { Reader::open_mmap(&key) }
+            .map_err(|e| bad(format!("not a MaxMind DB file: {e}")))?;
+        let database_type = reader.metadata().database_type.clone();
+        let kind = DbKind::of(&database_type).ok_or_else(|| {
+            bad(format!(
+                "database type {database_type:?} is none of Country, City, ASN or IPinfo lite"
+            ))
+        })?;
+        let db = Arc::new(GeoDb {
+            path: key.clone(),
+            kind,
+            reader,
+        });
+        open.insert(key, db.clone());
+        Ok(db)
+    }
+
+    /// What it holds.
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+}
+
+/// The loaded databases, asked in order.
+#[derive(Debug, Default)]
+pub struct GeoDbs {
+    dbs: Vec<Arc<GeoDb>>,
+}
+
+impl GeoDbs {
+    /// Opens every database in `paths`.
+    pub fn load(paths: &[PathBuf]) -> crate::Result<GeoDbs> {
+        let dbs = paths
+            .iter()
+            .map(|p| GeoDb::open(p))
+            .collect::<crate::Result<_>>()?;
+        Ok(GeoDbs { dbs })
+    }
+
+    /// True when none is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.dbs.is_empty()
+    }
+
+    fn paths(&self) -> Vec<&Path> {
+        self.dbs.iter().map(|d| d.path.as_path()).collect()
+    }
+
+    /// Whether a loaded database carries `field`.
+    fn carries(&self, field: GeoField) -> bool {
+        self.dbs.iter().any(|d| field.path(d.kind).is_some())
+    }
+}
+
+/// The values the functions return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GeoField {
+    /// ISO 3166-1 alpha-2 country code.
+    Country,
+    /// Country name in English.
+    CountryName,
+    /// City name in English.
+    City,
+    /// Autonomous system number.
+    Asn,
+    /// Autonomous system organisation.
+    AsOrg,
+}
+
+const COUNTRY_ISO: &[PathElement<'static>] =
+    &[PathElement::Key("country"), PathElement::Key("iso_code")];
+const COUNTRY_NAME: &[PathElement<'static>] = &[
+    PathElement::Key("country"),
+    PathElement::Key("names"),
+    PathElement::Key("en"),
+];
+const CITY_NAME: &[PathElement<'static>] = &[
+    PathElement::Key("city"),
+    PathElement::Key("names"),
+    PathElement::Key("en"),
+];
+const AS_NUMBER: &[PathElement<'static>] = &[PathElement::Key("autonomous_system_number")];
+const AS_ORG: &[PathElement<'static>] = &[PathElement::Key("autonomous_system_organization")];
+const IPINFO_COUNTRY: &[PathElement<'static>] = &[PathElement::Key("country_code")];
+const IPINFO_COUNTRY_NAME: &[PathElement<'static>] = &[PathElement::Key("country")];
+const IPINFO_ASN: &[PathElement<'static>] = &[PathElement::Key("asn")];
+const IPINFO_AS_NAME: &[PathElement<'static>] = &[PathElement::Key("as_name")];
+
+impl GeoField {
+    const ALL: [GeoField; 5] = [
+        GeoField::Country,
+        GeoField::CountryName,
+        GeoField::City,
+        GeoField::Asn,
+        GeoField::AsOrg,
+    ];
+
+    fn function(self) -> &'static str {
+        match self {
+            GeoField::Country => "geo_country",
+            GeoField::CountryName => "geo_country_name",
+            GeoField::City => "geo_city",
+            GeoField::Asn => "asn",
+            GeoField::AsOrg => "as_org",
+        }
+    }
+
+    /// Where the value is in a database of `kind`, if it has it.
+    fn path(self, kind: DbKind) -> Option<&'static [PathElement<'static>]> {
+        use DbKind as K;
+        use GeoField as F;
+        Some(match (self, kind) {
+            (F::Country, K::Country | K::City) => COUNTRY_ISO,
+            (F::CountryName, K::Country | K::City) => COUNTRY_NAME,
+            (F::City, K::City) => CITY_NAME,
+            (F::Asn, K::Asn) => AS_NUMBER,
+            (F::AsOrg, K::Asn) => AS_ORG,
+            (F::Country, K::IpinfoLite) => IPINFO_COUNTRY,
+            (F::CountryName, K::IpinfoLite) => IPINFO_COUNTRY_NAME,
+            (F::Asn, K::IpinfoLite) => IPINFO_ASN,
+            (F::AsOrg, K::IpinfoLite) => IPINFO_AS_NAME,
+            _ => return None,
+        })
+    }
+}
+
+/// A looked-up value.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Text(String),
+    Number(u32),
+}
+
+/// The value at `path` for `ip` in `db`, if it has one.
+fn lookup(db: &GeoDb, path: &[PathElement<'_>], ip: IpAddr) -> Option<Value> {
+    let found = db.reader.lookup(ip).ok()?;
+    // Numbers are numbers in MaxMind's ASN files (stored in the smallest unsigned type that
+    // holds them) and "AS15169" in IPinfo's.
+    if let Ok(Some(n)) = found.decode_path::<u32>(path) {
+        return Some(Value::Number(n));
+    }
+    if let Ok(Some(n)) = found.decode_path::<u16>(path) {
+        return Some(Value::Number(u32::from(n)));
+    }
+    let text: String = found.decode_path(path).ok()??;
+    Some(Value::Text(text))
+}
+
+/// The value of `field` for `ip`: from the first database that carries the field and has a
+/// record for the address.
+fn value(dbs: &GeoDbs, field: GeoField, ip: IpAddr) -> Option<Value> {
+    dbs.dbs
+        .iter()
+        .filter_map(|d| Some((d, field.path(d.kind)?)))
+        .find_map(|(d, path)| lookup(d, path, ip))
+}
+
+#[derive(Debug)]
+struct GeoFn {
+    field: GeoField,
+    dbs: Arc<GeoDbs>,
+    signature: Signature,
+}
+
+impl PartialEq for GeoFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.field == other.field && self.dbs.paths() == other.dbs.paths()
+    }
+}
+impl Eq for GeoFn {}
+impl std::hash::Hash for GeoFn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.field.hash(state);
+        self.dbs.paths().hash(state);
+    }
+}
+
+impl ScalarUDFImpl for GeoFn {
+    fn name(&self) -> &str {
+        self.field.function()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(match self.field {
+            GeoField::Asn => DataType::UInt32,
+            _ => DataType::Utf8View,
+        })
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        super::documentation(self.name())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let ips = args.args[0].clone().into_array(n)?;
+        let carried = self.dbs.carries(self.field);
+        // Flows repeat their peers: each distinct address of the batch is looked up once.
+        let mut seen: HashMap<IpBits, Option<Value>> = HashMap::new();
+        let mut value_of = |s: Option<&[u8]>| -> Option<Value> {
+            if !carried {
+                return None;
+            }
+            let ip = IpBits::parse(s?)?;
+            if ip.class() != AddrClass::Public {
+                return None;
+            }
+            seen.entry(ip)
+                .or_insert_with(|| value(&self.dbs, self.field, ip.to_ip()))
+                .clone()
+        };
+        let out: ArrayRef = match self.field {
+            GeoField::Asn => {
+                let mut b = UInt32Builder::with_capacity(n);
+                for_each_bytes(&ips, |s| {
+                    b.append_option(match value_of(s) {
+                        Some(Value::Number(n)) => Some(n),
+                        Some(Value::Text(t)) => t.trim_start_matches("AS").parse().ok(),
+                        None => None,
+                    })
+                })?;
+                std::sync::Arc::new(b.finish())
+            }
+            _ => {
+                let mut b = StringViewBuilder::with_capacity(n);
+                for_each_bytes(&ips, |s| {
+                    b.append_option(match value_of(s) {
+                        Some(Value::Text(t)) => Some(t),
+                        Some(Value::Number(n)) => Some(n.to_string()),
+                        None => None,
+                    })
+                })?;
+                std::sync::Arc::new(b.finish())
+            }
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// The location functions over `dbs`.
+pub fn all(dbs: Arc<GeoDbs>) -> Vec<ScalarUDF> {
+    let signature = Signature::uniform(1, STRINGS.to_vec(), Volatility::Immutable);
+    GeoField::ALL
+        .into_iter()
+        .map(|field| {
+            ScalarUDF::from(GeoFn {
+                field,
+                dbs: dbs.clone(),
+                signature: signature.clone(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_types_name_what_they_hold() {
+        for (t, k) in [
+            ("GeoLite2-Country", DbKind::Country),
+            ("GeoIP2-City", DbKind::City),
+            ("GeoLite2-ASN", DbKind::Asn),
+            ("DBIP-Country-Lite", DbKind::Country),
+            ("DBIP-City-Lite", DbKind::City),
+            ("DBIP-ASN-Lite (compat=GeoLite2-ASN)", DbKind::Asn),
+            ("ipinfo lite.mmdb", DbKind::IpinfoLite),
+        ] {
+            assert_eq!(DbKind::of(t), Some(k), "{t}");
+        }
+        assert_eq!(DbKind::of("GeoIP2-Anonymous-IP"), None);
+    }
+
+    #[test]
+    fn a_missing_or_foreign_file_is_an_error_naming_it() {
+        let e = GeoDb::open(Path::new("/nonexistent/GeoLite2-City.mmdb")).unwrap_err();
+        assert!(
+            e.to_string().contains("/nonexistent/GeoLite2-City.mmdb"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.mmdb");
+        std::fs::write(&p, b"not a database").unwrap();
+        let e = GeoDb::open(&p).unwrap_err();
+        assert!(e.to_string().contains("not a MaxMind DB file"), "{e}");
+    }
+}
