@@ -7,6 +7,10 @@
 //! `k8s_workload`: address-at-time lookups against 50,000 inventory intervals (10,000 pod
 //! addresses, each reused by 5 pods over a week), on flow-like rows: addresses drawn from
 //! the pods, times spread over the week, in record-sized runs of one address.
+//!
+//! `geo_country` / `asn`-style lookups: a real GeoLite2 City file (`FLOWLAKE_GEOIP_DB`, else
+//! the one PyPI's maxminddb-geolite2 ships; skipped with a message when neither is there), on
+//! egress-like rows: 2,000 public destinations drawn over and over, as flows repeat peers.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -21,7 +25,7 @@ use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 use flowlake::inventory::intervals::{Snapshots, merge};
 use flowlake::inventory::{AddrKind, BindingKey, Holder, Observation};
-use flowlake::query::{InventoryIndex, IpSets, SetSpec, functions, k8s, sets};
+use flowlake::query::{GeoDbs, InventoryIndex, IpSets, SetSpec, functions, geo, k8s, sets};
 
 const ROWS: usize = 10_000_000;
 const BATCH: usize = 8192;
@@ -254,5 +258,65 @@ fn k8s_benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(functions_benches, benches, k8s_benches);
+/// The GeoLite2 City file to benchmark with, if one is there.
+fn geolite2_city() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("FLOWLAKE_GEOIP_DB") {
+        return Some(p.into());
+    }
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import _maxminddb_geolite2, os; print(os.path.join(os.path.dirname(_maxminddb_geolite2.__file__), 'GeoLite2-City.mmdb'))",
+        ])
+        .output()
+        .ok()?;
+    let p = std::path::PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    p.is_file().then_some(p)
+}
+
+fn geo_benches(c: &mut Criterion) {
+    let Some(db) = geolite2_city() else {
+        eprintln!("skipped geo_country: set FLOWLAKE_GEOIP_DB or pip install maxminddb-geolite2");
+        return;
+    };
+    let dbs = Arc::new(GeoDbs::load(&[db]).unwrap());
+    let fns = geo::all(dbs);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let peers: Vec<String> = (0..2_000)
+        .map(|_| {
+            let r = rng.next();
+            let firsts = [20u64, 52, 104, 140, 151, 185, 81, 91, 5, 45];
+            format!(
+                "{}.{}.{}.{}",
+                firsts[(r % 10) as usize],
+                (r >> 8) % 256,
+                (r >> 16) % 256,
+                1 + (r >> 24) % 254
+            )
+        })
+        .collect();
+    let mut batches = Vec::new();
+    let mut left = ROWS;
+    while left > 0 {
+        let n = left.min(BATCH);
+        let ips: Vec<&str> = (0..n)
+            .map(|_| peers[(rng.next() % peers.len() as u64) as usize].as_str())
+            .collect();
+        batches.push(Arc::new(StringViewArray::from_iter_values(ips)) as ArrayRef);
+        left -= n;
+    }
+    let mut g = c.benchmark_group("location lookups, 10 M rows, 2,000 peers, 1 core");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(ROWS as u64));
+    for (name, ret) in [
+        ("geo_country", DataType::Utf8View),
+        ("asn", DataType::UInt32),
+    ] {
+        let f = udf(&fns, name);
+        g.bench_function(name, |b| b.iter(|| run(&f, &batches, None, ret.clone())));
+    }
+    g.finish();
+}
+
+criterion_group!(functions_benches, benches, k8s_benches, geo_benches);
 criterion_main!(functions_benches);

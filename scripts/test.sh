@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 if ! python3 -c 'import pyarrow, pandas, duckdb' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
 fi
-if ! python3 -c 'import mmdb_writer, netaddr, maxminddb' 2>/dev/null; then
+if ! python3 -c 'import mmdb_writer, netaddr, maxminddb, _maxminddb_geolite2' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check -r tests/geo/requirements.txt
 fi
 if ! python3 -c 'import moto, azure.storage.blob, boto3' 2>/dev/null || ! command -v moto_server >/dev/null 2>&1; then

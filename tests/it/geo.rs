@@ -167,3 +167,78 @@ fn without_a_database_the_functions_are_null_and_config_names_databases() {
     );
     drop(dbs);
 }
+
+/// The GeoLite2 City file PyPI's maxminddb-geolite2 ships, if that package is installed.
+fn published_city_db() -> Option<PathBuf> {
+    if !python_has(&["_maxminddb_geolite2", "maxminddb"]) {
+        return None;
+    }
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import _maxminddb_geolite2, os; print(os.path.join(os.path.dirname(_maxminddb_geolite2.__file__), 'GeoLite2-City.mmdb'))",
+        ])
+        .output()
+        .ok()?;
+    let p = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    p.is_file().then_some(p)
+}
+
+/// A real published database: flowlake's answers equal MaxMind's official reader's.
+#[test]
+fn a_published_geolite2_city_file_reads_as_the_official_reader_reads_it() {
+    let db = crate::need!(
+        published_city_db(),
+        "PyPI's maxminddb-geolite2 and maxminddb (pip install -r tests/geo/requirements.txt)"
+    );
+    let addrs = [
+        "8.8.8.8",
+        "1.1.1.1",
+        "9.9.9.9",
+        "81.2.69.142",
+        "185.220.101.45",
+        "208.67.222.222",
+        "52.100.7.7",
+        "2001:4860:4860::8888",
+        "2a00:1450:4001:80b::200e",
+        "::ffff:81.2.69.142",
+    ];
+    let script = format!(
+        "import json, maxminddb\nr = maxminddb.open_database({:?})\nout = {{}}\nfor a in {:?}:\n    x = r.get(a.replace('::ffff:', '')) or {{}}\n    out[a] = [x.get('country', {{}}).get('iso_code'), x.get('country', {{}}).get('names', {{}}).get('en'), x.get('city', {{}}).get('names', {{}}).get('en')]\nprint(json.dumps(out))",
+        db.display().to_string(),
+        addrs
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let expect: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let values: Vec<String> = addrs.iter().map(|a| format!("('{a}')")).collect();
+    let (code, rows, err) = sql(
+        std::slice::from_ref(&db),
+        None,
+        &format!(
+            "SELECT a, geo_country(a) AS c, geo_country_name(a) AS n, geo_city(a) AS city \
+             FROM (VALUES {}) t(a)",
+            values.join(", ")
+        ),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(rows.len(), addrs.len());
+    let mut known = 0;
+    for r in &rows {
+        let a = r["a"].as_str().unwrap();
+        let e = &expect[a];
+        assert_eq!(
+            [&r["c"], &r["n"], &r["city"]],
+            [&e[0], &e[1], &e[2]],
+            "{a}: flowlake {r} against the official reader's {e}"
+        );
+        known += usize::from(!r["c"].is_null());
+    }
+    assert!(
+        known >= 8,
+        "most of these addresses are in the file: {rows:?}"
+    );
+}
