@@ -310,7 +310,7 @@ fn geo_benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(ROWS as u64));
     for (name, ret) in [
         ("geo_country", DataType::Utf8View),
-        ("asn", DataType::UInt32),
+        ("geo_city", DataType::Utf8View),
     ] {
         let f = udf(&fns, name);
         g.bench_function(name, |b| b.iter(|| run(&f, &batches, None, ret.clone())));
