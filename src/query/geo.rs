@@ -140,10 +140,50 @@ impl GeoDbs {
         self.dbs.iter().map(|d| d.path.as_path()).collect()
     }
 
+    /// Where `ip` is: every field a loaded database has for it (all `None` for private and
+    /// unknown addresses, or with no database).
+    pub fn place(&self, ip: IpBits) -> Place {
+        if self.dbs.is_empty() || ip.class() != AddrClass::Public {
+            return Place::default();
+        }
+        let addr = ip.to_ip();
+        let text = |f| match value(self, f, addr) {
+            Some(Value::Text(t)) => Some(t),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            None => None,
+        };
+        Place {
+            country: text(GeoField::Country),
+            country_name: text(GeoField::CountryName),
+            city: text(GeoField::City),
+            asn: match value(self, GeoField::Asn, addr) {
+                Some(Value::Number(n)) => Some(n),
+                Some(Value::Text(t)) => t.trim_start_matches("AS").parse().ok(),
+                None => None,
+            },
+            as_org: text(GeoField::AsOrg),
+        }
+    }
+
     /// Whether a loaded database carries `field`.
     fn carries(&self, field: GeoField) -> bool {
         self.dbs.iter().any(|d| field.path(d.kind).is_some())
     }
+}
+
+/// Where an address is, as far as the loaded databases know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<String>,
+    /// Country name in English.
+    pub country_name: Option<String>,
+    /// City name in English.
+    pub city: Option<String>,
+    /// Autonomous system number.
+    pub asn: Option<u32>,
+    /// Autonomous system organisation.
+    pub as_org: Option<String>,
 }
 
 /// The values the functions return.
@@ -249,11 +289,24 @@ fn value(dbs: &GeoDbs, field: GeoField, ip: IpAddr) -> Option<Value> {
         .find_map(|(d, path)| lookup(d, path, ip))
 }
 
-#[derive(Debug)]
+/// Addresses a function remembers before it starts over (a few tens of MB at most).
+const CACHE_LIMIT: usize = 1 << 20;
+
 struct GeoFn {
     field: GeoField,
     dbs: Arc<GeoDbs>,
     signature: Signature,
+    /// Answers by address: flows repeat their peers across batches and partitions.
+    cache: Mutex<HashMap<IpBits, Option<Value>, foldhash::fast::FixedState>>,
+}
+
+impl std::fmt::Debug for GeoFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeoFn")
+            .field("field", &self.field)
+            .field("dbs", &self.dbs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PartialEq for GeoFn {
@@ -293,28 +346,35 @@ impl ScalarUDFImpl for GeoFn {
         let n = args.number_rows;
         let ips = args.args[0].clone().into_array(n)?;
         let carried = self.dbs.carries(self.field);
-        // Flows repeat their peers: each distinct address of the batch is looked up once.
-        let mut seen: HashMap<IpBits, Option<Value>> = HashMap::new();
-        let mut value_of = |s: Option<&[u8]>| -> Option<Value> {
-            if !carried {
-                return None;
+        // Each distinct address is looked up once per process (up to CACHE_LIMIT of them).
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > CACHE_LIMIT {
+            cache.clear();
+        }
+        // Calls `k` with the answer for the address text `s`.
+        let mut with = |s: Option<&[u8]>, k: &mut dyn FnMut(Option<&Value>)| {
+            let ip = s
+                .filter(|_| carried)
+                .and_then(IpBits::parse)
+                .filter(|ip| ip.class() == AddrClass::Public);
+            match ip {
+                Some(ip) => k(cache
+                    .entry(ip)
+                    .or_insert_with(|| value(&self.dbs, self.field, ip.to_ip()))
+                    .as_ref()),
+                None => k(None),
             }
-            let ip = IpBits::parse(s?)?;
-            if ip.class() != AddrClass::Public {
-                return None;
-            }
-            seen.entry(ip)
-                .or_insert_with(|| value(&self.dbs, self.field, ip.to_ip()))
-                .clone()
         };
         let out: ArrayRef = match self.field {
             GeoField::Asn => {
                 let mut b = UInt32Builder::with_capacity(n);
                 for_each_bytes(&ips, |s| {
-                    b.append_option(match value_of(s) {
-                        Some(Value::Number(n)) => Some(n),
-                        Some(Value::Text(t)) => t.trim_start_matches("AS").parse().ok(),
-                        None => None,
+                    with(s, &mut |v| {
+                        b.append_option(match v {
+                            Some(Value::Number(n)) => Some(*n),
+                            Some(Value::Text(t)) => t.trim_start_matches("AS").parse().ok(),
+                            None => None,
+                        })
                     })
                 })?;
                 std::sync::Arc::new(b.finish())
@@ -322,10 +382,10 @@ impl ScalarUDFImpl for GeoFn {
             _ => {
                 let mut b = StringViewBuilder::with_capacity(n);
                 for_each_bytes(&ips, |s| {
-                    b.append_option(match value_of(s) {
-                        Some(Value::Text(t)) => Some(t),
-                        Some(Value::Number(n)) => Some(n.to_string()),
-                        None => None,
+                    with(s, &mut |v| match v {
+                        Some(Value::Text(t)) => b.append_value(t),
+                        Some(Value::Number(n)) => b.append_value(n.to_string()),
+                        None => b.append_null(),
                     })
                 })?;
                 std::sync::Arc::new(b.finish())
@@ -345,6 +405,7 @@ pub fn all(dbs: Arc<GeoDbs>) -> Vec<ScalarUDF> {
                 field,
                 dbs: dbs.clone(),
                 signature: signature.clone(),
+                cache: Mutex::default(),
             })
         })
         .collect()

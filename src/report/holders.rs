@@ -140,7 +140,11 @@ pub fn describe(evidence: &Map<String, Value>, column: &str) -> String {
             .and_then(Value::as_str)
     };
     if !evidence.contains_key(&format!("{prefix}_kind")) {
-        return ip.to_string();
+        // An outside address: where it is, when location databases are loaded.
+        return match super::places::describe(evidence, column) {
+            Some(place) => format!("{ip} ({place})"),
+            None => ip.to_string(),
+        };
     }
     let ns = |name: &str| match get("namespace") {
         Some(n) => format!("{n}/{name}"),

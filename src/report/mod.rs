@@ -18,6 +18,7 @@ pub mod graph;
 pub mod holders;
 pub mod html;
 pub mod model;
+pub mod places;
 pub mod reason;
 pub mod render;
 pub mod series;
@@ -33,7 +34,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::lake::manifest::Manifest;
 use crate::nsg::Nsg;
-use crate::query::{InventoryIndex, LakeSession};
+use crate::query::{GeoDbs, InventoryIndex, LakeSession};
 use crate::window::{Window, hour_floor, parse_span};
 
 pub use model::{Counts, Coverage, Finding, Gap, Kind, Report, Severity, Span};
@@ -110,7 +111,7 @@ fn findings(
     file: &'static str,
     rows: Vec<Map<String, Value>>,
     settings: &Checked,
-    inventory: &InventoryIndex,
+    (inventory, geo): (&InventoryIndex, &GeoDbs),
 ) -> Result<Vec<Finding>> {
     let bad = |message: String| Error::ReportRows { file, message };
     rows.into_iter()
@@ -127,6 +128,7 @@ fn findings(
                 return Err(bad(missing));
             }
             holders::annotate(&mut row, inventory);
+            places::annotate(&mut row, geo);
             // An endpoint of a Service declared expected is reported as info.
             let severity = match settings.expected_service(&row) {
                 true => {
@@ -314,9 +316,12 @@ pub async fn run(
             }
             _ => {
                 let rows = runner.rows(file, &[]).await?;
-                report
-                    .findings
-                    .extend(findings(file, rows, settings, &session.inventory)?);
+                report.findings.extend(findings(
+                    file,
+                    rows,
+                    settings,
+                    (&session.inventory, &session.geo),
+                )?);
             }
         }
     }

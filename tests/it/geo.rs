@@ -242,3 +242,45 @@ fn a_published_geolite2_city_file_reads_as_the_official_reader_reads_it() {
         "most of these addresses are in the file: {rows:?}"
     );
 }
+
+/// Reports show where: the scenario's outside peers carry country, AS number and
+/// organisation in their evidence and reason.
+#[test]
+fn findings_say_where_their_outside_peers_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dbs, _) = crate::need!(databases(dir.path()), PYTHON);
+    let mut extra = vec![];
+    for d in &dbs {
+        extra.extend(["--geo-db".to_string(), d.display().to_string()]);
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let s = crate::reports::scenario();
+    let v = crate::reports::json_on(&s.lake, "exfil", &extra);
+    let (_, f) = crate::reports::find(&v, |f| f["dst_ip"] == "185.220.101.45").unwrap();
+    assert_eq!(
+        (&f["dst_country"], &f["dst_asn"], &f["dst_as_org"]),
+        (
+            &Value::from("DE"),
+            &Value::from(208294),
+            &Value::from("Example Ltd")
+        ),
+        "{f}"
+    );
+    let reason = f["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("185.220.101.45 (AS 208294 Example Ltd, DE)"),
+        "{reason}"
+    );
+    // The IPinfo lite file answers for the resolver; internal sources get no place.
+    let (_, f) = crate::reports::find(&v, |f| f["dst_ip"] == "94.140.14.14").unwrap();
+    assert_eq!(
+        (&f["dst_country"], &f["dst_asn"]),
+        (&Value::from("CY"), &Value::from(212772))
+    );
+    assert!(f.get("src_country").is_none(), "{f}");
+    // Without databases: no place columns, the reason as before.
+    let v = crate::reports::json_on(&s.lake, "exfil", &[]);
+    let (_, f) = crate::reports::find(&v, |f| f["dst_ip"] == "185.220.101.45").unwrap();
+    assert!(f.get("dst_country").is_none(), "{f}");
+    assert!(!f["reason"].as_str().unwrap().contains("AS 208294"));
+}
