@@ -108,11 +108,6 @@ impl GeoDb {
         open.insert(key, db.clone());
         Ok(db)
     }
-
-    /// What it holds.
-    pub fn kind(&self) -> DbKind {
-        self.kind
-    }
 }
 
 /// The loaded databases, asked in order.
