@@ -141,10 +141,13 @@ fn benches(c: &mut Criterion) {
     for n in [100_000, 1_000_000] {
         let file = prefix_file(&mut rng, n);
         let sets = Arc::new(
-            IpSets::load(&[SetSpec {
-                name: "intel".into(),
-                path: file.path().to_path_buf(),
-            }])
+            IpSets::load(
+                &[SetSpec {
+                    name: "intel".into(),
+                    path: file.path().to_path_buf(),
+                }],
+                &Arc::new(flowlake::query::GeoDbs::default()),
+            )
             .unwrap(),
         );
         let set_fns = sets::all(sets);

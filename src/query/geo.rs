@@ -160,8 +160,20 @@ impl GeoDbs {
         }
     }
 
+    /// The autonomous system `ip` is in (`None` for private and unknown addresses, or
+    /// without an ASN database).
+    pub fn place_asn(&self, ip: IpBits) -> Option<u32> {
+        if ip.class() != AddrClass::Public {
+            return None;
+        }
+        match value(self, GeoField::Asn, ip.to_ip())? {
+            Value::Number(n) => Some(n),
+            Value::Text(t) => t.trim_start_matches("AS").parse().ok(),
+        }
+    }
+
     /// Whether a loaded database carries `field`.
-    fn carries(&self, field: GeoField) -> bool {
+    pub fn carries(&self, field: GeoField) -> bool {
         self.dbs.iter().any(|d| field.path(d.kind).is_some())
     }
 }

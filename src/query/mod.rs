@@ -8,6 +8,7 @@
 
 pub mod committed;
 pub mod errors;
+pub mod feeds;
 pub mod functions;
 pub mod geo;
 pub mod k8s;
@@ -264,8 +265,8 @@ pub struct LakeSession {
 /// `opts` and the lake's inventory.
 pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<LakeSession> {
     let manifest = crate::lake::read_manifest(lake).await?;
-    let sets = Arc::new(IpSets::load(&opts.sets)?);
     let geo = Arc::new(GeoDbs::load(&opts.geo_dbs)?);
+    let sets = Arc::new(IpSets::load(&opts.sets, &geo)?);
     // DATAFUSION_* environment variables tune the engine (e.g. target_partitions).
     let mut config = SessionConfig::from_env()?.with_information_schema(true);
     // Source positions on plan errors ("line 1, column 8: no field named ...").

@@ -2,14 +2,16 @@
 //! `service_tag(ip)`.
 //!
 //! Why: investigations ask "is this peer on the threat list?", "which Azure service is this?".
-//! Sets load once from files (plain lists, or Azure `ServiceTags_*.json`) named in the
-//! configuration, and are flattened into sorted disjoint address ranges, each carrying the label
-//! of the most specific prefix that covers it. A lookup is a jump through a 65,536-entry index
+//! Sets load once from files named in the configuration (Azure `ServiceTags_*.json`, or any
+//! list or threat feed [`super::feeds`] reads), and are flattened into sorted disjoint address
+//! ranges, each carrying the label of the most specific prefix that covers it. Entries that
+//! name autonomous systems (Spamhaus ASN-DROP) match the addresses an ASN database places in
+//! them, when no prefix does. A lookup is a jump through a 65,536-entry index
 //! on the top 16 address bits and a short binary search, so it stays fast with a million
 //! prefixes. The functions compare equal by the configuration they were built from, so an
 //! executor that rebuilds them from the same [`SetSpec`]s gets the same functions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,7 +24,9 @@ use datafusion::logical_expr::{
 };
 use serde::Deserialize;
 
+use super::feeds::{self, Feed, Format, Item, LineReject};
 use super::functions::{STRINGS, ViewTable, for_each_bytes, scalar_str, two_strings};
+use super::geo::{GeoDbs, GeoField};
 use crate::addr::{Cidr, IpBits};
 use crate::error::{Error, IoContext};
 
@@ -31,7 +35,8 @@ use crate::error::{Error, IoContext};
 pub struct SetSpec {
     /// The name used in SQL (`ip_in_set(ip, 'name')`).
     pub name: String,
-    /// A plain list or an Azure service-tags JSON file (told apart by content).
+    /// A list, a threat feed as published, or an Azure service-tags JSON file (told apart by
+    /// content: [`feeds::detect`]).
     pub path: PathBuf,
 }
 
@@ -199,9 +204,18 @@ pub struct IpSet {
     name: String,
     v4: Ranges<u32>,
     v6: Ranges<u128>,
+    /// Autonomous systems listed (AS number → label), matched through `geo`.
+    asns: HashMap<u32, u32>,
+    geo: Option<Arc<GeoDbs>>,
     labels: ViewTable,
     label_text: Vec<String>,
     entries: usize,
+    /// Where it was read from, its format and how findings name it.
+    path: PathBuf,
+    format: Format,
+    feed: String,
+    /// Lines of the file that could not be read (skipped).
+    rejects: Vec<LineReject>,
 }
 
 impl IpSet {
@@ -223,9 +237,15 @@ impl IpSet {
             name: name.to_string(),
             v4: Ranges::build(v4),
             v6: Ranges::build(v6),
+            asns: HashMap::new(),
+            geo: None,
             labels: ViewTable::new(label_text.iter().map(String::as_str)),
             label_text,
             entries: n,
+            path: PathBuf::new(),
+            format: Format::List,
+            feed: Format::List.name().to_string(),
+            rejects: vec![],
         }
     }
 
@@ -251,20 +271,18 @@ impl IpSet {
         IpSet::build(name, list, labels.text)
     }
 
-    /// Loads a set from a file: Azure service-tags JSON when it starts with `{`, else a plain
-    /// list (one address or CIDR per line, optional label after it, `#` comments).
-    pub fn load(name: &str, path: &Path) -> crate::Result<IpSet> {
-        Ok(IpSet::load_kind(name, path)?.0)
-    }
-
-    /// As [`IpSet::load`], and whether the file held service tags.
-    fn load_kind(name: &str, path: &Path) -> crate::Result<(IpSet, bool)> {
+    /// Loads a set from a file: Azure service tags, or a list or threat feed in any format
+    /// [`feeds::read`] knows (told apart by content). Entries naming autonomous systems need an
+    /// ASN database in `geo`. Unreadable lines are skipped and kept ([`IpSet::rejects`]); a
+    /// file with no readable entry at all is an error naming its first bad line.
+    pub fn load(name: &str, path: &Path, geo: &Arc<GeoDbs>) -> crate::Result<IpSet> {
         let text = std::fs::read_to_string(path).ctx("read IP set", path)?;
-        if text.trim_start().starts_with('{') {
-            Ok((parse_service_tags(name, path, &text)?, true))
-        } else {
-            Ok((parse_list(name, path, &text)?, false))
-        }
+        let mut set = match feeds::detect(&text) {
+            Format::ServiceTags => parse_service_tags(name, path, &text)?,
+            _ => from_feed(name, path, feeds::read(&text), geo)?,
+        };
+        set.path = path.to_path_buf();
+        Ok(set)
     }
 
     /// The set's name.
@@ -277,13 +295,40 @@ impl IpSet {
         self.entries
     }
 
-    /// Index of the label of the most specific entry that contains `ip`.
+    /// The file it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The format it was read as.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// How findings name it: the list's own title (`FireHOL firehol_level1`, `Spamhaus DROP
+    /// of 2026-11-30`) or its format.
+    pub fn feed(&self) -> &str {
+        &self.feed
+    }
+
+    /// The lines of its file that could not be read, which it skipped.
+    pub fn rejects(&self) -> &[LineReject] {
+        &self.rejects
+    }
+
+    /// Index of the label of the most specific entry that contains `ip`; then of the
+    /// autonomous system the ASN database places `ip` in, when the set lists it.
     #[inline]
     pub fn lookup(&self, ip: IpBits) -> Option<u32> {
-        match ip {
+        let hit = match ip {
             IpBits::V4(a) => self.v4.lookup(a),
             IpBits::V6(a) => self.v6.lookup(a),
+        };
+        if hit.is_some() || self.asns.is_empty() {
+            return hit;
         }
+        let asn = self.geo.as_ref()?.place_asn(ip)?;
+        self.asns.get(&asn).copied()
     }
 
     /// The label of the most specific entry that contains `ip`.
@@ -312,31 +357,65 @@ impl Labels {
     }
 }
 
-fn parse_list(name: &str, path: &Path, text: &str) -> crate::Result<IpSet> {
+/// Builds a set from a feed read by [`feeds::read`].
+fn from_feed(name: &str, path: &Path, feed: Feed, geo: &Arc<GeoDbs>) -> crate::Result<IpSet> {
+    let bad = |line: Option<usize>, message: String| Error::Input {
+        path: path.to_path_buf(),
+        line,
+        message: format!("IP set '{name}' ({}): {message}", feed.format.name()),
+    };
+    if feed.entries.is_empty()
+        && let Some(first) = feed.rejects.first()
+    {
+        return Err(bad(
+            Some(first.line),
+            format!(
+                "no line could be read ({} rejected; this one: {})",
+                feed.rejects.len(),
+                first.message
+            ),
+        ));
+    }
     let mut labels = Labels::default();
     let mut entries = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
+    let mut asns = HashMap::new();
+    for e in &feed.entries {
+        let label = match (&e.label, e.item) {
+            (Some(l), _) => labels.id(l),
+            (None, Item::Net(cidr)) => labels.id(&cidr.to_string()),
+            (None, Item::Asn(a)) => labels.id(&format!("AS{a}")),
+        };
+        match e.item {
+            Item::Net(cidr) => {
+                let rank = entries.len() as u128;
+                entries.push(Entry { cidr, label, rank });
+            }
+            // The first listing of an AS keeps its label.
+            Item::Asn(a) => {
+                asns.entry(a).or_insert(label);
+            }
         }
-        let (addr, label) = match line.split_once(char::is_whitespace) {
-            Some((a, l)) => (a, Some(l.trim())),
-            None => (line, None),
-        };
-        let cidr = Cidr::parse(addr).ok_or_else(|| Error::Input {
-            path: path.to_path_buf(),
-            line: Some(n + 1),
-            message: format!("IP set '{name}': '{addr}' is not an address or CIDR block"),
-        })?;
-        let label = match label {
-            Some(l) if !l.is_empty() => labels.id(l),
-            _ => labels.id(&cidr.to_string()),
-        };
-        let rank = entries.len() as u128;
-        entries.push(Entry { cidr, label, rank });
     }
-    Ok(IpSet::build(name, entries, labels.text))
+    if !asns.is_empty() && !geo.carries(GeoField::Asn) {
+        return Err(bad(
+            None,
+            format!(
+                "it lists {} autonomous systems, which match addresses through an ASN database: name one under [geo] databases or with --geo-db PATH",
+                asns.len()
+            ),
+        ));
+    }
+    let n_asns = asns.len();
+    let mut set = IpSet::build(name, entries, labels.text);
+    set.entries += n_asns;
+    if !asns.is_empty() {
+        set.asns = asns;
+        set.geo = Some(geo.clone());
+    }
+    set.format = feed.format;
+    set.feed = feed.describe();
+    set.rejects = feed.rejects;
+    Ok(set)
 }
 
 #[derive(Deserialize)]
@@ -407,7 +486,10 @@ fn parse_service_tags(name: &str, path: &Path, text: &str) -> crate::Result<IpSe
             .saturating_mul(1 << 20)
             .saturating_add(pos[e.label as usize]);
     }
-    Ok(IpSet::build(name, entries, labels.text))
+    let mut set = IpSet::build(name, entries, labels.text);
+    set.format = Format::ServiceTags;
+    set.feed = Format::ServiceTags.name().to_string();
+    Ok(set)
 }
 
 /// Every loaded set, and which of them are Azure service tags.
@@ -419,15 +501,15 @@ pub struct IpSets {
 }
 
 impl IpSets {
-    /// Loads every set named by `specs` (later specs with the same name replace earlier ones).
-    /// Sets loaded from service-tags files also back `service_tag(ip)`; when several are given,
-    /// the last one does.
-    pub fn load(specs: &[SetSpec]) -> crate::Result<IpSets> {
+    /// Loads every set named by `specs` (later specs with the same name replace earlier ones),
+    /// matching listed autonomous systems through the ASN database of `geo`. Sets loaded
+    /// from service-tags files also back `service_tag(ip)`; when several are given, the last
+    /// one does.
+    pub fn load(specs: &[SetSpec], geo: &Arc<GeoDbs>) -> crate::Result<IpSets> {
         let mut out = IpSets::default();
         for s in specs {
-            let (set, is_tags) = IpSet::load_kind(&s.name, &s.path)?;
-            let set = Arc::new(set);
-            if is_tags {
+            let set = Arc::new(IpSet::load(&s.name, &s.path, geo)?);
+            if set.format == Format::ServiceTags {
                 out.tags = Some(set.clone());
             }
             out.sets.insert(s.name.clone(), set);
@@ -752,15 +834,28 @@ mod tests {
             "# threat intel\n203.0.113.0/24 botnet-c2\n198.51.100.7   # no label\n\n2001:db8::/32 doc net\n",
         )
         .unwrap();
-        let s = IpSet::load("ti", &p).unwrap();
+        let geo = Arc::new(GeoDbs::default());
+        let s = IpSet::load("ti", &p, &geo).unwrap();
         assert_eq!(s.entries(), 3);
         assert_eq!(s.label(ip("203.0.113.9")), Some("botnet-c2"));
         assert_eq!(s.label(ip("198.51.100.7")), Some("198.51.100.7/32"));
         assert_eq!(s.label(ip("2001:db8::5")), Some("doc net"));
         assert_eq!(s.label(ip("198.51.100.8")), None);
+        // A bad line is skipped and kept; the rest loads.
         std::fs::write(&p, "10.0.0.0/8\n10.0.0.0/33 oops\n").unwrap();
-        let e = IpSet::load("ti", &p).unwrap_err().to_string();
-        assert!(e.contains("bad.txt:2") && e.contains("10.0.0.0/33"), "{e}");
+        let s = IpSet::load("ti", &p, &geo).unwrap();
+        assert_eq!(s.entries(), 1);
+        assert_eq!(s.rejects().len(), 1);
+        assert_eq!(s.rejects()[0].line, 2);
+        assert!(s.rejects()[0].message.contains("10.0.0.0/33"));
+        // Nothing readable at all is an error naming the first bad line.
+        std::fs::write(&p, "\n\n10.0.0.0/33 oops\nnonsense\n").unwrap();
+        let e = IpSet::load("ti", &p, &geo).unwrap_err().to_string();
+        assert!(e.contains("bad.txt:3") && e.contains("10.0.0.0/33"), "{e}");
+        // AS entries need an ASN database.
+        std::fs::write(&p, "AS64500 test\n").unwrap();
+        let e = IpSet::load("ti", &p, &geo).unwrap_err().to_string();
+        assert!(e.contains("ASN database") && e.contains("--geo-db"), "{e}");
     }
 
     #[test]
@@ -776,11 +871,15 @@ mod tests {
             ]}"#,
         )
         .unwrap();
-        let sets = IpSets::load(&[SetSpec {
-            name: "tags".into(),
-            path: p,
-        }])
+        let sets = IpSets::load(
+            &[SetSpec {
+                name: "tags".into(),
+                path: p,
+            }],
+            &Arc::new(GeoDbs::default()),
+        )
         .unwrap();
+        assert_eq!(sets.get("tags").unwrap().feed(), "Azure service tags");
         let t = sets.tags.as_ref().unwrap();
         assert_eq!(t.label(ip("20.60.1.1")), Some("Storage.WestEurope"));
         assert_eq!(t.label(ip("20.150.1.1")), Some("Storage"));

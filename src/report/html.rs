@@ -161,6 +161,26 @@ fn bar_chart(title: &str, bars: &[(String, f64)], w: f64) -> String {
     svg
 }
 
+/// A bar's label for a place row of `egress_places.sql`: `DE Germany`, `AS208294 Example
+/// Ltd`, or `not placed`; cut to fit the label column.
+fn place_label(row: &Map<String, Value>, asn: bool) -> String {
+    let text = |k: &str| row.get(k).and_then(Value::as_str);
+    let label = match (text("place"), text("name")) {
+        (None, _) => "not placed".to_string(),
+        (Some(p), name) => {
+            let p = if asn { format!("AS{p}") } else { p.to_string() };
+            match name {
+                Some(n) => format!("{p} {n}"),
+                None => p,
+            }
+        }
+    };
+    match label.char_indices().nth(20) {
+        Some((i, _)) => format!("{}…", &label[..i]),
+        None => label,
+    }
+}
+
 fn series_of(rows: &[Map<String, Value>], key: &str) -> Vec<(DateTime<Utc>, f64)> {
     rows.iter()
         .filter_map(|r| Some((time_of(r.get("hour"))?, r.get(key)?.as_f64()?)))
@@ -220,7 +240,8 @@ pub fn page(r: &Report) -> String {
         o.push_str("</div>");
     }
 
-    if !r.timeline.is_empty() || !r.top_talkers.is_empty() {
+    let charted = !r.egress_by_country.is_empty() || !r.egress_by_asn.is_empty();
+    if !r.timeline.is_empty() || !r.top_talkers.is_empty() || charted {
         o.push_str(r#"<h2>Traffic</h2><div class="charts">"#);
         if !r.timeline.is_empty() {
             o.push_str(&line_chart(
@@ -258,6 +279,21 @@ pub fn page(r: &Report) -> String {
                 })
                 .collect();
             o.push_str(&bar_chart("Top talkers (bytes moved)", &bars, 420.0));
+        }
+        for (title, rows, asn) in [
+            ("Bytes out by country", &r.egress_by_country, false),
+            ("Bytes out by network (AS)", &r.egress_by_asn, true),
+        ] {
+            if !rows.is_empty() {
+                let bars: Vec<(String, f64)> = rows
+                    .iter()
+                    .map(|p| {
+                        let v = p.get("bytes_out").and_then(Value::as_f64).unwrap_or(0.0);
+                        (place_label(p, asn), v)
+                    })
+                    .collect();
+                o.push_str(&bar_chart(title, &bars, 420.0));
+            }
         }
         o.push_str("</div>");
     }

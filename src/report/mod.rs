@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::lake::manifest::Manifest;
 use crate::nsg::Nsg;
-use crate::query::{GeoDbs, InventoryIndex, LakeSession};
+use crate::query::LakeSession;
 use crate::window::{Window, hour_floor, parse_span};
 
 pub use model::{Counts, Coverage, Finding, Gap, Kind, Report, Severity, Span};
@@ -58,6 +58,9 @@ pub struct Options {
     pub charts: bool,
     /// NSG definitions were given: the rules report audits them (`nsg_coverage.sql`).
     pub nsg_definitions: bool,
+    /// Location databases are loaded: the summary (and HTML) show egress by country and AS
+    /// (`egress_places.sql`).
+    pub places: bool,
 }
 
 /// When a report runs a query.
@@ -71,6 +74,8 @@ pub enum When {
     SummaryOrCharts,
     /// For charts (HTML) only; its addresses come from the findings.
     Charts,
+    /// For the summary and for charts, with location databases.
+    SummaryOrChartsWithPlaces,
 }
 
 /// Which queries each report runs, in order, after `coverage.sql` (which every report runs
@@ -84,6 +89,7 @@ pub const PLAN: &[(Option<Kind>, &str, When)] = &[
     (Some(Kind::Workloads), "workloads.sql", When::Always),
     (None, "top_talkers.sql", When::SummaryOrCharts),
     (None, "timeline.sql", When::SummaryOrCharts),
+    (None, "egress_places.sql", When::SummaryOrChartsWithPlaces),
     (None, "series.sql", When::Charts),
 ];
 
@@ -97,6 +103,9 @@ pub fn plan(opts: &Options) -> Vec<&'static str> {
                 When::NsgDefinitions => opts.nsg_definitions,
                 When::SummaryOrCharts => opts.kind == Kind::Summary || opts.charts,
                 When::Charts => opts.charts,
+                When::SummaryOrChartsWithPlaces => {
+                    opts.places && (opts.kind == Kind::Summary || opts.charts)
+                }
             };
         runs.then_some(file)
     }));
@@ -111,7 +120,7 @@ fn findings(
     file: &'static str,
     rows: Vec<Map<String, Value>>,
     settings: &Checked,
-    (inventory, geo): (&InventoryIndex, &GeoDbs),
+    session: &LakeSession,
 ) -> Result<Vec<Finding>> {
     let bad = |message: String| Error::ReportRows { file, message };
     rows.into_iter()
@@ -127,8 +136,13 @@ fn findings(
             if let Some(missing) = reason::missing_evidence(&kind, &row) {
                 return Err(bad(missing));
             }
-            holders::annotate(&mut row, inventory);
-            places::annotate(&mut row, geo);
+            holders::annotate(&mut row, &session.inventory);
+            places::annotate(&mut row, &session.geo);
+            // Which feed a threat-listed address is on, as its file names itself.
+            let feed = row.get("threat_feed").and_then(Value::as_str);
+            if let Some(set) = feed.and_then(|n| session.sets.get(n)) {
+                row.insert("threat_source".into(), set.feed().into());
+            }
             // An endpoint of a Service declared expected is reported as info.
             let severity = match settings.expected_service(&row) {
                 true => {
@@ -228,6 +242,11 @@ async fn prepare<'a>(
             )));
         }
     }
+    if !settings.denied_countries.is_empty() && session.geo.is_empty() {
+        return Err(Error::Invalid(
+            "[report] denied_countries needs location databases: name them under [geo] databases or with --geo-db PATH".into(),
+        ));
+    }
     let (window, baseline) = spans(&session.manifest, settings, opts)?;
     let mut runner = Runner {
         session,
@@ -278,6 +297,8 @@ pub async fn run(
         findings: vec![],
         top_talkers: vec![],
         timeline: vec![],
+        egress_by_country: vec![],
+        egress_by_asn: vec![],
         series: BTreeMap::new(),
     };
     if opts.kind == Kind::Summary {
@@ -308,6 +329,23 @@ pub async fn run(
                 }
             }
             "timeline.sql" => report.timeline = runner.rows(file, &[]).await?,
+            "egress_places.sql" => {
+                for row in runner.rows(file, &[]).await? {
+                    if opts.kind == Kind::Summary {
+                        talkers.push(Finding::new(
+                            "egress_place",
+                            Severity::Info,
+                            0.0,
+                            row.clone(),
+                            settings,
+                        ));
+                    }
+                    match row.get("grouping").and_then(Value::as_str) {
+                        Some("country") => report.egress_by_country.push(row),
+                        _ => report.egress_by_asn.push(row),
+                    }
+                }
+            }
             "series.sql" => {
                 report.findings = subjects::merge(std::mem::take(&mut report.findings));
                 merged = true;
@@ -316,12 +354,9 @@ pub async fn run(
             }
             _ => {
                 let rows = runner.rows(file, &[]).await?;
-                report.findings.extend(findings(
-                    file,
-                    rows,
-                    settings,
-                    (&session.inventory, &session.geo),
-                )?);
+                report
+                    .findings
+                    .extend(findings(file, rows, settings, session)?);
             }
         }
     }

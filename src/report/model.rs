@@ -177,6 +177,14 @@ pub struct Report {
     /// Traffic per hour (summary, HTML).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Map<String, Value>>,
+    /// Allowed egress by the destination's country, most bytes first (summary, HTML; with
+    /// location databases): `place` (ISO code, NULL where unknown), `name`, `bytes_out`,
+    /// `flows`, `sources`, `destinations`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub egress_by_country: Vec<Map<String, Value>>,
+    /// The same by the destination's autonomous system (`place`: the AS number).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub egress_by_asn: Vec<Map<String, Value>>,
     /// Bytes per hour of the top findings, by finding index (HTML only).
     #[serde(skip)]
     pub series: BTreeMap<usize, Vec<(DateTime<Utc>, f64)>>,

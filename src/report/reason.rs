@@ -42,6 +42,18 @@ const EDGE: &[&str] = &[
 /// column renamed in `sql/reports/*.sql` fails loudly instead of printing `?`.
 pub const EVIDENCE: &[(&str, &[&str])] = &[
     (
+        "denied_country",
+        &[
+            "src_ip",
+            "dst_ip",
+            "protocol",
+            "dst_port",
+            "bytes_out",
+            "country",
+            "rule",
+        ],
+    ),
+    (
         "threat_intel",
         &[
             "src_ip",
@@ -50,6 +62,7 @@ pub const EVIDENCE: &[(&str, &[&str])] = &[
             "dst_port",
             "bytes_out",
             "threat_label",
+            "threat_feed",
             "rule",
         ],
     ),
@@ -75,6 +88,32 @@ pub const EVIDENCE: &[(&str, &[&str])] = &[
             "dst_port",
             "bytes_out",
             "baseline",
+            "rule",
+        ],
+    ),
+    (
+        "new_country",
+        &[
+            "src_ip",
+            "dst_ip",
+            "protocol",
+            "dst_port",
+            "bytes_out",
+            "country",
+            "place_bytes_out",
+            "rule",
+        ],
+    ),
+    (
+        "new_asn",
+        &[
+            "src_ip",
+            "dst_ip",
+            "protocol",
+            "dst_port",
+            "bytes_out",
+            "asn",
+            "place_bytes_out",
             "rule",
         ],
     ),
@@ -167,6 +206,18 @@ pub const EVIDENCE: &[(&str, &[&str])] = &[
             "peers",
         ],
     ),
+    (
+        "egress_place",
+        &[
+            "grouping",
+            "place",
+            "name",
+            "bytes_out",
+            "flows",
+            "sources",
+            "destinations",
+        ],
+    ),
 ];
 
 /// What `evidence` lacks for a finding of `kind` ([`EVIDENCE`]), as a sentence; `None` when
@@ -196,6 +247,14 @@ pub fn bytes(n: f64) -> String {
         format!("{v:.0} {}", UNITS[0])
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `1 flow`, `2,400 flows`.
+fn counted(n: f64, one: &str, many: &str) -> String {
+    match n == 1.0 {
+        true => format!("1 {one}"),
+        false => format!("{} {many}", count(n)),
     }
 }
 
@@ -260,13 +319,26 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
         None => String::new(),
     };
     match f.kind.as_str() {
+        "denied_country" => format!(
+            "{} sent {} to {} on {}, in {}, a country listed in denied_countries{}: block the destination and investigate the host.",
+            who("src_ip"),
+            bytes(n("bytes_out")),
+            who("dst_ip"),
+            port(),
+            t("country"),
+            rule()
+        ),
         "threat_intel" => format!(
-            "{} sent {} to {} on {}, listed as '{}' in a threat-intelligence set{}: block the destination and investigate the host.",
+            "{} sent {} to {} on {}, listed as '{}' in threat feed '{}'{}{}: block the destination and investigate the host.",
             who("src_ip"),
             bytes(n("bytes_out")),
             who("dst_ip"),
             port(),
             t("threat_label"),
+            t("threat_feed"),
+            // What the feed is, when the session knew it (`threat_source`).
+            f.text("threat_source")
+                .map_or(String::new(), |s| format!(" ({s})")),
             rule()
         ),
         "dns_to_external" => format!(
@@ -292,6 +364,26 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
         "new_destination" => format!(
             "{} sent {} to {} on {}, a destination no internal host reached in the baseline{}: confirm it is a known service.",
             who("src_ip"),
+            bytes(n("bytes_out")),
+            who("dst_ip"),
+            port(),
+            rule()
+        ),
+        "new_country" => format!(
+            "{} sent {} to {}, a country it sent nothing to in the baseline; {} of it to {} on {}{}: confirm the transfer is expected.",
+            who("src_ip"),
+            bytes(n("place_bytes_out")),
+            t("country"),
+            bytes(n("bytes_out")),
+            who("dst_ip"),
+            port(),
+            rule()
+        ),
+        "new_asn" => format!(
+            "{} sent {} to AS {}, a network it sent nothing to in the baseline; {} of it to {} on {}{}: confirm the transfer is expected.",
+            who("src_ip"),
+            bytes(n("place_bytes_out")),
+            n("asn") as u64,
             bytes(n("bytes_out")),
             who("dst_ip"),
             port(),
@@ -456,13 +548,36 @@ pub fn explain(f: &Finding, s: &Checked) -> String {
             t("until")
         ),
         "top_talker" => format!(
-            "{} moved {} ({} to external addresses, {} from them) with {} peers.",
+            "{} moved {} ({} to external addresses, {} from them) with {}.",
             who("ip"),
             bytes(n("bytes")),
             bytes(n("bytes_to_external")),
             bytes(n("bytes_from_external")),
-            count(n("peers"))
+            counted(n("peers"), "peer", "peers")
         ),
+        "egress_place" => {
+            let place = match (f.text("grouping"), f.text("place")) {
+                (_, None) => "addresses the location databases do not place".to_string(),
+                (Some("asn"), Some(p)) => match f.text("name") {
+                    Some(name) => format!("AS {p} ({name})"),
+                    None => format!("AS {p}"),
+                },
+                (_, Some(p)) => match f.text("name") {
+                    Some(name) => format!("{p} ({name})"),
+                    None => p.to_string(),
+                },
+            };
+            declared("grouping");
+            declared("place");
+            declared("name");
+            format!(
+                "{} went out to {place}: {} from {} to {}.",
+                bytes(n("bytes_out")),
+                counted(n("flows"), "flow", "flows"),
+                counted(n("sources"), "internal address", "internal addresses"),
+                counted(n("destinations"), "destination", "destinations")
+            )
+        }
         other => format!("{other}: {}", serde_json::Value::Object(f.evidence.clone())),
     }
 }
@@ -499,8 +614,9 @@ mod tests {
                 let v: Value = match *k {
                     "answered" | "new" => true.into(),
                     "src_ip" | "dst_ip" | "ip" | "rule" | "nsg" | "protocol" | "nic" | "since"
-                    | "until" | "threat_label" | "shadowed_by" | "shadowed_by_access" | "src"
-                    | "dst" | "src_side" | "dst_side" | "first_seen" => format!("<{k}>").into(),
+                    | "until" | "threat_label" | "threat_feed" | "country" | "grouping"
+                    | "place" | "name" | "shadowed_by" | "shadowed_by_access" | "src" | "dst"
+                    | "src_side" | "dst_side" | "first_seen" => format!("<{k}>").into(),
                     _ => 2.into(),
                 };
                 ev.insert(k.to_string(), v);

@@ -59,6 +59,14 @@ pub fn subject(f: &Finding) -> String {
     if let (Some(s), Some(d)) = (f.text("src"), f.text("dst")) {
         return format!("{s} → {d} {}", f.text("protocol").unwrap_or("?"));
     }
+    // Egress by place (summary): `DE`, `AS 208294`, `unplaced`.
+    if let Some(g) = f.text("grouping") {
+        return match (g, f.text("place")) {
+            (_, None) => "unplaced".into(),
+            ("asn", Some(p)) => format!("AS {p}"),
+            (_, Some(p)) => p.to_string(),
+        };
+    }
     if let Some(r) = f.text("rule") {
         return match f.text("nsg") {
             Some(n) if !n.is_empty() => format!("{r} ({n})"),
@@ -346,6 +354,8 @@ mod tests {
             findings: vec![f],
             top_talkers: vec![],
             timeline: vec![],
+            egress_by_country: vec![],
+            egress_by_asn: vec![],
             series: Default::default(),
         }
     }

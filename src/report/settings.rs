@@ -35,6 +35,9 @@ pub struct Settings {
     pub allowed_destinations: Vec<String>,
     /// Names of `[sets]` that are threat-intelligence lists.
     pub threat_sets: Vec<String>,
+    /// Countries (ISO 3166-1 alpha-2 codes) no traffic may go to: any allowed egress there
+    /// is a high `denied_country` finding (needs `[geo]` databases).
+    pub denied_countries: Vec<String>,
     /// Endpoints meant to be reachable from the internet: `PORTS` or `ADDRESS PORTS`
     /// (`tcp/443`, `10.224.0.10 tcp/80`, `10.224.1.0/24 tcp/8443`), or a Service with an
     /// inventory (`service:shop/web`, `service:shop/web tcp/31443`).
@@ -65,6 +68,7 @@ impl Default for Settings {
             approved_servers: s(&["168.63.129.16"]),
             allowed_destinations: vec![],
             threat_sets: vec![],
+            denied_countries: vec![],
             expected_exposed: vec![],
             sensitive_ports: s(&[
                 "tcp/22",
@@ -330,6 +334,8 @@ pub struct Checked {
     pub expected_services: Vec<ServiceSpec>,
     /// Sensitive ports.
     pub sensitive_ports: Vec<PortSpec>,
+    /// Denied countries, upper-case ISO codes.
+    pub denied_countries: Vec<String>,
 }
 
 fn each<T>(key: &str, v: &[String], f: impl Fn(&str) -> Option<T>, want: &str) -> Result<Vec<T>> {
@@ -381,7 +387,18 @@ impl Settings {
             .iter()
             .partition(|e| e.trim_start().starts_with("service:"));
         let strings = |v: Vec<&String>| v.into_iter().cloned().collect::<Vec<_>>();
+        let denied_countries = each(
+            "denied_countries",
+            &self.denied_countries,
+            |c| {
+                let c = c.trim();
+                (c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()))
+                    .then(|| c.to_ascii_uppercase())
+            },
+            "a two-letter ISO 3166-1 country code (RU, KP)",
+        )?;
         Ok(Checked {
+            denied_countries,
             expected_egress_ports,
             scoped_egress_ports,
             allowed_destinations,
@@ -498,7 +515,7 @@ impl Checked {
     /// and `protocol`), `expected_egress_port`, `infrastructure_port`, `sensitive_port` (over
     /// `protocol` and `dst_port`); `scoped_egress_port(COL)` and `scoped_destination(COL)`
     /// (the entries scoped to a namespace or workload, over the subject column `COL`). Values:
-    /// `threat_label(src|dst)`, `min_bytes`, `high_bytes`, `anomaly_factor`, `top`.
+    /// `threat_label(src|dst)`, `threat_feed(src|dst)`, `denied_country(src|dst)`, `min_bytes`, `high_bytes`, `anomaly_factor`, `top`.
     pub fn render(&self, name: &str, arg: Option<&str>) -> Option<String> {
         let ports = |v: &[PortSpec]| any_of(v.iter().map(PortSpec::sql).collect());
         let addrs = |v: &[AddrSpec], col: &str| any_of(v.iter().map(|a| a.sql(col)).collect());
@@ -548,6 +565,18 @@ impl Checked {
                 s.push_str(" ELSE CAST(NULL AS VARCHAR) END");
                 s
             }
+            // The first threat set listing the address (the one `threat_label` reads).
+            ("threat_feed", Some(Some((ip, _)))) => {
+                if self.raw.threat_sets.is_empty() {
+                    return Some("CAST(NULL AS VARCHAR)".into());
+                }
+                let mut s = String::from("CASE");
+                for n in &self.raw.threat_sets {
+                    let _ = write!(s, " WHEN ip_in_set({ip}, '{n}') THEN '{n}'");
+                }
+                s.push_str(" ELSE CAST(NULL AS VARCHAR) END");
+                s
+            }
             ("expected_exposed", None) => any_of(
                 self.expected_exposed
                     .iter()
@@ -558,6 +587,21 @@ impl Checked {
                     .collect(),
             ),
             ("expected_egress_port", None) => ports(&self.expected_egress_ports),
+            // The destination's country when it is denied, else NULL.
+            ("denied_country", Some(Some((ip, _)))) => match self.denied_countries.is_empty() {
+                true => "CAST(NULL AS VARCHAR)".into(),
+                false => {
+                    let list: Vec<String> = self
+                        .denied_countries
+                        .iter()
+                        .map(|c| format!("'{c}'"))
+                        .collect();
+                    format!(
+                        "CASE WHEN geo_country({ip}) IN ({}) THEN geo_country({ip}) END",
+                        list.join(", ")
+                    )
+                }
+            },
             // Scoped entries, over a subject column (`namespace/workload` with an inventory).
             ("scoped_egress_port", Some(_)) => {
                 let col = arg?;

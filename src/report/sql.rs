@@ -45,6 +45,10 @@ pub const SQL: &[(&str, &str)] = &[
         "timeline.sql",
         include_str!("../../sql/reports/timeline.sql"),
     ),
+    (
+        "egress_places.sql",
+        include_str!("../../sql/reports/egress_places.sql"),
+    ),
     ("series.sql", include_str!("../../sql/reports/series.sql")),
 ];
 
@@ -113,6 +117,21 @@ fn outside_group(side: &str, tags: bool) -> Option<String> {
     })
 }
 
+/// `{{country_of(dst)}}`, `{{asn_of(dst)}}`: where an address is, from the location
+/// databases; typed NULLs without them (so the query runs, and runs elsewhere, unchanged).
+fn place(name: &str, side: &str, geo: bool) -> Option<String> {
+    if side != "src" && side != "dst" {
+        return None;
+    }
+    Some(match (name, geo) {
+        ("country_of", true) => format!("geo_country({side}_ip)"),
+        ("asn_of", true) => format!("asn({side}_ip)"),
+        ("country_of", false) => "CAST(NULL AS VARCHAR)".into(),
+        ("asn_of", false) => "CAST(NULL AS BIGINT)".into(),
+        _ => return None,
+    })
+}
+
 /// `{{internal(src)}}` with an inventory: the settings' own ranges, or one of the cluster's
 /// load-balancer and external addresses (public, but a destination inside the cluster: with
 /// Azure's floating IP the node's NIC logs inbound traffic to the frontend address).
@@ -156,6 +175,9 @@ impl Runner<'_> {
             ("baseline_hours", None) => Some(self.baseline_hours.to_string()),
             ("subject", Some(side)) => subject(side, !self.session.inventory.is_empty()),
             ("outside_group", Some(side)) => outside_group(side, self.session.sets.has_tags()),
+            ("country_of" | "asn_of", Some(side)) => {
+                place(name, side, !self.session.geo.is_empty())
+            }
             ("internal", Some(side @ ("src" | "dst"))) => {
                 let own = self.settings.render(name, arg)?;
                 Some(with_frontends(
@@ -273,6 +295,7 @@ mod tests {
                 ("addresses", None) => Some("'10.0.0.1'".into()),
                 ("subject", Some(side)) => subject(side, true),
                 ("outside_group", Some(side)) => outside_group(side, false),
+                ("country_of" | "asn_of", Some(side)) => place(name, side, true),
                 _ => settings.render(name, arg),
             })
             .unwrap_or_else(|e| panic!("{e}"));

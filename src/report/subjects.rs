@@ -17,15 +17,14 @@ use super::Finding;
 fn subject(f: &Finding) -> Option<String> {
     let v = |k: &str| f.evidence.get(k).map_or("".into(), Value::to_string);
     match f.kind.as_str() {
-        "threat_intel" | "dns_to_external" | "unexpected_port" | "new_destination" => {
-            Some(format!(
-                "pair {} {} {} {}",
-                v("src_ip"),
-                v("dst_ip"),
-                v("protocol"),
-                v("dst_port")
-            ))
-        }
+        "threat_intel" | "denied_country" | "dns_to_external" | "unexpected_port"
+        | "new_destination" | "new_country" | "new_asn" => Some(format!(
+            "pair {} {} {} {}",
+            v("src_ip"),
+            v("dst_ip"),
+            v("protocol"),
+            v("dst_port")
+        )),
         "sensitive_port_exposed" | "endpoint_exposed" => Some(format!(
             "endpoint {} {} {}",
             v("ip"),

@@ -257,7 +257,13 @@ impl Shell {
             .session
             .sets
             .sets()
-            .map(|s| (s.name().to_string(), format!("{} entries", s.entries())))
+            .map(|s| {
+                let mut about = format!("{} entries, {}", s.entries(), s.feed());
+                if !s.rejects().is_empty() {
+                    about.push_str(&format!(", {} lines skipped", s.rejects().len()));
+                }
+                (s.name().to_string(), about)
+            })
             .collect();
         if rows.is_empty() {
             self.say(

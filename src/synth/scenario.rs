@@ -14,8 +14,10 @@
 //!   an outside resolver (`media/transcoder` on an overlay node: its node's address), a large
 //!   transfer on 443 to a never-seen destination (`billing/invoice-sync`, created that evening
 //!   on the address `shop/web` gave up at noon), SSH on a node and PostgreSQL through its
-//!   public load balancer reachable from the internet through a too-broad rule, and a
-//!   connection to an address on a threat list (`ops/toolbox`, overlay);
+//!   public load balancer reachable from the internet through a too-broad rule, a
+//!   connection to an address on a threat list (`ops/toolbox`, overlay), and a copy to a
+//!   known address in a country `analytics/exporter` never sent to (found with location
+//!   databases);
 //!
 //! and writes to DIR a `flowlake.toml` (threat list, expected public web port, NSG
 //! definitions), the NSG definitions `nsg.json` (with a too-broad rule, a shadowed rule and a
@@ -64,6 +66,9 @@ pub struct Planted {
     pub what: &'static str,
     /// Who was behind it.
     pub who: Who,
+    /// What the report needs to find it, if anything: `geo` (location databases that place
+    /// the destination in a country and an AS; the tests build them).
+    pub needs: Option<&'static str>,
 }
 
 /// Who was behind a planted flow, as the reports must name it.
@@ -348,6 +353,14 @@ pub(super) fn add(
                 }
             }
         }
+        // Known destination, expected port, within the workload's volume: only where it is
+        // (a country and an AS the workload never sent to) gives it away.
+        (EXPORTER_NODE, 16) => {
+            if let Some(src) = from(W::Exporter, at(0)) {
+                let f = Flow::egress(&src, (SAAS, 443, false), at(0), 43_100);
+                h.push(f.bytes(80_000_000, 600_000));
+            }
+        }
         (TRANSCODER_NODE, 2..=20) => {
             for k in 0..150 {
                 let t = hour_start_ms + k * 23_000 + 500;
@@ -498,6 +511,7 @@ pub fn write_files(dir: &Path, last_day: chrono::NaiveDate, cluster: &Cluster) -
         port,
         what,
         who,
+        needs: None,
     };
     let postgres = {
         let (_, mut w) = who(W::Postgres, POSTGRES_NODE, hour(8));
@@ -546,6 +560,17 @@ pub fn write_files(dir: &Path, last_day: chrono::NaiveDate, cluster: &Cluster) -
                 443,
                 "large transfer on 443 to a never-seen destination, from an address another workload held that morning",
             ),
+            Planted {
+                needs: Some("geo"),
+                ..p(
+                    "exfil",
+                    "new_country",
+                    who(W::Exporter, EXPORTER_NODE, hour(16)),
+                    Some(SAAS),
+                    443,
+                    "a copy on 443 to an address the cluster knows (the SaaS provider) in a country and a network the workload never sent to",
+                )
+            },
             p(
                 "exfil",
                 "threat_intel",

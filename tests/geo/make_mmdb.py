@@ -25,12 +25,17 @@ CITY = {
     "103.224.182.0/24": ("SG", "Singapore", "Singapore"),
     "45.95.147.0/24": ("NL", "Netherlands", "Amsterdam"),
     "2a01:4f8::/32": ("DE", "Germany", "Falkenstein"),
+    # the scenario's legitimate destinations: storage, registry and analytics; the SaaS
+    "20.60.0.0/14": ("NL", "Netherlands", "Amsterdam"),
+    "52.100.0.0/16": ("IE", "Ireland", "Dublin"),
 }
 ASN = {
     "185.220.101.0/24": (208294, "Example Ltd"),
     "103.224.182.0/24": (133618, "Trellian Pty. Limited"),
     "45.95.147.0/24": (49870, "Alsycon B.V."),
     "2a01:4f8::/32": (24940, "Hetzner Online GmbH"),
+    "20.60.0.0/14": (8075, "Microsoft Corporation"),
+    "52.100.0.0/16": (16509, "Amazon.com, Inc."),
 }
 IPINFO = {
     "94.140.14.0/24": ("CY", "Cyprus", "AS212772", "AdGuard Software Limited"),

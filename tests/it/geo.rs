@@ -9,11 +9,11 @@ use serde_json::Value;
 
 use crate::common::{flowlake, python_has};
 
-const PYTHON: &str =
+pub const PYTHON: &str =
     "Python's mmdb-writer, netaddr and maxminddb (pip install -r tests/geo/requirements.txt)";
 
 /// Builds the test databases into `dir`; returns their paths and the official reader's answers.
-fn databases(dir: &Path) -> Option<(Vec<PathBuf>, Value)> {
+pub fn databases(dir: &Path) -> Option<(Vec<PathBuf>, Value)> {
     if !python_has(&["mmdb_writer", "netaddr", "maxminddb"]) {
         return None;
     }
@@ -32,8 +32,15 @@ fn databases(dir: &Path) -> Option<(Vec<PathBuf>, Value)> {
     Some((paths, expect))
 }
 
+/// `--geo-db PATH` for each database.
+pub fn geo_args(dbs: &[PathBuf]) -> Vec<String> {
+    dbs.iter()
+        .flat_map(|d| ["--geo-db".to_string(), d.display().to_string()])
+        .collect()
+}
+
 /// A small lake to run the queries in.
-fn lake() -> &'static Path {
+pub fn lake() -> &'static Path {
     static LAKE: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
     &LAKE
         .get_or_init(|| {
@@ -54,9 +61,7 @@ fn sql(dbs: &[PathBuf], config: Option<&Path>, query: &str) -> (i32, Vec<Value>,
         "--format".into(),
         "json".into(),
     ];
-    for d in dbs {
-        args.extend(["--geo-db".into(), d.display().to_string()]);
-    }
+    args.extend(geo_args(dbs));
     if let Some(c) = config {
         args.extend(["--config".into(), c.display().to_string()]);
     }
@@ -249,10 +254,7 @@ fn a_published_geolite2_city_file_reads_as_the_official_reader_reads_it() {
 fn findings_say_where_their_outside_peers_are() {
     let dir = tempfile::tempdir().unwrap();
     let (dbs, _) = crate::need!(databases(dir.path()), PYTHON);
-    let mut extra = vec![];
-    for d in &dbs {
-        extra.extend(["--geo-db".to_string(), d.display().to_string()]);
-    }
+    let extra = geo_args(&dbs);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let s = crate::reports::scenario();
     let v = crate::reports::json_on(&s.lake, "exfil", &extra);
@@ -283,4 +285,211 @@ fn findings_say_where_their_outside_peers_are() {
     let (_, f) = crate::reports::find(&v, |f| f["dst_ip"] == "185.220.101.45").unwrap();
     assert!(f.get("dst_country").is_none(), "{f}");
     assert!(!f["reason"].as_str().unwrap().contains("AS 208294"));
+}
+
+/// `[report] denied_countries`: allowed egress to a denied country is high, and says so;
+/// without location databases the setting is a usage error.
+#[test]
+fn egress_to_a_denied_country_is_high() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dbs, _) = crate::need!(databases(dir.path()), PYTHON);
+    let s = crate::reports::scenario();
+    let base = std::fs::read_to_string(s.files.join("flowlake.toml")).unwrap();
+    assert!(
+        base.trim_end().ends_with(']'),
+        "[report] is the config's last table"
+    );
+    let config = s.files.join("denied.toml");
+    std::fs::write(&config, format!("{base}denied_countries = [\"sg\"]\n")).unwrap();
+    let lake = s.lake.display().to_string();
+    let cfg = config.display().to_string();
+    let mut args = vec!["report", "exfil", "--lake", &lake, "--config", &cfg];
+    let out = flowlake(&args, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("denied_countries") && err.contains("[geo]"),
+        "{err}"
+    );
+
+    let db_args = geo_args(&dbs);
+    args.extend(db_args.iter().map(String::as_str));
+    args.extend(["--format", "json"]);
+    let out = flowlake(&args, &[]);
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, f) = crate::reports::find(&v, |f| f["dst_ip"] == "103.224.182.250").unwrap();
+    assert!(
+        crate::reports::has_kind(f, &Value::from("denied_country")),
+        "{f}"
+    );
+    assert_eq!(f["severity"], "high");
+    assert_eq!(f["dst_country"], "SG");
+    assert!(
+        f["reason"]
+            .as_str()
+            .unwrap()
+            .contains("in SG, a country listed"),
+        "{f}"
+    );
+    // Destinations elsewhere are not denied.
+    assert!(
+        crate::reports::findings(&v)
+            .iter()
+            .filter(|f| crate::reports::has_kind(f, &Value::from("denied_country")))
+            .all(|f| f["dst_country"] == "SG"),
+        "{v:#}"
+    );
+}
+
+/// With location databases the scenario's `new_country` incident is found: a workload's copy to
+/// an address the cluster knows, on an expected port, within its volume, but to a country (and
+/// a network) it never sent to. Legitimate transfers and a normal day raise nothing above info.
+#[test]
+fn a_copy_to_a_country_the_workload_never_reached_is_found() {
+    use crate::reports::{
+        find, findings, has_kind, json_on, names_its_workload, scenario, sev_rank,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (dbs, _) = crate::need!(databases(dir.path()), PYTHON);
+    let geo = geo_args(&dbs);
+    let geo: Vec<&str> = geo.iter().map(String::as_str).collect();
+    let s = scenario();
+    let incidents = s.key["incidents"].as_array().unwrap();
+    let inc = incidents
+        .iter()
+        .find(|i| i["kind"] == "new_country")
+        .unwrap();
+    assert_eq!(inc["needs"], "geo");
+    let v = json_on(&s.lake, "exfil", &geo);
+    let pair = |f: &Value, i: &Value| f["src_ip"] == i["ip"] && f["dst_ip"] == i["dst_ip"];
+    let (pos, f) = find(&v, |f| {
+        has_kind(f, &Value::from("new_country")) && pair(f, inc)
+    })
+    .unwrap_or_else(|| panic!("not found: {inc}\n{v:#}"));
+    assert!(sev_rank(f) >= 2, "{f}");
+    assert!(pos < 12, "at position {pos}");
+    assert!(has_kind(f, &Value::from("new_asn")), "{f}");
+    assert_eq!(f["country"], "IE", "{f}");
+    assert_eq!(f["dst_asn"], 16509, "{f}");
+    assert_eq!(f["baseline"], 0, "{f}");
+    let reason = f["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("IE, a country it sent nothing to in the baseline")
+            && reason.contains("AS 16509, a network it sent nothing to in the baseline"),
+        "{reason}"
+    );
+    names_its_workload(f, "src", &inc["who"]);
+    // Without the databases nothing gives it away.
+    let plain = json_on(&s.lake, "exfil", &[]);
+    assert!(find(&plain, |f| pair(f, inc) && sev_rank(f) > 0).is_none());
+    // Every new country or AS above info is one of the planted incidents (the others reach
+    // new places too: the odd-port upload Germany, the new destination Singapore).
+    for f in findings(&v) {
+        let new_place =
+            has_kind(f, &Value::from("new_country")) || has_kind(f, &Value::from("new_asn"));
+        if new_place && sev_rank(f) > 0 {
+            assert!(incidents.iter().any(|i| pair(f, i)), "not planted: {f}");
+        }
+    }
+    // A normal day, judged against the days before it: the legitimate transfers reach the
+    // countries and networks they always reach.
+    let mut normal = vec!["--since", "2026-11-03", "--until", "2026-11-04"];
+    normal.extend(&geo);
+    let v = json_on(&s.lake, "exfil", &normal);
+    assert!(
+        findings(&v).iter().all(|f| sev_rank(f) == 0),
+        "a normal day has no findings above info: {v:#}"
+    );
+}
+
+/// The summary with location databases: allowed egress by country and by AS (JSON arrays,
+/// info findings for the table) adding up to what a direct query counts, and bar charts of
+/// both in the HTML page.
+#[test]
+fn the_summary_shows_bytes_out_by_country_and_by_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dbs, _) = crate::need!(databases(dir.path()), PYTHON);
+    let geo = geo_args(&dbs);
+    let geo: Vec<&str> = geo.iter().map(String::as_str).collect();
+    let s = crate::reports::scenario();
+    let v = crate::reports::json_on(&s.lake, "summary", &geo);
+    let countries = v["egress_by_country"].as_array().unwrap();
+    let asns = v["egress_by_asn"].as_array().unwrap();
+    let de = countries.iter().find(|c| c["place"] == "DE").unwrap();
+    assert_eq!(de["name"], "Germany");
+    let ie = countries.iter().find(|c| c["place"] == "IE").unwrap();
+    // The SaaS sync (800 MB) and the exporter's copy (80 MB), among others.
+    assert!(ie["bytes_out"].as_u64().unwrap() >= 880_000_000, "{ie}");
+    assert!(ie["sources"].as_u64().unwrap() >= 2, "{ie}");
+    let bytes = |rows: &[Value]| -> Vec<u64> {
+        rows.iter()
+            .map(|r| r["bytes_out"].as_u64().unwrap())
+            .collect()
+    };
+    let b = bytes(countries);
+    assert!(
+        b.windows(2).all(|w| w[0] >= w[1]),
+        "most bytes first: {b:?}"
+    );
+    assert!(
+        asns.iter()
+            .any(|a| a["place"] == "208294" && a["name"] == "Example Ltd")
+    );
+    // What a direct query over the same window counts for Germany and for AS 208294.
+    let window = format!(
+        "time >= TIMESTAMP '{}' AND time < TIMESTAMP '{}'",
+        v["window"]["since"].as_str().unwrap(),
+        v["window"]["until"].as_str().unwrap()
+    );
+    let lake = s.lake.display().to_string();
+    let mut args = vec!["sql", "--lake", &lake, "--format", "json"];
+    args.extend(&geo);
+    let q = format!(
+        "SELECT sum(CASE WHEN geo_country(dst_ip) = 'DE' THEN bytes_src_to_dst END) AS de, \
+         sum(CASE WHEN asn(dst_ip) = 208294 THEN bytes_src_to_dst END) AS as208294 \
+         FROM flows WHERE {window} AND direction = 'outbound' AND decision = 'allow' \
+         AND src_class IN ('private', 'cgnat')"
+    );
+    args.push(&q);
+    let out = crate::common::flowlake(&args, &[]);
+    assert!(out.status.success(), "{out:?}");
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(de["bytes_out"], rows[0]["de"], "{de}");
+    let as208294 = asns.iter().find(|a| a["place"] == "208294").unwrap();
+    assert_eq!(as208294["bytes_out"], rows[0]["as208294"]);
+    // In the table: one info finding per place, saying how much went there.
+    let f = crate::reports::findings(&v)
+        .iter()
+        .find(|f| f["kind"] == "egress_place" && f["place"] == "DE")
+        .unwrap();
+    assert_eq!(f["severity"], "info");
+    assert!(
+        f["reason"]
+            .as_str()
+            .unwrap()
+            .contains("went out to DE (Germany)"),
+        "{f}"
+    );
+    // The HTML page draws both.
+    let page = dir.path().join("summary.html");
+    let page_s = page.display().to_string();
+    let mut args = vec![
+        "report", "summary", "--lake", &lake, "--format", "html", "-o", &page_s,
+    ];
+    args.extend(&geo);
+    let out = crate::common::flowlake(&args, &[]);
+    assert!(out.status.success(), "{out:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    for want in [
+        "Bytes out by country",
+        "Bytes out by network (AS)",
+        ">DE Germany<",
+        ">AS208294 Example Ltd<",
+    ] {
+        assert!(html.contains(want), "{want} not in the page");
+    }
+    // Without databases the summary has neither.
+    let v = crate::reports::json_on(&s.lake, "summary", &[]);
+    assert!(v.get("egress_by_country").is_none() && v.get("egress_by_asn").is_none());
 }

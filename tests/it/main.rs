@@ -4,6 +4,7 @@ mod aks_scenario;
 mod cli;
 mod common;
 mod exactly_once;
+mod feeds;
 mod geo;
 mod inventory;
 mod malformed;

@@ -34,6 +34,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         now: chrono::Utc::now(),
         charts: a.format == render::Format::Html,
         nsg_definitions: !definitions.is_empty(),
+        places: !(config.geo.databases.is_empty() && a.query.geo_dbs.is_empty()),
     };
     // Index only the inventory the report reads: its baseline and window.
     let manifest = rt.block_on(flowlake::lake::read_manifest(&a.query.lake.location()?))?;

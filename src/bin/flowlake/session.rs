@@ -46,6 +46,7 @@ impl QueryArgs {
             geo_dbs,
         };
         let session = rt.block_on(flowlake::query::session(&lake, &opts))?;
+        warn_rejected_lines(&session);
         if session.commit_pending {
             out::warning(&format!(
                 "lake {} has a commit being applied or interrupted; until an ingest or compact finishes it, some partitions may be from the previous commit",
@@ -53,6 +54,35 @@ impl QueryArgs {
             ));
         }
         Ok(session)
+    }
+}
+
+/// Lines of IP set files shown per set; the rest are counted.
+const REJECTS_SHOWN: usize = 5;
+
+/// Names each skipped line of the loaded IP sets (file and line): the rest of each set loaded.
+fn warn_rejected_lines(session: &LakeSession) {
+    for set in session.sets.sets() {
+        let rejects = set.rejects();
+        for r in rejects.iter().take(REJECTS_SHOWN) {
+            out::warning(&format!(
+                "{}:{}: IP set '{}' ({}): {}; line skipped",
+                set.path().display(),
+                r.line,
+                set.name(),
+                set.format().name(),
+                r.message
+            ));
+        }
+        if rejects.len() > REJECTS_SHOWN {
+            out::warning(&format!(
+                "{}: IP set '{}': {} more lines skipped ({} entries loaded)",
+                set.path().display(),
+                set.name(),
+                rejects.len() - REJECTS_SHOWN,
+                set.entries()
+            ));
+        }
     }
 }
 
