@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what the tests use if it is missing (the Python clients
-# of the reader tests: pyarrow, pandas, DuckDB; mmdb-writer and MaxMind's reader for the
+# of the reader tests: pyarrow, pandas, DuckDB, polars; mmdb-writer and MaxMind's reader for the
 # location tests; the object-storage servers and SDKs: Azurite
 # from npm, moto's S3 server, the Azure and AWS SDKs from PyPI; headless Chromium for the HTML
 # report test, from Debian), then runs the Rust unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! python3 -c 'import pyarrow, pandas, duckdb' 2>/dev/null; then
+if ! python3 -c 'import pyarrow, pandas, duckdb, polars' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
 fi
 if ! python3 -c 'import mmdb_writer, netaddr, maxminddb, _maxminddb_geolite2' 2>/dev/null; then

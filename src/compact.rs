@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::lake::Lake;
-use crate::lake::file::{DataFile, read_batches};
+use crate::lake::file::{FlowsEntries, FlowsFile, read_batches};
 use crate::lake::manifest::FileEntry;
 
 /// What to compact.
@@ -68,10 +68,10 @@ pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary>
         .collect();
     for (partition, files) in todo {
         let mut txn = lake.begin()?;
-        let dir = txn.partition_dir(&partition);
+        let (dir, hourly_dir) = (txn.partition_dir(&partition), txn.hourly_dir(&partition));
         let mut seq = 0;
-        let mut out: Option<DataFile> = None;
-        let mut done: Vec<FileEntry> = Vec::new();
+        let mut out: Option<FlowsFile> = None;
+        let mut done: Vec<FlowsEntries> = Vec::new();
         let mut sorted = files.clone();
         sorted.sort_by_key(|f| (f.min_time_us, f.name.clone()));
         for f in &sorted {
@@ -79,13 +79,14 @@ pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary>
                 .as_ref()
                 .is_some_and(|o| o.rows() + f.rows > opts.target_rows && o.rows() > 0)
             {
-                done.push(out.take().expect("checked").finish()?);
+                done.extend(out.take().expect("checked").finish()?);
             }
             if out.is_none() {
                 seq += 1;
                 let name = format!("part-{}-c-{seq:05}.parquet", txn.stem());
-                out = Some(DataFile::create(
+                out = Some(FlowsFile::create(
                     &dir,
+                    &hourly_dir,
                     name,
                     opts.zstd_level,
                     opts.row_group_rows,
@@ -96,19 +97,19 @@ pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary>
             read_batches(&lake.data_file(&partition, &f.name)?, |b| o.write(&b))?;
         }
         if let Some(o) = out {
-            done.push(o.finish()?);
+            done.extend(o.finish()?);
         }
         summary.partitions += 1;
         summary.files_before += files.len() as u64;
         summary.files_after += done.len() as u64;
         summary.rows += files.iter().map(|f| f.rows).sum::<u64>();
         summary.bytes_before += files.iter().map(|f| f.bytes).sum::<u64>();
-        summary.bytes_after += done.iter().map(|f| f.bytes).sum::<u64>();
+        summary.bytes_after += done.iter().map(|f| f.raw.bytes).sum::<u64>();
         for f in &files {
             txn.remove_file(&partition, &f.name);
         }
         for f in done {
-            txn.add_file(&partition, f);
+            txn.add_files(&partition, f);
         }
         lake.commit(txn)?;
     }

@@ -17,8 +17,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
-use crate::lake::file::{DataFile, day_of, partition_name, rewrite_without};
-use crate::lake::manifest::{BlobState, FileEntry};
+use crate::lake::file::{FlowsEntries, FlowsFile, day_of, partition_name, rewrite_without};
+use crate::lake::manifest::BlobState;
 use crate::lake::rows::FlowRows;
 use crate::lake::{Lake, Txn};
 use crate::parse::{self, FlowSink, GroupMeta, RecordMeta, Reject, RejectReason, Resume, Tuple};
@@ -201,7 +201,7 @@ struct Outcome1 {
 struct Open {
     partition: String,
     rows: FlowRows,
-    file: DataFile,
+    file: FlowsFile,
     last_use: u64,
     last_blob: u64,
 }
@@ -213,7 +213,7 @@ struct Files<'t> {
     seq: u32,
     tick: u64,
     open: HashMap<i32, Open>,
-    finished: Vec<(String, FileEntry)>,
+    finished: Vec<(String, FlowsEntries)>,
 }
 
 impl Files<'_> {
@@ -228,8 +228,9 @@ impl Files<'_> {
     fn close(&mut self, day: i32) -> Result<()> {
         if let Some(mut o) = self.open.remove(&day) {
             Self::flush(&mut o)?;
-            let entry = o.file.finish()?;
-            self.finished.push((o.partition, entry));
+            if let Some(entries) = o.file.finish()? {
+                self.finished.push((o.partition, entries));
+            }
         }
         Ok(())
     }
@@ -262,8 +263,9 @@ impl Files<'_> {
                 self.tag,
                 self.seq
             );
-            let file = DataFile::create(
+            let file = FlowsFile::create(
                 &self.txn.partition_dir(&partition),
+                &self.txn.hourly_dir(&partition),
                 name,
                 1,
                 crate::lake::file::ROW_GROUP_ROWS,
@@ -548,7 +550,7 @@ impl FlowSink for Worker<'_> {
 }
 
 struct WorkerOut {
-    files: Vec<(String, FileEntry)>,
+    files: Vec<(String, FlowsEntries)>,
     rejects: Option<String>,
     reject_counts: BTreeMap<RejectReason, u64>,
     samples: Vec<Reject>,
@@ -732,10 +734,10 @@ fn run_chunk(
 
     let mut rewritten: HashMap<u64, String> = HashMap::new();
     for (w, blobs) in outs {
-        for (partition, entry) in w.files {
+        for (partition, entries) in w.files {
             summary.partitions.insert(partition.clone());
             summary.files_written += 1;
-            txn.add_file(&partition, entry);
+            txn.add_files(&partition, entries);
         }
         if let Some(name) = w.rejects {
             summary
@@ -796,11 +798,12 @@ fn drop_blob_rows(lake: &Lake, txn: &mut Txn, blobs: &HashMap<u64, String>) -> R
             seq += 1;
             let name = format!("part-{}-r-{seq:05}.parquet", txn.stem());
             let src = lake.data_file(partition, &f.name)?;
-            let kept = rewrite_without(&src, f, &keys, &ids, &txn.partition_dir(partition), name)?;
-            dropped += f.rows - kept.as_ref().map_or(0, |k| k.rows);
+            let dirs = (txn.partition_dir(partition), txn.hourly_dir(partition));
+            let kept = rewrite_without(&src, f, &keys, &ids, (&dirs.0, &dirs.1), name)?;
+            dropped += f.rows - kept.as_ref().map_or(0, |k| k.raw.rows);
             txn.remove_file(partition, &f.name);
             if let Some(k) = kept {
-                txn.add_file(partition, k);
+                txn.add_files(partition, k);
             }
         }
     }

@@ -20,7 +20,10 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use arrow::datatypes::SchemaRef;
+
 use crate::error::{Error, IoContext, Result};
+use crate::lake::hourly::{HourlyAgg, hourly_schema};
 use crate::lake::manifest::FileEntry;
 use crate::schema::{self, flows_schema};
 
@@ -79,12 +82,23 @@ pub struct DataFile {
 }
 
 impl DataFile {
-    /// Creates `dir/name`. `zstd_level` trades speed (1, ingest) for size (higher, compact);
-    /// `row_group_rows` is the row-group size ([`ROW_GROUP_ROWS`] unless tuned), the unit in
-    /// which time predicates skip data.
+    /// Creates `dir/name` for `flows` rows. `zstd_level` trades speed (1, ingest) for size
+    /// (higher, compact); `row_group_rows` is the row-group size ([`ROW_GROUP_ROWS`] unless
+    /// tuned), the unit in which time predicates skip data.
     pub fn create(
         dir: &Path,
         name: String,
+        zstd_level: i32,
+        row_group_rows: usize,
+    ) -> Result<DataFile> {
+        DataFile::create_with(dir, name, flows_schema(), zstd_level, row_group_rows)
+    }
+
+    /// Creates `dir/name` for rows of `schema`, whose first column is the time it spans.
+    fn create_with(
+        dir: &Path,
+        name: String,
+        schema: SchemaRef,
         zstd_level: i32,
         row_group_rows: usize,
     ) -> Result<DataFile> {
@@ -93,7 +107,7 @@ impl DataFile {
         let file = File::create(&path).ctx("create", &path)?;
         let writer = ArrowWriter::try_new(
             file,
-            flows_schema(),
+            schema,
             Some(writer_properties(zstd_level, row_group_rows)),
         )
         .map_err(|source| Error::Parquet {
@@ -155,6 +169,102 @@ impl DataFile {
     }
 }
 
+/// Rollup rows held before they are written to the `hourly` twin (a few hundred MB at most).
+const HOURLY_SPILL_ROWS: usize = 1 << 20;
+
+/// A `flows` data file and its `hourly` twin (same name, under `hourly/date=…/`): every batch
+/// written to the one is aggregated into the other ([`crate::lake::hourly`]).
+pub struct FlowsFile {
+    raw: DataFile,
+    agg: HourlyAgg,
+    hourly: Option<DataFile>,
+    hourly_dir: PathBuf,
+    zstd_level: i32,
+    /// Blob ids with rows in this file.
+    pub blobs: BTreeSet<u64>,
+}
+
+/// The entries of a finished [`FlowsFile`]: the `flows` file and its `hourly` twin.
+#[derive(Debug, Clone)]
+pub struct FlowsEntries {
+    /// The raw tuples.
+    pub raw: FileEntry,
+    /// Their hourly rollup (same name and blobs).
+    pub hourly: FileEntry,
+}
+
+impl FlowsFile {
+    /// Creates `flows_dir/name` and, once it has rows, `hourly_dir/name` (see
+    /// [`DataFile::create`] for the other arguments).
+    pub fn create(
+        flows_dir: &Path,
+        hourly_dir: &Path,
+        name: String,
+        zstd_level: i32,
+        row_group_rows: usize,
+    ) -> Result<FlowsFile> {
+        Ok(FlowsFile {
+            raw: DataFile::create(flows_dir, name, zstd_level, row_group_rows)?,
+            agg: HourlyAgg::default(),
+            hourly: None,
+            hourly_dir: hourly_dir.to_path_buf(),
+            zstd_level,
+            blobs: BTreeSet::new(),
+        })
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.raw.rows()
+    }
+
+    /// Appends a batch of `flows` rows, and its tuples to the rollup.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.raw.write(batch)?;
+        self.agg.add(batch);
+        if self.agg.len() >= HOURLY_SPILL_ROWS {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rollup rows held so far to the twin.
+    fn spill(&mut self) -> Result<()> {
+        if self.agg.is_empty() {
+            return Ok(());
+        }
+        if self.hourly.is_none() {
+            self.hourly = Some(DataFile::create_with(
+                &self.hourly_dir,
+                self.raw.name.clone(),
+                hourly_schema(),
+                self.zstd_level,
+                ROW_GROUP_ROWS,
+            )?);
+        }
+        let batch = self.agg.finish();
+        self.hourly.as_mut().expect("just created").write(&batch)
+    }
+
+    /// Finishes both files; `None` (and no file left behind) when no row was written.
+    pub fn finish(mut self) -> Result<Option<FlowsEntries>> {
+        if self.raw.rows() == 0 {
+            let path = self.raw.path.clone();
+            drop(self.raw);
+            std::fs::remove_file(&path).ctx("remove", &path)?;
+            return Ok(None);
+        }
+        self.spill()?;
+        let mut hourly = self.hourly.take().expect("a file with rows has a rollup");
+        self.raw.blobs = self.blobs.clone();
+        hourly.blobs = self.blobs;
+        Ok(Some(FlowsEntries {
+            raw: self.raw.finish()?,
+            hourly: hourly.finish()?,
+        }))
+    }
+}
+
 /// Streams the record batches of a lake file to `f`.
 pub fn read_batches(path: &Path, mut f: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
     let file = File::open(path).ctx("open", path)?;
@@ -173,17 +283,17 @@ pub fn read_batches(path: &Path, mut f: impl FnMut(RecordBatch) -> Result<()>) -
     Ok(())
 }
 
-/// Copies `src` to a new file `dir/name` without the rows whose `source_blob` is in `drop`.
-/// Returns `None` when no row is left.
+/// Copies `src` to a new file `dirs.0/name` (and its rollup to `dirs.1/name`) without the
+/// rows whose `source_blob` is in `drop`. Returns `None` when no row is left.
 pub fn rewrite_without(
     src: &Path,
     entry: &FileEntry,
     drop_keys: &HashSet<&str>,
     drop_ids: &HashSet<u64>,
-    dir: &Path,
+    (flows_dir, hourly_dir): (&Path, &Path),
     name: String,
-) -> Result<Option<FileEntry>> {
-    let mut out = DataFile::create(dir, name, 3, ROW_GROUP_ROWS)?;
+) -> Result<Option<FlowsEntries>> {
+    let mut out = FlowsFile::create(flows_dir, hourly_dir, name, 3, ROW_GROUP_ROWS)?;
     read_batches(src, |batch| {
         let blob = batch.column(schema::idx::SOURCE_BLOB).as_string::<i32>();
         let keep: BooleanArray = (0..blob.len())
@@ -197,11 +307,5 @@ pub fn rewrite_without(
         .copied()
         .filter(|id| !drop_ids.contains(id))
         .collect();
-    if out.rows() == 0 {
-        let path = out.path.clone();
-        drop(out);
-        std::fs::remove_file(&path).ctx("remove", &path)?;
-        return Ok(None);
-    }
-    out.finish().map(Some)
+    out.finish()
 }

@@ -11,6 +11,8 @@
 //! Layout (both backends):
 //! ```text
 //! LAKE/flows/date=YYYY-MM-DD/part-*.parquet   the `flows` table (Hive partitions)
+//! LAKE/hourly/date=YYYY-MM-DD/part-*.parquet  the `hourly` rollup: each file the twin of the
+//!                                             `flows` file of the same name
 //! LAKE/inventory/part-*.parquet               the `inventory` table (addresses over time)
 //! LAKE/rejects/rejects-*.ndjson               rejected input, one JSON object per line
 //! LAKE/_flowlake/manifest.json                committed state (files, blob checkpoints)
@@ -21,6 +23,7 @@
 //! ([`Txn::partition_dir`]); the backend decides how they become visible.
 
 pub mod file;
+pub mod hourly;
 mod local;
 pub mod manifest;
 mod remote;
@@ -130,14 +133,22 @@ impl Txn {
         self.dir.join(REJECTS_DIR)
     }
 
-    /// Records a finished data file written under [`Txn::partition_dir`].
-    pub fn add_file(&mut self, partition: &str, entry: FileEntry) {
-        self.add_table_file(&flows_dir(partition), entry);
+    /// Staging directory for new files of `hourly` partition `partition`.
+    pub fn hourly_dir(&self, partition: &str) -> PathBuf {
+        self.table_dir(&hourly::hourly_dir(partition))
     }
 
-    /// Removes a committed data file of `flows` partition `partition`.
+    /// Records a finished `flows` data file and its `hourly` twin, written under
+    /// [`Txn::partition_dir`] and [`Txn::hourly_dir`].
+    pub fn add_files(&mut self, partition: &str, entries: file::FlowsEntries) {
+        self.add_table_file(&flows_dir(partition), entries.raw);
+        self.add_table_file(&hourly::hourly_dir(partition), entries.hourly);
+    }
+
+    /// Removes a committed data file of `flows` partition `partition`, and its `hourly` twin.
     pub fn remove_file(&mut self, partition: &str, name: &str) {
         self.remove_table_file(&flows_dir(partition), name);
+        self.remove_table_file(&hourly::hourly_dir(partition), name);
     }
 
     /// Records a finished data file written under [`Txn::table_dir`] of `dir`.

@@ -273,6 +273,9 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
     config.options_mut().sql_parser.collect_spans = true;
     let ctx = SessionContext::new_with_config(config);
     ctx.register_table("flows", Arc::new(FlowsTable::open(lake, &manifest, &ctx)?))?;
+    if let Some(hourly) = FlowsTable::open_hourly(lake, &manifest, &ctx)? {
+        ctx.register_table("hourly", Arc::new(hourly))?;
+    }
     let inventory = Arc::new(k8s::load(&ctx, lake, &manifest, opts.inventory_span).await?);
     register_all(&ctx, sets.clone(), inventory.clone(), geo.clone());
     for (_, sql) in VIEWS {

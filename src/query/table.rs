@@ -1,12 +1,12 @@
-//! The `flows` table: the lake's Parquet files as one DataFusion table with its `date`
-//! partitions.
+//! The `flows` and `hourly` tables: the lake's Parquet files as DataFusion tables with their
+//! `date` partitions.
 //!
 //! Why: investigations filter on time. A predicate on the partition column prunes directories
 //! by itself, but people write `time >= '...'`, not `date >= '...'`. [`FlowsTable`] wraps
 //! DataFusion's listing table and, for every range or equality predicate on `time`, adds the
 //! implied predicate on `date` (the partition is the UTC date of `time`), so a time predicate
 //! prunes partitions too; within the remaining files Parquet statistics on `time` prune row
-//! groups.
+//! groups. The `hourly` rollup is the same with `hour` for `time`.
 
 use std::sync::Arc;
 
@@ -21,24 +21,28 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
+use crate::lake::hourly::{HOURLY_DIR, hourly_schema};
 use crate::lake::manifest::Manifest;
 use crate::query::committed;
 use crate::schema::{PARTITION_COLUMN, flows_schema};
 use crate::store::Location;
 
 const TIME: &str = "time";
+const HOUR: &str = "hour";
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// The lake's `flows` table (see the module docs).
+/// The lake's `flows` table, or its `hourly` rollup (see the module docs).
 #[derive(Debug)]
 pub struct FlowsTable {
     inner: ListingTable,
+    /// The column whose UTC date is the partition: `time`, or `hour`.
+    time: &'static str,
 }
 
 /// The file columns as the table shows them: strings as `Utf8View`, the type DataFusion's
 /// Parquet reader produces and its string kernels prefer.
-fn file_schema() -> SchemaRef {
-    let fields: Vec<Field> = flows_schema()
+fn file_schema(schema: SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| match f.data_type() {
@@ -57,15 +61,47 @@ impl FlowsTable {
         manifest: &Manifest,
         ctx: &SessionContext,
     ) -> crate::Result<FlowsTable> {
-        let url = committed::register(ctx, lake, manifest, "flows")?;
+        FlowsTable::open_dir(
+            lake,
+            manifest,
+            ctx,
+            (crate::lake::FLOWS_DIR, TIME),
+            flows_schema(),
+        )
+    }
+
+    /// The `hourly` table over `LAKE/hourly/`; `None` for a local lake that has none yet
+    /// (written before the rollup existed, and not ingested into since).
+    pub fn open_hourly(
+        lake: &Location,
+        manifest: &Manifest,
+        ctx: &SessionContext,
+    ) -> crate::Result<Option<FlowsTable>> {
+        if let Location::Local(root) = lake
+            && !root.join(HOURLY_DIR).is_dir()
+        {
+            return Ok(None);
+        }
+        FlowsTable::open_dir(lake, manifest, ctx, (HOURLY_DIR, HOUR), hourly_schema()).map(Some)
+    }
+
+    fn open_dir(
+        lake: &Location,
+        manifest: &Manifest,
+        ctx: &SessionContext,
+        (dir, time): (&str, &'static str),
+        schema: SchemaRef,
+    ) -> crate::Result<FlowsTable> {
+        let url = committed::register(ctx, lake, manifest, dir)?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(PARTITION_COLUMN.to_string(), DataType::Date32)]);
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
-            .with_schema(file_schema());
+            .with_schema(file_schema(schema));
         Ok(FlowsTable {
             inner: ListingTable::try_new(config)?,
+            time,
         })
     }
 }
@@ -77,18 +113,21 @@ fn day(us: i64) -> i32 {
 
 /// The `date` predicate implied by a predicate on `time`, if it is a comparison of `time`
 /// with a timestamp literal (either side), or a conjunction / BETWEEN of such.
-fn implied_date_filter(e: &Expr) -> Option<Expr> {
+fn implied_date_filter(e: &Expr, time: &str) -> Option<Expr> {
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             if *op == Operator::And {
-                return match (implied_date_filter(left), implied_date_filter(right)) {
+                return match (
+                    implied_date_filter(left, time),
+                    implied_date_filter(right, time),
+                ) {
                     (Some(a), Some(b)) => Some(a.and(b)),
                     (a, b) => a.or(b),
                 };
             }
-            let (op, us) = match (time_column(left), timestamp_us(right)) {
+            let (op, us) = match (time_column(left, time), timestamp_us(right)) {
                 (true, Some(us)) => (*op, us),
-                _ => match (timestamp_us(left), time_column(right)) {
+                _ => match (timestamp_us(left), time_column(right, time)) {
                     (Some(us), true) => (op.swap()?, us),
                     _ => return None,
                 },
@@ -103,7 +142,7 @@ fn implied_date_filter(e: &Expr) -> Option<Expr> {
                 _ => return None,
             })
         }
-        Expr::Between(b) if !b.negated && time_column(&b.expr) => {
+        Expr::Between(b) if !b.negated && time_column(&b.expr, time) => {
             let lo = timestamp_us(&b.low)?;
             let hi = timestamp_us(&b.high)?;
             Some(col(PARTITION_COLUMN).between(
@@ -115,8 +154,8 @@ fn implied_date_filter(e: &Expr) -> Option<Expr> {
     }
 }
 
-fn time_column(e: &Expr) -> bool {
-    matches!(e, Expr::Column(c) if c.name == TIME)
+fn time_column(e: &Expr, time: &str) -> bool {
+    matches!(e, Expr::Column(c) if c.name == time)
 }
 
 /// A timestamp literal in microseconds, whatever its unit.
@@ -156,7 +195,11 @@ impl TableProvider for FlowsTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let mut all = filters.to_vec();
-        all.extend(filters.iter().filter_map(implied_date_filter));
+        all.extend(
+            filters
+                .iter()
+                .filter_map(|f| implied_date_filter(f, self.time)),
+        );
         self.inner.scan(state, projection, &all, limit).await
     }
 }
@@ -202,7 +245,7 @@ mod tests {
             (t().gt_eq(ts(-1)), Some(date().gt_eq(d(-1)))),
         ];
         for (e, want) in cases {
-            assert_eq!(implied_date_filter(&e), want, "{e}");
+            assert_eq!(implied_date_filter(&e, TIME), want, "{e}");
         }
     }
 }

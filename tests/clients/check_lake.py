@@ -1,13 +1,15 @@
 """Check that real clients read a flowlake lake with nothing but its path.
 
 Usage: check_lake.py LAKE_DIR EXPECTED_ROWS [EXPORT.parquet]
-With EXPORT (a `flowlake sql --format parquet -o` file of the whole table), checks that the
+Reads `flows` (EXPECTED_ROWS rows) and its `hourly` rollup (whose `tuples` add up to them). With
+EXPORT (a `flowlake sql --format parquet -o` file of the whole table), checks that the
 clients read it too. Prints "<client> ok" per check; exits non-zero on the first mismatch.
 """
 import sys
 
 import duckdb
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 
@@ -60,6 +62,21 @@ check(types["dst_port"] == "INTEGER" and types["bytes_src_to_dst"] == "BIGINT", 
 days = con.execute(f"SELECT count(DISTINCT date) FROM read_parquet('{flows}/*/*.parquet', hive_partitioning=true)").fetchone()[0]
 check(days >= 3, f"duckdb partitions {days}")
 print("duckdb ok", n)
+
+# The hourly rollup, by path alone: its tuples add up to the raw rows.
+hourly = f"{lake}/hourly"
+t = ds.dataset(hourly, format="parquet", partitioning="hive").to_table()
+check(sum(t.column("tuples").to_pylist()) == expected, "pyarrow hourly tuples")
+check(t.schema.field("hour").type == pa.timestamp("us", tz="UTC"), f"hourly hour type {t.schema.field('hour').type}")
+df = pd.read_parquet(hourly)
+check(int(df["tuples"].sum()) == expected, "pandas hourly tuples")
+n = con.execute(f"SELECT sum(tuples) FROM read_parquet('{hourly}/*/*.parquet', hive_partitioning=true)").fetchone()[0]
+check(n == expected, f"duckdb hourly tuples {n} != {expected}")
+pf = pl.read_parquet(f"{hourly}/*/*.parquet", hive_partitioning=True)
+check(int(pf["tuples"].sum()) == expected and "date" in pf.columns, "polars hourly tuples")
+pf = pl.read_parquet(f"{flows}/*/*.parquet", hive_partitioning=True)
+check(pf.height == expected, f"polars rows {pf.height} != {expected}")
+print("hourly ok", len(df), "rows for", expected, "tuples")
 
 if export:
     t = pq.read_table(export)

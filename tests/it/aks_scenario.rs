@@ -7,24 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::common::flowlake;
+use crate::common::{flowlake, sql_json as sql};
 use crate::reports::{find, findings, json_on, legitimate_destinations, scenario, sev_rank};
-
-fn sql(lake: &Path, query: &str) -> Vec<Value> {
-    let out = flowlake(
-        &[
-            "sql",
-            "--lake",
-            lake.to_str().unwrap(),
-            "--format",
-            "json",
-            query,
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[test]
 fn a_reused_address_resolves_to_each_workload_at_its_own_time() {

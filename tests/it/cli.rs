@@ -157,6 +157,10 @@ fn schema_doc_matches_the_code() {
         doc.contains(&flowlake::inventory::table::markdown()),
         "docs/SCHEMA.md is out of date: run `flowlake schema --table inventory --markdown`"
     );
+    assert!(
+        doc.contains(&flowlake::lake::hourly::markdown()),
+        "docs/SCHEMA.md is out of date: run `flowlake schema --table hourly --markdown`"
+    );
 }
 
 #[test]

@@ -213,3 +213,54 @@ pub fn bandwidth_blob(dir: &Path) -> Option<PathBuf> {
     );
     Some(write(dir, "bandwidth/PT1H.json", &blob))
 }
+
+/// Runs `flowlake sql --format json` on `lake`; the rows.
+pub fn sql_json(lake: &Path, query: &str) -> Vec<Value> {
+    let out = flowlake(
+        &[
+            "sql",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--format",
+            "json",
+            query,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The `hourly` rollup of a lake holds exactly its raw tuples aggregated by hour and key:
+/// per key and hour, the rollup's rows summed equal the raw tuples' figures (checked with
+/// `EXCEPT` both ways). Returns the number of keys.
+pub fn assert_rollup_matches(lake: &Path) -> u64 {
+    const KEY: &str = "resource_id, nsg_name, acl_id, mac, rule, direction, decision, \
+        protocol, protocol_number, src_ip, dst_ip, dst_port, src_class, dst_class";
+    let query = format!(
+        "WITH r AS (SELECT date_trunc('hour', time) AS hour, {KEY}, count(*) AS tuples, \
+           sum(CASE WHEN flow_state IS NULL OR flow_state = 'begin' THEN 1 ELSE 0 END) AS begun, \
+           sum(CASE WHEN flow_state = 'end' THEN 1 ELSE 0 END) AS ended, \
+           sum(packets_src_to_dst) AS p1, sum(bytes_src_to_dst) AS b1, \
+           sum(packets_dst_to_src) AS p2, sum(bytes_dst_to_src) AS b2, \
+           min(time) AS first_seen, max(time) AS last_seen \
+         FROM flows GROUP BY date_trunc('hour', time), {KEY}), \
+         h AS (SELECT hour, {KEY}, sum(tuples) AS tuples, sum(flows_begun) AS begun, \
+           sum(flows_ended) AS ended, sum(packets_src_to_dst) AS p1, \
+           sum(bytes_src_to_dst) AS b1, sum(packets_dst_to_src) AS p2, \
+           sum(bytes_dst_to_src) AS b2, min(first_seen) AS first_seen, \
+           max(last_seen) AS last_seen FROM hourly GROUP BY hour, {KEY}) \
+         SELECT (SELECT count(*) FROM r) AS keys, \
+           (SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM h)) AS only_raw, \
+           (SELECT count(*) FROM (SELECT * FROM h EXCEPT SELECT * FROM r)) AS only_hourly"
+    );
+    let rows = sql_json(lake, &query);
+    let r = &rows[0];
+    assert_eq!(
+        (&r["only_raw"], &r["only_hourly"]),
+        (&Value::from(0), &Value::from(0)),
+        "rollup differs from the raw tuples of {}: {r}",
+        lake.display()
+    );
+    r["keys"].as_u64().unwrap()
+}

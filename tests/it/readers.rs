@@ -78,8 +78,8 @@ async fn datafusion_reads_the_lake_by_path() {
 fn python_clients_read_the_lake() {
     let (_d, lake, rows) = crate::need!(sample_lake(), SAMPLES);
     crate::need!(
-        python_has(&["pyarrow", "pandas", "duckdb"]).then_some(()),
-        "Python's pyarrow, pandas and duckdb (pip install -r tests/clients/requirements.txt)"
+        python_has(&["pyarrow", "pandas", "duckdb", "polars"]).then_some(()),
+        "Python's pyarrow, pandas, duckdb and polars (pip install -r tests/clients/requirements.txt)"
     );
     // The whole table exported with `flowlake sql`, for notebooks.
     let export = lake.parent().unwrap().join("export.parquet");
@@ -118,7 +118,13 @@ fn python_clients_read_the_lake() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    for client in ["pyarrow ok", "pandas ok", "duckdb ok", "export ok"] {
+    for client in [
+        "pyarrow ok",
+        "pandas ok",
+        "duckdb ok",
+        "hourly ok",
+        "export ok",
+    ] {
         assert!(text.contains(client), "{text}");
     }
 }

@@ -383,6 +383,8 @@ pub struct SchemaArgs {
 pub enum Table {
     /// Flow tuples.
     Flows,
+    /// Flow tuples aggregated per hour and conversation.
+    Hourly,
     /// Address bindings over time.
     Inventory,
 }

@@ -1,4 +1,4 @@
-//! `flowlake schema`: the columns of the `flows` or `inventory` table.
+//! `flowlake schema`: the columns of the `flows`, `hourly` or `inventory` table.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -13,6 +13,10 @@ pub fn run(a: SchemaArgs) -> Result<ExitCode> {
     let mut out = out::stdout();
     let (columns, markdown) = match a.table {
         Table::Flows => (flowlake::schema::COLUMNS, flowlake::schema::markdown()),
+        Table::Hourly => (
+            flowlake::lake::hourly::COLUMNS,
+            flowlake::lake::hourly::markdown(),
+        ),
         Table::Inventory => (
             flowlake::inventory::table::COLUMNS,
             flowlake::inventory::table::markdown(),

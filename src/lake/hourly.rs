@@ -1,0 +1,457 @@
+//! The `hourly` table: one row per hour and conversation, beside the raw tuples.
+//!
+//! Why: a year of weekly reports should not re-aggregate a year of raw tuples. Every raw data
+//! file of `flows` has a twin of the same name under `hourly/date=…/` holding exactly its
+//! tuples aggregated by hour, NIC and rule, direction, decision, protocol, addresses and
+//! destination port (source ports are ephemeral: their count is kept, not their values).
+//! The twin is built from the batches written to the raw file ([`HourlyAgg::add`]) and
+//! committed in the same transaction, so whatever writes raw files (ingest, the rewrite of a
+//! blob's rows, compaction) keeps the rollup consistent with them by construction: a grown
+//! blob's new tuples land in a new raw file and its twin, a rewritten blob's files and twins
+//! are replaced together, and compaction re-aggregates a partition's rows into one row per
+//! key and hour.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Int32Array, Int32Builder, Int64Array, Int64Builder, StringArray,
+    StringBuilder, StringViewArray, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, SchemaRef, TimestampMicrosecondType};
+use arrow::record_batch::RecordBatch;
+
+use crate::schema::{self, ColType::*, Column, col};
+
+/// Directory of the `hourly` table inside the lake.
+pub const HOURLY_DIR: &str = "hourly";
+
+/// The directory of `hourly` partition `partition` (`date=…`), relative to the lake root.
+pub fn hourly_dir(partition: &str) -> String {
+    format!("{HOURLY_DIR}/{partition}")
+}
+
+const ALL: &str = "NSG v1, NSG v2, VNet v4";
+
+/// The columns of `hourly`, in file order.
+pub const COLUMNS: &[Column] = &[
+    col(
+        "hour",
+        Timestamp,
+        false,
+        ALL,
+        "Start of the UTC hour of the tuples (`date_trunc('hour', flows.time)`).",
+    ),
+    col(
+        "resource_id",
+        Text,
+        false,
+        ALL,
+        "As in `flows`: the NSG or flow log.",
+    ),
+    col("nsg_name", Text, true, ALL, "As in `flows`."),
+    col("acl_id", Text, true, "VNet v4", "As in `flows`."),
+    col("mac", Text, true, ALL, "As in `flows`: the NIC."),
+    col("rule", Text, false, ALL, "As in `flows`."),
+    col("direction", Text, false, ALL, "As in `flows`."),
+    col("decision", Text, false, ALL, "As in `flows`."),
+    col("protocol", Text, true, ALL, "As in `flows`."),
+    col("protocol_number", Int32, false, ALL, "As in `flows`."),
+    col("src_ip", Text, false, ALL, "As in `flows`."),
+    col("dst_ip", Text, false, ALL, "As in `flows`."),
+    col("dst_port", Int32, false, ALL, "As in `flows`."),
+    col("src_class", Text, false, ALL, "As in `flows`."),
+    col("dst_class", Text, false, ALL, "As in `flows`."),
+    col(
+        "tuples",
+        Int64,
+        false,
+        ALL,
+        "Tuples aggregated into the row (`count(*)`).",
+    ),
+    col(
+        "flows_begun",
+        Int64,
+        false,
+        ALL,
+        "Tuples that begin a flow: state `begin`, or any NSG v1 tuple (no state) — what reports count as flows.",
+    ),
+    col(
+        "flows_ended",
+        Int64,
+        false,
+        "NSG v2, VNet v4",
+        "Tuples with state `end`.",
+    ),
+    col(
+        "src_ports",
+        Int64,
+        false,
+        ALL,
+        "Distinct source ports among the row's tuples (a key split over two rows of one file, or over several files before compaction, counts each part's).",
+    ),
+    col(
+        "packets_src_to_dst",
+        Int64,
+        true,
+        "NSG v2, VNet v4",
+        "Sum of `flows.packets_src_to_dst` (null when no tuple had a counter).",
+    ),
+    col(
+        "bytes_src_to_dst",
+        Int64,
+        true,
+        "NSG v2, VNet v4",
+        "Sum of `flows.bytes_src_to_dst`, as above.",
+    ),
+    col(
+        "packets_dst_to_src",
+        Int64,
+        true,
+        "NSG v2, VNet v4",
+        "Sum of `flows.packets_dst_to_src`, as above.",
+    ),
+    col(
+        "bytes_dst_to_src",
+        Int64,
+        true,
+        "NSG v2, VNet v4",
+        "Sum of `flows.bytes_dst_to_src`, as above.",
+    ),
+    col(
+        "first_seen",
+        Timestamp,
+        false,
+        ALL,
+        "Earliest `flows.time` of the row's tuples.",
+    ),
+    col(
+        "last_seen",
+        Timestamp,
+        false,
+        ALL,
+        "Latest `flows.time` of the row's tuples.",
+    ),
+];
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema::arrow_schema(COLUMNS));
+
+/// Arrow schema of the `hourly` files (without the partition column).
+pub fn hourly_schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// The `hourly` column reference as a Markdown table (in `docs/SCHEMA.md`).
+pub fn markdown() -> String {
+    let mut s = schema::markdown_table(COLUMNS);
+    s.push_str(&format!(
+        "| `{}` | string (Hive partition `date=YYYY-MM-DD`) | no | {ALL} | UTC date of `hour`; a directory, not a column inside the files. |\n",
+        schema::PARTITION_COLUMN
+    ));
+    s
+}
+
+const HOUR_US: i64 = 3_600_000_000;
+
+/// What identifies a row: the hour, the interned group strings (resource, NSG, ACL, MAC,
+/// rule), direction and decision, protocol, interned addresses, destination port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    hour: i64,
+    group: u32,
+    outbound: bool,
+    allow: bool,
+    protocol: i32,
+    src: u32,
+    dst: u32,
+    dst_port: i32,
+}
+
+/// Sums of one row.
+#[derive(Debug, Clone)]
+struct Acc {
+    tuples: i64,
+    begun: i64,
+    ended: i64,
+    counters: [Option<i64>; 4],
+    first: i64,
+    last: i64,
+    /// Source ports seen; a handful for most keys.
+    ports: Vec<u16>,
+}
+
+/// Strings interned to ids, with their text kept for output.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32, foldhash::fast::FixedState>,
+    text: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.text.len() as u32;
+        self.text.push(s.into());
+        self.ids.insert(s.into(), i);
+        i
+    }
+}
+
+/// A text column of a `flows` batch: `Utf8` (read from files) or `Utf8View` (as ingest builds).
+enum Text<'a> {
+    Plain(&'a StringArray),
+    View(&'a StringViewArray),
+}
+
+impl<'a> Text<'a> {
+    fn of(batch: &'a RecordBatch, name: &str) -> Text<'a> {
+        let c = batch
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("flows batches have column {name}"));
+        match c.data_type() {
+            DataType::Utf8View => Text::View(c.as_string_view()),
+            _ => Text::Plain(c.as_string::<i32>()),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            Text::Plain(a) => (!a.is_null(i)).then(|| a.value(i)),
+            Text::View(a) => (!a.is_null(i)).then(|| a.value(i)),
+        }
+    }
+}
+
+/// Group columns, in the order they are joined for interning.
+const GROUP: [&str; 5] = ["resource_id", "nsg_name", "acl_id", "mac", "rule"];
+
+/// Aggregates `flows` batches into `hourly` rows.
+#[derive(Default)]
+pub struct HourlyAgg {
+    rows: HashMap<Key, Acc, foldhash::fast::FixedState>,
+    groups: Interner,
+    addrs: Interner,
+    /// The class (`flows.src_class`) of each address, by address id.
+    addr_class: Vec<u32>,
+    classes: Interner,
+    protocols: HashMap<i32, Option<Box<str>>, foldhash::fast::FixedState>,
+    scratch: String,
+}
+
+impl HourlyAgg {
+    /// Number of rows so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True before the first tuple.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Adds the tuples of a `flows` batch.
+    pub fn add(&mut self, batch: &RecordBatch) {
+        let n = batch.num_rows();
+        let time = batch
+            .column(schema::idx::TIME)
+            .as_primitive::<TimestampMicrosecondType>();
+        let groups: Vec<Text<'_>> = GROUP.iter().map(|c| Text::of(batch, c)).collect();
+        let (src, dst) = (Text::of(batch, "src_ip"), Text::of(batch, "dst_ip"));
+        let (src_class, dst_class) = (Text::of(batch, "src_class"), Text::of(batch, "dst_class"));
+        let (direction, decision) = (Text::of(batch, "direction"), Text::of(batch, "decision"));
+        let (protocol, state) = (Text::of(batch, "protocol"), Text::of(batch, "flow_state"));
+        let int32 = |c: &str| -> &Int32Array {
+            batch
+                .column_by_name(c)
+                .unwrap_or_else(|| panic!("flows batches have column {c}"))
+                .as_primitive()
+        };
+        let int64 = |c: &str| -> &Int64Array {
+            batch
+                .column_by_name(c)
+                .unwrap_or_else(|| panic!("flows batches have column {c}"))
+                .as_primitive()
+        };
+        let (src_port, dst_port, proto) = (
+            int32("src_port"),
+            int32("dst_port"),
+            int32("protocol_number"),
+        );
+        let counters = [
+            int64("packets_src_to_dst"),
+            int64("bytes_src_to_dst"),
+            int64("packets_dst_to_src"),
+            int64("bytes_dst_to_src"),
+        ];
+        // Rows of one group (record × rule × NIC) come together: intern its strings once.
+        let mut last_group: Option<([Option<&str>; 5], u32)> = None;
+        for i in 0..n {
+            let g: [Option<&str>; 5] = std::array::from_fn(|k| groups[k].get(i));
+            let group = match &last_group {
+                Some((prev, id)) if *prev == g => *id,
+                _ => {
+                    self.scratch.clear();
+                    for part in g {
+                        self.scratch.push_str(part.unwrap_or("\u{0}"));
+                        self.scratch.push('\u{1}');
+                    }
+                    let id = self.groups.id(&self.scratch);
+                    last_group = Some((g, id));
+                    id
+                }
+            };
+            let t = time.value(i);
+            let (s, d) = (src.get(i).unwrap_or(""), dst.get(i).unwrap_or(""));
+            let (s_id, d_id) = (self.addrs.id(s), self.addrs.id(d));
+            for (id, class) in [(s_id, &src_class), (d_id, &dst_class)] {
+                if id as usize == self.addr_class.len() {
+                    let c = self.classes.id(class.get(i).unwrap_or(""));
+                    self.addr_class.push(c);
+                }
+            }
+            let p = proto.value(i);
+            self.protocols
+                .entry(p)
+                .or_insert_with(|| protocol.get(i).map(Into::into));
+            let key = Key {
+                hour: t.div_euclid(HOUR_US) * HOUR_US,
+                group,
+                outbound: direction.get(i) == Some("outbound"),
+                allow: decision.get(i) == Some("allow"),
+                protocol: p,
+                src: s_id,
+                dst: d_id,
+                dst_port: dst_port.value(i),
+            };
+            let acc = self.rows.entry(key).or_insert_with(|| Acc {
+                tuples: 0,
+                begun: 0,
+                ended: 0,
+                counters: [None; 4],
+                first: t,
+                last: t,
+                ports: Vec::new(),
+            });
+            acc.tuples += 1;
+            match state.get(i) {
+                None | Some("begin") => acc.begun += 1,
+                Some("end") => acc.ended += 1,
+                _ => {}
+            }
+            for (sum, c) in acc.counters.iter_mut().zip(&counters) {
+                if !c.is_null(i) {
+                    *sum = Some(sum.unwrap_or(0) + c.value(i));
+                }
+            }
+            acc.first = acc.first.min(t);
+            acc.last = acc.last.max(t);
+            let port = src_port.value(i) as u16;
+            if !acc.ports.contains(&port) {
+                acc.ports.push(port);
+            }
+        }
+    }
+
+    /// Takes the rows aggregated so far as one batch of the `hourly` schema, sorted by hour
+    /// and key (so files compress well and time predicates skip row groups), and starts over.
+    pub fn finish(&mut self) -> RecordBatch {
+        let mut rows: Vec<(Key, Acc)> = self.rows.drain().collect();
+        let text = |t: &Interner, id: u32| t.text[id as usize].clone();
+        rows.sort_unstable_by(|(a, _), (b, _)| {
+            (a.hour, &self.groups.text[a.group as usize])
+                .cmp(&(b.hour, &self.groups.text[b.group as usize]))
+                .then_with(|| {
+                    (
+                        &self.addrs.text[a.src as usize],
+                        &self.addrs.text[a.dst as usize],
+                    )
+                        .cmp(&(
+                            &self.addrs.text[b.src as usize],
+                            &self.addrs.text[b.dst as usize],
+                        ))
+                })
+                .then(
+                    (a.dst_port, a.protocol, a.outbound, a.allow)
+                        .cmp(&(b.dst_port, b.protocol, b.outbound, b.allow)),
+                )
+        });
+        let n = rows.len();
+        let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let (mut hour, mut first, mut last) = (ts(), ts(), ts());
+        let mut group: [StringBuilder; 5] = std::array::from_fn(|_| StringBuilder::new());
+        let mut strings: [StringBuilder; 6] = std::array::from_fn(|_| StringBuilder::new());
+        let [direction, decision, protocol, src_ip, dst_ip, _] = &mut strings;
+        let mut classes: [StringBuilder; 2] = std::array::from_fn(|_| StringBuilder::new());
+        let (mut proto_n, mut dst_port) = (
+            Int32Builder::with_capacity(n),
+            Int32Builder::with_capacity(n),
+        );
+        let mut counts: [Int64Builder; 4] = std::array::from_fn(|_| Int64Builder::with_capacity(n));
+        let mut sums: [Int64Builder; 4] = std::array::from_fn(|_| Int64Builder::with_capacity(n));
+        for (k, a) in &rows {
+            hour.append_value(k.hour);
+            let g = text(&self.groups, k.group);
+            for (b, part) in group.iter_mut().zip(g.split('\u{1}')) {
+                match part {
+                    "\u{0}" => b.append_null(),
+                    p => b.append_value(p),
+                }
+            }
+            direction.append_value(if k.outbound { "outbound" } else { "inbound" });
+            decision.append_value(if k.allow { "allow" } else { "deny" });
+            protocol.append_option(self.protocols.get(&k.protocol).cloned().flatten());
+            proto_n.append_value(k.protocol);
+            src_ip.append_value(&*self.addrs.text[k.src as usize]);
+            dst_ip.append_value(&*self.addrs.text[k.dst as usize]);
+            dst_port.append_value(k.dst_port);
+            for (b, id) in classes.iter_mut().zip([k.src, k.dst]) {
+                let c = self.addr_class[id as usize];
+                b.append_value(&*self.classes.text[c as usize]);
+            }
+            let [tuples, begun, ended, ports] = &mut counts;
+            tuples.append_value(a.tuples);
+            begun.append_value(a.begun);
+            ended.append_value(a.ended);
+            ports.append_value(a.ports.len() as i64);
+            for (b, v) in sums.iter_mut().zip(a.counters) {
+                b.append_option(v);
+            }
+            first.append_value(a.first);
+            last.append_value(a.last);
+        }
+        let [resource_id, nsg_name, acl_id, mac, rule] = &mut group;
+        let [src_class, dst_class] = &mut classes;
+        let [tuples, begun, ended, ports] = &mut counts;
+        let [p_s2d, b_s2d, p_d2s, b_d2s] = &mut sums;
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(hour.finish()),
+            Arc::new(resource_id.finish()),
+            Arc::new(nsg_name.finish()),
+            Arc::new(acl_id.finish()),
+            Arc::new(mac.finish()),
+            Arc::new(rule.finish()),
+            Arc::new(direction.finish()),
+            Arc::new(decision.finish()),
+            Arc::new(protocol.finish()),
+            Arc::new(proto_n.finish()),
+            Arc::new(src_ip.finish()),
+            Arc::new(dst_ip.finish()),
+            Arc::new(dst_port.finish()),
+            Arc::new(src_class.finish()),
+            Arc::new(dst_class.finish()),
+            Arc::new(tuples.finish()),
+            Arc::new(begun.finish()),
+            Arc::new(ended.finish()),
+            Arc::new(ports.finish()),
+            Arc::new(p_s2d.finish()),
+            Arc::new(b_s2d.finish()),
+            Arc::new(p_d2s.finish()),
+            Arc::new(b_d2s.finish()),
+            Arc::new(first.finish()),
+            Arc::new(last.finish()),
+        ];
+        RecordBatch::try_new(hourly_schema(), cols).expect("builders match the hourly schema")
+    }
+}
