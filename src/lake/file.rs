@@ -23,7 +23,7 @@ use parquet::schema::types::ColumnPath;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, IoContext, Result};
-use crate::lake::hourly::{HourlyAgg, hourly_schema};
+use crate::lake::hourly::{self, HourlyAgg, hourly_schema};
 use crate::lake::manifest::FileEntry;
 use crate::schema::{self, flows_schema};
 
@@ -74,6 +74,8 @@ pub struct DataFile {
     name: String,
     path: PathBuf,
     writer: ArrowWriter<File>,
+    /// The columns whose minimum and maximum are the file's time range.
+    time_cols: (usize, usize),
     rows: u64,
     min_time_us: i64,
     max_time_us: i64,
@@ -91,14 +93,22 @@ impl DataFile {
         zstd_level: i32,
         row_group_rows: usize,
     ) -> Result<DataFile> {
-        DataFile::create_with(dir, name, flows_schema(), zstd_level, row_group_rows)
+        let time = (schema::idx::TIME, schema::idx::TIME);
+        DataFile::create_with(
+            dir,
+            name,
+            (flows_schema(), time),
+            zstd_level,
+            row_group_rows,
+        )
     }
 
-    /// Creates `dir/name` for rows of `schema`, whose first column is the time it spans.
+    /// Creates `dir/name` for rows of `schema`; the minimum of column `time.0` and the
+    /// maximum of column `time.1` are the time range the file spans.
     fn create_with(
         dir: &Path,
         name: String,
-        schema: SchemaRef,
+        (schema, time_cols): (SchemaRef, (usize, usize)),
         zstd_level: i32,
         row_group_rows: usize,
     ) -> Result<DataFile> {
@@ -118,6 +128,7 @@ impl DataFile {
             name,
             path,
             writer,
+            time_cols,
             rows: 0,
             min_time_us: i64::MAX,
             max_time_us: i64::MIN,
@@ -135,10 +146,12 @@ impl DataFile {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let time = batch
-            .column(schema::idx::TIME)
-            .as_primitive::<TimestampMicrosecondType>();
-        if let (Some(lo), Some(hi)) = (arrow::compute::min(time), arrow::compute::max(time)) {
+        let time = |i: usize| batch.column(i).as_primitive::<TimestampMicrosecondType>();
+        let (lo, hi) = (
+            arrow::compute::min(time(self.time_cols.0)),
+            arrow::compute::max(time(self.time_cols.1)),
+        );
+        if let (Some(lo), Some(hi)) = (lo, hi) {
             self.min_time_us = self.min_time_us.min(lo);
             self.max_time_us = self.max_time_us.max(hi);
         }
@@ -169,8 +182,9 @@ impl DataFile {
     }
 }
 
-/// Rollup rows held before they are written to the `hourly` twin (a few hundred MB at most).
-const HOURLY_SPILL_ROWS: usize = 1 << 20;
+/// Rollup rows held before they are written to the `hourly` twin (about 10 MB). A key is
+/// seldom split by a spill (one blob holds one NIC-hour), and compaction merges it again.
+const HOURLY_SPILL_ROWS: usize = 1 << 16;
 
 /// A `flows` data file and its `hourly` twin (same name, under `hourly/date=…/`): every batch
 /// written to the one is aggregated into the other ([`crate::lake::hourly`]).
@@ -237,7 +251,7 @@ impl FlowsFile {
             self.hourly = Some(DataFile::create_with(
                 &self.hourly_dir,
                 self.raw.name.clone(),
-                hourly_schema(),
+                (hourly_schema(), hourly::TIME_RANGE),
                 self.zstd_level,
                 ROW_GROUP_ROWS,
             )?);

@@ -134,6 +134,10 @@ pub const COLUMNS: &[Column] = &[
     ),
 ];
 
+/// The columns (`first_seen`, `last_seen`) whose minimum and maximum are the time an
+/// `hourly` file's tuples span.
+pub const TIME_RANGE: (usize, usize) = (23, 24);
+
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema::arrow_schema(COLUMNS));
 
 /// Arrow schema of the `hourly` files (without the partition column).
@@ -155,7 +159,7 @@ const HOUR_US: i64 = 3_600_000_000;
 
 /// What identifies a row: the hour, the interned group strings (resource, NSG, ACL, MAC,
 /// rule), direction and decision, protocol, interned addresses, destination port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Key {
     hour: i64,
     group: u32,
@@ -173,11 +177,53 @@ struct Acc {
     tuples: i64,
     begun: i64,
     ended: i64,
-    counters: [Option<i64>; 4],
+    counters: [i64; 4],
+    /// Which counters any tuple had (bit per counter): the others stay null.
+    present: u8,
     first: i64,
     last: i64,
-    /// Source ports seen; a handful for most keys.
-    ports: Vec<u16>,
+    ports: Ports,
+}
+
+/// The distinct source ports of a row: a short list for the many rows with a few, a bitmap
+/// for the few with many (a resolver's, a busy service's clients).
+#[derive(Debug, Clone)]
+enum Ports {
+    Few(Vec<u16>),
+    Many(Box<[u64; 1024]>, u32),
+}
+
+/// Ports kept in a list before the row switches to a bitmap.
+const FEW_PORTS: usize = 16;
+
+impl Ports {
+    fn insert(&mut self, port: u16) {
+        match self {
+            Ports::Few(v) if v.contains(&port) => {}
+            Ports::Few(v) if v.len() < FEW_PORTS => v.push(port),
+            Ports::Few(v) => {
+                let mut bits = Box::new([0u64; 1024]);
+                for p in v.iter().copied().chain([port]) {
+                    bits[usize::from(p) / 64] |= 1 << (p % 64);
+                }
+                *self = Ports::Many(bits, FEW_PORTS as u32 + 1);
+            }
+            Ports::Many(bits, n) => {
+                let (w, b) = (usize::from(port) / 64, 1u64 << (port % 64));
+                if bits[w] & b == 0 {
+                    bits[w] |= b;
+                    *n += 1;
+                }
+            }
+        }
+    }
+
+    fn count(&self) -> i64 {
+        match self {
+            Ports::Few(v) => v.len() as i64,
+            Ports::Many(_, n) => i64::from(*n),
+        }
+    }
 }
 
 /// Strings interned to ids, with their text kept for output.
@@ -329,10 +375,11 @@ impl HourlyAgg {
                 tuples: 0,
                 begun: 0,
                 ended: 0,
-                counters: [None; 4],
+                counters: [0; 4],
+                present: 0,
                 first: t,
                 last: t,
-                ports: Vec::new(),
+                ports: Ports::Few(Vec::new()),
             });
             acc.tuples += 1;
             match state.get(i) {
@@ -340,43 +387,26 @@ impl HourlyAgg {
                 Some("end") => acc.ended += 1,
                 _ => {}
             }
-            for (sum, c) in acc.counters.iter_mut().zip(&counters) {
+            for (k, c) in counters.iter().enumerate() {
                 if !c.is_null(i) {
-                    *sum = Some(sum.unwrap_or(0) + c.value(i));
+                    acc.counters[k] += c.value(i);
+                    acc.present |= 1 << k;
                 }
             }
             acc.first = acc.first.min(t);
             acc.last = acc.last.max(t);
-            let port = src_port.value(i) as u16;
-            if !acc.ports.contains(&port) {
-                acc.ports.push(port);
-            }
+            acc.ports.insert(src_port.value(i) as u16);
         }
     }
 
     /// Takes the rows aggregated so far as one batch of the `hourly` schema, sorted by hour
-    /// and key (so files compress well and time predicates skip row groups), and starts over.
+    /// and key (so files compress well and time predicates skip row groups), and starts over
+    /// (forgetting the strings it interned too, so memory stays bounded by one spill).
     pub fn finish(&mut self) -> RecordBatch {
         let mut rows: Vec<(Key, Acc)> = self.rows.drain().collect();
         let text = |t: &Interner, id: u32| t.text[id as usize].clone();
-        rows.sort_unstable_by(|(a, _), (b, _)| {
-            (a.hour, &self.groups.text[a.group as usize])
-                .cmp(&(b.hour, &self.groups.text[b.group as usize]))
-                .then_with(|| {
-                    (
-                        &self.addrs.text[a.src as usize],
-                        &self.addrs.text[a.dst as usize],
-                    )
-                        .cmp(&(
-                            &self.addrs.text[b.src as usize],
-                            &self.addrs.text[b.dst as usize],
-                        ))
-                })
-                .then(
-                    (a.dst_port, a.protocol, a.outbound, a.allow)
-                        .cmp(&(b.dst_port, b.protocol, b.outbound, b.allow)),
-                )
-        });
+        // By hour first (so time predicates skip row groups), then by key.
+        rows.sort_unstable_by_key(|(k, _)| *k);
         let n = rows.len();
         let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
         let (mut hour, mut first, mut last) = (ts(), ts(), ts());
@@ -414,9 +444,9 @@ impl HourlyAgg {
             tuples.append_value(a.tuples);
             begun.append_value(a.begun);
             ended.append_value(a.ended);
-            ports.append_value(a.ports.len() as i64);
-            for (b, v) in sums.iter_mut().zip(a.counters) {
-                b.append_option(v);
+            ports.append_value(a.ports.count());
+            for (k, (b, v)) in sums.iter_mut().zip(a.counters).enumerate() {
+                b.append_option((a.present & (1 << k) != 0).then_some(v));
             }
             first.append_value(a.first);
             last.append_value(a.last);
@@ -452,6 +482,143 @@ impl HourlyAgg {
             Arc::new(first.finish()),
             Arc::new(last.finish()),
         ];
-        RecordBatch::try_new(hourly_schema(), cols).expect("builders match the hourly schema")
+        let batch =
+            RecordBatch::try_new(hourly_schema(), cols).expect("builders match the hourly schema");
+        *self = HourlyAgg::default();
+        batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::rows::FlowRows;
+    use crate::parse::{Counters, Direction, FlowState, GroupMeta, Provider, RecordMeta, Tuple};
+
+    #[test]
+    fn ports_are_counted_in_the_list_and_in_the_bitmap() {
+        let mut p = Ports::Few(Vec::new());
+        for port in (1000..1100).chain(1000..1050).chain([0, 65535, 65535]) {
+            p.insert(port);
+        }
+        assert!(matches!(p, Ports::Many(..)));
+        assert_eq!(p.count(), 102);
+    }
+
+    #[test]
+    fn the_time_range_columns_are_first_and_last_seen() {
+        assert_eq!(COLUMNS[TIME_RANGE.0].name, "first_seen");
+        assert_eq!(COLUMNS[TIME_RANGE.1].name, "last_seen");
+        assert_eq!(hourly_schema().fields().len(), COLUMNS.len());
+    }
+
+    /// Tuples of one conversation in one hour become one row; another port, hour or decision
+    /// is another row; counters sum, absent counters stay null, source ports are counted (also
+    /// past the short list, in the bitmap).
+    #[test]
+    fn tuples_aggregate_per_hour_and_conversation() {
+        let rec = RecordMeta {
+            index: 0,
+            time_us: 0,
+            provider: Provider::AzureNsg,
+            version: 2,
+            resource_id: "/NSG1",
+            target_resource_id: None,
+            subscription_id: None,
+            resource_group: None,
+            nsg_name: Some("nsg1".into()),
+        };
+        let g = GroupMeta {
+            index: 0,
+            rule: "R",
+            mac: Some("00-0D-3A-00-00-01"),
+            acl_id: None,
+        };
+        let hour = HOUR_US * 480_000;
+        let tuple = |t: i64, sport: i32, dport: i32, state, bytes: Option<i64>, allowed| Tuple {
+            time_us: t,
+            src_text: "10.0.0.4",
+            src: "10.0.0.4".parse().unwrap(),
+            dst_text: "52.1.2.3",
+            dst: "52.1.2.3".parse().unwrap(),
+            src_port: sport,
+            dst_port: dport,
+            protocol: 6,
+            direction: Direction::Outbound,
+            allowed,
+            state,
+            encryption: None,
+            counters: Counters {
+                bytes_s2d: bytes,
+                ..Default::default()
+            },
+        };
+        let mut rows = FlowRows::default();
+        for t in [
+            tuple(hour + 5, 40_000, 443, Some(FlowState::Begin), None, true),
+            tuple(hour + 9, 40_000, 443, Some(FlowState::End), Some(700), true),
+            tuple(
+                hour + 7,
+                40_001,
+                443,
+                Some(FlowState::Begin),
+                Some(300),
+                true,
+            ),
+            tuple(hour + 8, 40_002, 80, Some(FlowState::Begin), None, true),
+            tuple(
+                hour + HOUR_US,
+                40_003,
+                443,
+                Some(FlowState::Begin),
+                None,
+                true,
+            ),
+            tuple(hour + 6, 40_004, 443, None, None, false),
+        ] {
+            rows.push((0, 0, 0), "blob", &rec, &g, &t);
+        }
+        let mut agg = HourlyAgg::default();
+        agg.add(&rows.finish());
+        assert_eq!(agg.len(), 4);
+        let b = agg.finish();
+        assert!(agg.is_empty());
+        let i64s = |c: &str| -> Vec<Option<i64>> {
+            b.column_by_name(c)
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .iter()
+                .collect()
+        };
+        // Sorted by hour, then key: denied before allowed, then by port; then the next hour.
+        let ports: Vec<i32> = b
+            .column_by_name("dst_port")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int32Type>()
+            .values()
+            .to_vec();
+        assert_eq!(ports, [443, 80, 443, 443]);
+        let decisions: Vec<&str> = b
+            .column_by_name("decision")
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .map(Option::unwrap)
+            .collect();
+        assert_eq!(decisions, ["deny", "allow", "allow", "allow"]);
+        assert_eq!(i64s("tuples"), [Some(1), Some(1), Some(3), Some(1)]);
+        assert_eq!(i64s("flows_begun"), [Some(1), Some(1), Some(2), Some(1)]);
+        assert_eq!(i64s("flows_ended"), [Some(0), Some(0), Some(1), Some(0)]);
+        assert_eq!(i64s("src_ports"), [Some(1), Some(1), Some(2), Some(1)]);
+        assert_eq!(i64s("bytes_src_to_dst"), [None, None, Some(1000), None]);
+        let first = b
+            .column(TIME_RANGE.0)
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(2);
+        let last = b
+            .column(TIME_RANGE.1)
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(2);
+        assert_eq!((first, last), (hour + 5, hour + 9));
     }
 }

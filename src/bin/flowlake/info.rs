@@ -11,6 +11,41 @@ use crate::args::InfoArgs;
 use crate::out;
 use crate::session::runtime;
 
+/// One table's extent: rows, files, bytes, and the time its rows span (µs).
+#[derive(Default, serde::Serialize)]
+struct Extent {
+    rows: u64,
+    files: u64,
+    bytes: u64,
+    #[serde(skip)]
+    first_us: Option<i64>,
+    #[serde(skip)]
+    last_us: Option<i64>,
+    first: Option<String>,
+    last: Option<String>,
+}
+
+/// Each table's extent (`flows`, `hourly`, `inventory`), from the manifest.
+fn tables(m: &flowlake::lake::manifest::Manifest) -> std::collections::BTreeMap<String, Extent> {
+    let mut t: std::collections::BTreeMap<String, Extent> = Default::default();
+    for (dir, f) in m.data_files() {
+        let name = dir.split('/').next().unwrap_or(&dir).to_string();
+        let e = t.entry(name).or_default();
+        e.rows += f.rows;
+        e.files += 1;
+        e.bytes += f.bytes;
+        if f.rows > 0 {
+            e.first_us = Some(e.first_us.map_or(f.min_time_us, |x| x.min(f.min_time_us)));
+            e.last_us = Some(e.last_us.map_or(f.max_time_us, |x| x.max(f.max_time_us)));
+        }
+    }
+    for e in t.values_mut() {
+        e.first = e.first_us.map(out::time);
+        e.last = e.last_us.map(out::time);
+    }
+    t
+}
+
 /// Prints the lake's summary.
 pub fn run(a: InfoArgs) -> Result<ExitCode> {
     let lake = a.lake.location()?;
@@ -36,8 +71,10 @@ pub fn run(a: InfoArgs) -> Result<ExitCode> {
         .values()
         .map(|r| r.cluster.as_str())
         .collect();
+    let tables = tables(&m);
     if a.json {
         out::json(&serde_json::json!({
+            "tables": tables,
             "lake": lake.name(),
             "version": m.version,
             "schema_version": m.schema_version,
@@ -67,6 +104,22 @@ pub fn run(a: InfoArgs) -> Result<ExitCode> {
         m.files(),
         m.blobs.len()
     )?;
+    writeln!(
+        out,
+        "{:<18} {:>6} {:>12} {:>10}  {:<19}  {:<19}",
+        "table", "files", "rows", "MB", "first", "last"
+    )?;
+    for (name, e) in &tables {
+        writeln!(
+            out,
+            "{name:<18} {:>6} {:>12} {:>10.1}  {:<19}  {:<19}",
+            e.files,
+            e.rows,
+            e.bytes as f64 / 1e6,
+            e.first.as_deref().unwrap_or("-"),
+            e.last.as_deref().unwrap_or("-")
+        )?;
+    }
     writeln!(
         out,
         "{:<18} {:>6} {:>12} {:>10}  {:<19}  {:<19}",
