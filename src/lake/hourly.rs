@@ -185,22 +185,27 @@ struct Acc {
     ports: Ports,
 }
 
-/// The distinct source ports of a row: a short list for the many rows with a few, a bitmap
-/// for the few with many (a resolver's, a busy service's clients).
+/// The distinct source ports of a row: a sorted list (2 bytes a port) for the many rows with
+/// few, a bitmap (8 KiB) for the rare ones with very many (a resolver's, a busy service's
+/// clients).
 #[derive(Debug, Clone)]
 enum Ports {
     Few(Vec<u16>),
     Many(Box<[u64; 1024]>, u32),
 }
 
-/// Ports kept in a list before the row switches to a bitmap.
-const FEW_PORTS: usize = 16;
+/// Ports kept in the list before the row switches to a bitmap (where the two weigh the same).
+const FEW_PORTS: usize = 4096;
 
 impl Ports {
     fn insert(&mut self, port: u16) {
         match self {
-            Ports::Few(v) if v.contains(&port) => {}
-            Ports::Few(v) if v.len() < FEW_PORTS => v.push(port),
+            Ports::Few(v) if v.len() < FEW_PORTS => {
+                if let Err(at) = v.binary_search(&port) {
+                    v.insert(at, port);
+                }
+            }
+            Ports::Few(v) if v.binary_search(&port).is_ok() => {}
             Ports::Few(v) => {
                 let mut bits = Box::new([0u64; 1024]);
                 for p in v.iter().copied().chain([port]) {
@@ -501,8 +506,18 @@ mod tests {
         for port in (1000..1100).chain(1000..1050).chain([0, 65535, 65535]) {
             p.insert(port);
         }
-        assert!(matches!(p, Ports::Many(..)));
+        assert!(matches!(p, Ports::Few(_)));
         assert_eq!(p.count(), 102);
+        for port in (0..=65535).rev().step_by(7).chain(0..10) {
+            p.insert(port);
+        }
+        assert!(matches!(p, Ports::Many(..)));
+        let want: std::collections::BTreeSet<u16> = (1000..1100)
+            .chain([0, 65535])
+            .chain((0..=65535).rev().step_by(7))
+            .chain(0..10)
+            .collect();
+        assert_eq!(p.count(), want.len() as i64);
     }
 
     #[test]
