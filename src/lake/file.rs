@@ -182,6 +182,10 @@ impl DataFile {
     }
 }
 
+/// Rows per row group of an `hourly` file: a row group is buffered in memory until it is
+/// complete, and a worker writes up to four twins at once.
+const HOURLY_ROW_GROUP_ROWS: usize = 1 << 16;
+
 /// Rollup rows held before they are written to the `hourly` twin (about 10 MB). A key is
 /// seldom split by a spill (one blob holds one NIC-hour), and compaction merges it again.
 const HOURLY_SPILL_ROWS: usize = 1 << 16;
@@ -253,7 +257,7 @@ impl FlowsFile {
                 self.raw.name.clone(),
                 (hourly_schema(), hourly::TIME_RANGE),
                 self.zstd_level,
-                ROW_GROUP_ROWS,
+                HOURLY_ROW_GROUP_ROWS,
             )?);
         }
         let batch = self.agg.finish();
