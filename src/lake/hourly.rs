@@ -21,6 +21,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 
+use crate::lake::rows::protocol_name;
 use crate::schema::{self, ColType::*, Column, col};
 
 /// Directory of the `hourly` table inside the lake.
@@ -287,7 +288,6 @@ pub struct HourlyAgg {
     /// The class (`flows.src_class`) of each address, by address id.
     addr_class: Vec<u32>,
     classes: Interner,
-    protocols: HashMap<i32, Option<Box<str>>, foldhash::fast::FixedState>,
     scratch: String,
 }
 
@@ -312,7 +312,7 @@ impl HourlyAgg {
         let (src, dst) = (Text::of(batch, "src_ip"), Text::of(batch, "dst_ip"));
         let (src_class, dst_class) = (Text::of(batch, "src_class"), Text::of(batch, "dst_class"));
         let (direction, decision) = (Text::of(batch, "direction"), Text::of(batch, "decision"));
-        let (protocol, state) = (Text::of(batch, "protocol"), Text::of(batch, "flow_state"));
+        let state = Text::of(batch, "flow_state");
         let int32 = |c: &str| -> &Int32Array {
             batch
                 .column_by_name(c)
@@ -363,9 +363,6 @@ impl HourlyAgg {
                 }
             }
             let p = proto.value(i);
-            self.protocols
-                .entry(p)
-                .or_insert_with(|| protocol.get(i).map(Into::into));
             let key = Key {
                 hour: t.div_euclid(HOUR_US) * HOUR_US,
                 group,
@@ -436,7 +433,8 @@ impl HourlyAgg {
             }
             direction.append_value(if k.outbound { "outbound" } else { "inbound" });
             decision.append_value(if k.allow { "allow" } else { "deny" });
-            protocol.append_option(self.protocols.get(&k.protocol).cloned().flatten());
+            // `flows.protocol` is this keyword of the number too (`lake::rows`).
+            protocol.append_option(protocol_name(k.protocol));
             proto_n.append_value(k.protocol);
             src_ip.append_value(&*self.addrs.text[k.src as usize]);
             dst_ip.append_value(&*self.addrs.text[k.dst as usize]);

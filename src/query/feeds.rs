@@ -176,8 +176,12 @@ pub fn detect(text: &str) -> Format {
 
 /// Reads a feed in any format but Azure service tags (see [`detect`]).
 pub fn read(text: &str) -> Feed {
+    read_as(text, detect(text))
+}
+
+/// Reads a feed whose format [`detect`] told already.
+pub fn read_as(text: &str, format: Format) -> Feed {
     let text = text.trim_start_matches('\u{feff}');
-    let format = detect(text);
     let mut feed = Feed {
         format,
         title: None,

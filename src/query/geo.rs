@@ -151,11 +151,7 @@ impl GeoDbs {
             country: text(GeoField::Country),
             country_name: text(GeoField::CountryName),
             city: text(GeoField::City),
-            asn: match value(self, GeoField::Asn, addr) {
-                Some(Value::Number(n)) => Some(n),
-                Some(Value::Text(t)) => t.trim_start_matches("AS").parse().ok(),
-                None => None,
-            },
+            asn: value(self, GeoField::Asn, addr).and_then(|v| v.as_asn()),
             as_org: text(GeoField::AsOrg),
         }
     }
@@ -166,10 +162,7 @@ impl GeoDbs {
         if ip.class() != AddrClass::Public {
             return None;
         }
-        match value(self, GeoField::Asn, ip.to_ip())? {
-            Value::Number(n) => Some(n),
-            Value::Text(t) => t.trim_start_matches("AS").parse().ok(),
-        }
+        value(self, GeoField::Asn, ip.to_ip())?.as_asn()
     }
 
     /// Whether a loaded database carries `field`.
@@ -270,6 +263,16 @@ impl GeoField {
 enum Value {
     Text(String),
     Number(u32),
+}
+
+impl Value {
+    /// An AS number: a number in MaxMind's ASN files, `"AS15169"` in IPinfo's.
+    fn as_asn(&self) -> Option<u32> {
+        match self {
+            Value::Number(n) => Some(*n),
+            Value::Text(t) => t.trim_start_matches("AS").parse().ok(),
+        }
+    }
 }
 
 /// The value at `path` for `ip` in `db`, if it has one.
@@ -376,13 +379,7 @@ impl ScalarUDFImpl for GeoFn {
             GeoField::Asn => {
                 let mut b = UInt32Builder::with_capacity(n);
                 for_each_bytes(&ips, |s| {
-                    with(s, &mut |v| {
-                        b.append_option(match v {
-                            Some(Value::Number(n)) => Some(*n),
-                            Some(Value::Text(t)) => t.trim_start_matches("AS").parse().ok(),
-                            None => None,
-                        })
-                    })
+                    with(s, &mut |v| b.append_option(v.and_then(Value::as_asn)))
                 })?;
                 std::sync::Arc::new(b.finish())
             }

@@ -279,7 +279,7 @@ impl IpSet {
         let text = std::fs::read_to_string(path).ctx("read IP set", path)?;
         let mut set = match feeds::detect(&text) {
             Format::ServiceTags => parse_service_tags(name, path, &text)?,
-            _ => from_feed(name, path, feeds::read(&text), geo)?,
+            format => from_feed(name, path, feeds::read_as(&text, format), geo)?,
         };
         set.path = path.to_path_buf();
         Ok(set)

@@ -508,6 +508,20 @@ impl Checked {
         v
     }
 
+    /// `CASE WHEN ip_in_set(ip, 'SET') THEN <then(SET)> ... END` over the threat sets in
+    /// order: a value from the first set listing the address, NULL when none does.
+    fn threat_case(&self, ip: &str, then: impl Fn(&str) -> String) -> String {
+        if self.raw.threat_sets.is_empty() {
+            return "CAST(NULL AS VARCHAR)".into();
+        }
+        let mut s = String::from("CASE");
+        for n in &self.raw.threat_sets {
+            let _ = write!(s, " WHEN ip_in_set({ip}, '{n}') THEN {}", then(n));
+        }
+        s.push_str(" ELSE CAST(NULL AS VARCHAR) END");
+        s
+    }
+
     /// Renders `{{name}}` or `{{name(arg)}}` as SQL, or `None` for an unknown placeholder.
     ///
     /// Predicates: `internal(src|dst)`, `external(src|dst)`, `approved_server(src|dst)`,
@@ -548,35 +562,11 @@ impl Checked {
                     .map(|n| format!("ip_in_set({ip}, '{n}')"))
                     .collect(),
             ),
-            ("threat_label", Some(Some((ip, _)))) => {
-                let labels: Vec<String> = self
-                    .raw
-                    .threat_sets
-                    .iter()
-                    .map(|n| format!("coalesce(ip_set_label({ip}, '{n}'), '{n}')"))
-                    .collect();
-                if labels.is_empty() {
-                    return Some("CAST(NULL AS VARCHAR)".into());
-                }
-                let mut s = String::from("CASE");
-                for (n, l) in self.raw.threat_sets.iter().zip(&labels) {
-                    let _ = write!(s, " WHEN ip_in_set({ip}, '{n}') THEN {l}");
-                }
-                s.push_str(" ELSE CAST(NULL AS VARCHAR) END");
-                s
-            }
+            ("threat_label", Some(Some((ip, _)))) => self.threat_case(ip, |n| {
+                format!("coalesce(ip_set_label({ip}, '{n}'), '{n}')")
+            }),
             // The first threat set listing the address (the one `threat_label` reads).
-            ("threat_feed", Some(Some((ip, _)))) => {
-                if self.raw.threat_sets.is_empty() {
-                    return Some("CAST(NULL AS VARCHAR)".into());
-                }
-                let mut s = String::from("CASE");
-                for n in &self.raw.threat_sets {
-                    let _ = write!(s, " WHEN ip_in_set({ip}, '{n}') THEN '{n}'");
-                }
-                s.push_str(" ELSE CAST(NULL AS VARCHAR) END");
-                s
-            }
+            ("threat_feed", Some(Some((ip, _)))) => self.threat_case(ip, |n| format!("'{n}'")),
             ("expected_exposed", None) => any_of(
                 self.expected_exposed
                     .iter()
