@@ -1,6 +1,14 @@
 """Report benchmark: each `flowlake report` on a month-long lake of >= 100 M tuples, against the
 same core queries run by DuckDB on the same Parquet files, in the same run.
 
+Four variants per report, each timed the same way:
+  - flowlake          `flowlake report` as shipped: it reads the hourly rollup;
+  - flowlake --raw    the same report over the raw tuples;
+  - DuckDB raw        DuckDB running the SQL of `flowlake report --raw --print-sql` on the raw
+                      Parquet (`flows`): the same SQL on the raw tuples;
+  - DuckDB rollup     DuckDB running the SQL flowlake runs by default on the rollup's Parquet
+                      (`hourly`): the leanest peer, given the same rollup.
+
 Usage: python3 benches/reports_vs_duckdb.py [--out bench-out/reports] [--flowlake target/release/flowlake]
                                             [--days 30 --nics 60 --tuples-per-hour 2400] [--runs 3] [--threads 2]
 
@@ -136,6 +144,7 @@ def to_duckdb(sql):
 
 
 def queries(kind, extra):
+    """The report's queries as flowlake runs them with `extra` flags, translated for DuckDB."""
     out = subprocess.run([args.flowlake, "report", kind, "--lake", lake, "--config", config, "--print-sql", *extra],
                          check=True, capture_output=True, text=True, env=env).stdout
     parts = re.split(r"^-- (\w+\.sql)\n", out, flags=re.M)
@@ -173,31 +182,44 @@ con = duckdb.connect()
 con.sql(f"SET threads = {args.threads}")
 con.sql("SET TimeZone = 'UTC'")
 con.sql(f"CREATE VIEW flows AS SELECT * FROM read_parquet('{lake}/flows/*/*.parquet', hive_partitioning = true)")
+con.sql(f"CREATE VIEW hourly AS SELECT * FROM read_parquet('{lake}/hourly/*/*.parquet', hive_partitioning = true)")
+hourly_rows = sum(f["rows"] for d, files in manifest.get("tables", {}).items() if d.startswith("hourly/")
+                  for f in files)
 
 results = []
-print(f"lake: {lake} ({rows_in_lake:,} rows, {len(manifest['partitions'])} days, last {last_day}), "
-      f"threads: {args.threads}, runs: {args.runs}", flush=True)
-print(f"{'report':<22} {'flowlake runs (s)':<24} {'median':>7}   {'DuckDB runs (s)':<24} {'median':>7} {'ratio':>6}  findings")
+print(f"lake: {lake} ({rows_in_lake:,} raw rows, {hourly_rows:,} rollup rows, {len(manifest['partitions'])} days, "
+      f"last {last_day}), threads: {args.threads}, runs: {args.runs}", flush=True)
+print(f"{'report':<22} {'flowlake':>9} {'fl --raw':>9} {'DuckDB raw':>11} {'DuckDB rollup':>14}"
+      f" {'raw/fl':>7} {'DuckDB raw/fl':>14} {'DuckDB rollup/fl':>17}  findings")
 for label, kind, extra in CASES:
-    qs = queries(kind, extra)
-    # Warm-up (page cache) and the equality check.
+    qs_rollup = queries(kind, extra)
+    qs_raw = queries(kind, extra + ["--raw"])
+    # Warm-up (page cache) and the equality checks: every variant finds the same.
     _, rep = flowlake_report(kind, extra)
-    _, dres = duckdb_report(con, qs)
-    want, got = summarise_duckdb(kind, dres), summarise_flowlake(kind, rep)
-    if want != got:
-        sys.exit(f"{label}: answers differ\nflowlake {got}\nduckdb   {want}")
-    fl, dk = [], []
+    _, rep_raw = flowlake_report(kind, extra + ["--raw"])
+    if rep["source"]["table"] != "hourly" or rep_raw["source"]["table"] != "flows":
+        sys.exit(f"{label}: read {rep['source']} and {rep_raw['source']}")
+    got = summarise_flowlake(kind, rep)
+    for name, g in [("flowlake --raw", summarise_flowlake(kind, rep_raw)),
+                    ("DuckDB raw", summarise_duckdb(kind, duckdb_report(con, qs_raw)[1])),
+                    ("DuckDB rollup", summarise_duckdb(kind, duckdb_report(con, qs_rollup)[1]))]:
+        if g != got:
+            sys.exit(f"{label}: answers differ\nflowlake {got}\n{name} {g}")
+    times = {"flowlake": [], "flowlake_raw": [], "duckdb_raw": [], "duckdb_rollup": []}
     for _ in range(args.runs):
-        fl.append(flowlake_report(kind, extra)[0])
-        dk.append(duckdb_report(con, qs)[0])
-    f_med, d_med = statistics.median(fl), statistics.median(dk)
+        times["flowlake"].append(flowlake_report(kind, extra)[0])
+        times["flowlake_raw"].append(flowlake_report(kind, extra + ["--raw"])[0])
+        times["duckdb_raw"].append(duckdb_report(con, qs_raw)[0])
+        times["duckdb_rollup"].append(duckdb_report(con, qs_rollup)[0])
+    med = {k: statistics.median(v) for k, v in times.items()}
     counts = rep["counts"]
     found = f"{counts['high']} high, {counts['medium']} medium, {counts['low']} low, {counts['info']} info"
-    print(f"{label:<22} {' '.join(f'{x:.2f}' for x in fl):<24} {f_med:>7.2f}   "
-          f"{' '.join(f'{x:.2f}' for x in dk):<24} {d_med:>7.2f} {d_med / f_med:>5.2f}x  {found}", flush=True)
-    results.append({"case": label, "report": kind, "args": extra, "flowlake_s": fl, "duckdb_s": dk,
-                    "flowlake_median_s": f_med, "duckdb_median_s": d_med, "speedup": d_med / f_med,
+    fl = med["flowlake"]
+    print(f"{label:<22} {fl:>8.2f}s {med['flowlake_raw']:>8.2f}s {med['duckdb_raw']:>10.2f}s "
+          f"{med['duckdb_rollup']:>13.2f}s {med['flowlake_raw'] / fl:>6.2f}x {med['duckdb_raw'] / fl:>13.2f}x "
+          f"{med['duckdb_rollup'] / fl:>16.2f}x  {found}", flush=True)
+    results.append({"case": label, "report": kind, "args": extra, "runs_s": times, "median_s": med,
                     "window_tuples": rep["coverage"]["tuples"], "baseline_tuples": rep["coverage"]["baseline_tuples"],
                     "counts": counts})
-print("answers equal for every report (ratio: DuckDB median / flowlake median, above 1 = flowlake faster)")
-print(json.dumps({"rows": rows_in_lake, "threads": args.threads, "results": results}))
+print("answers equal for every report and variant (ratios: the variant's median / flowlake's; above 1 = flowlake faster)")
+print(json.dumps({"rows": rows_in_lake, "hourly_rows": hourly_rows, "threads": args.threads, "results": results}))

@@ -4,7 +4,8 @@
 //! dozens of small files per day; readers pay per file. Compaction streams the rows of a
 //! partition into new files (batch by batch, never the whole partition in memory) and swaps
 //! them in with the same atomic commit as ingest, so a reader sees the old files or the new
-//! ones, never both and never neither.
+//! ones, never both and never neither. A partition with files written before the hourly
+//! rollup existed is rewritten whatever its file count, which writes their rollup.
 
 use serde::Serialize;
 
@@ -56,14 +57,17 @@ pub struct CompactSummary {
     pub lake_version: u64,
 }
 
-/// Compacts every partition with at least `min_files` files, one commit per partition.
+/// Compacts every partition with at least `min_files` files, or with files that have no
+/// hourly rollup yet, one commit per partition.
 pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary> {
     let mut summary = CompactSummary::default();
     let todo: Vec<(String, Vec<FileEntry>)> = lake
         .manifest()
         .partitions
         .iter()
-        .filter(|(_, files)| files.len() >= opts.min_files.max(2))
+        .filter(|(p, files)| {
+            files.len() >= opts.min_files.max(2) || lake.manifest().files_without_rollup(p) > 0
+        })
         .map(|(p, f)| (p.clone(), f.clone()))
         .collect();
     for (partition, files) in todo {

@@ -25,6 +25,19 @@ pub struct Config {
     /// Location databases (`[geo]`).
     #[serde(default)]
     pub geo: Geo,
+    /// How long the lake keeps each table (`[retain]`, for `flowlake retain`).
+    #[serde(default)]
+    pub retain: Retain,
+}
+
+/// `[retain]`: spans such as `30d` or `400d`; a table without one is kept forever.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retain {
+    /// Keep raw tuples (`flows`) and rejects this long.
+    pub raw: Option<String>,
+    /// Keep the hourly rollup this long.
+    pub hourly: Option<String>,
 }
 
 /// `[geo]`: MaxMind-format databases (GeoIP2/GeoLite2 Country, City, ASN; DB-IP and IPinfo

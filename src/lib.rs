@@ -8,7 +8,8 @@
 //! [`output`] writes results; [`report`] turns queries into findings; [`shell`] is the
 //! interactive front end.
 //! Beside them: [`names`] spells the values users type once,
-//! [`compact`] merges small files, [`synth`] writes synthetic input, [`schema`]
+//! [`compact`] merges small files (and writes missing rollups), [`retain`] drops old days,
+//! [`synth`] writes synthetic input, [`schema`]
 //! defines the canonical `flows` table, [`addr`] the address classes, [`config`] reads
 //! `flowlake.toml`, [`window`] turns `--since 7d` into time windows, [`nsg`] reads NSG
 //! definitions.
@@ -29,6 +30,7 @@ pub mod output;
 pub mod parse;
 pub mod query;
 pub mod report;
+pub mod retain;
 pub mod schema;
 pub mod shell;
 pub mod source;

@@ -6,8 +6,8 @@ WITH pairs AS (
     SELECT
         src_ip, dst_ip,
         sum(coalesce(bytes_src_to_dst, 0))                     AS bytes_out,
-        sum(CASE WHEN flow_state IS NULL OR flow_state = 'begin' THEN 1 ELSE 0 END) AS flows
-    FROM flows
+        sum(flows_begun)                                       AS flows
+    FROM {{rows}}
     WHERE time >= {{since}} AND time < {{until}}
       AND direction = 'outbound'
       AND decision = 'allow'

@@ -19,9 +19,9 @@
 -- Allow-listed destinations are never new or unexpected. Big, regular transfers to the same
 -- destination are in the baseline, so they are neither new nor anomalous.
 --
--- A source is its workload at the tuple's time when the lake has an inventory (the subject
--- placeholder: namespace/workload, else the address), so baselines follow workloads: a
--- rolling restart's new pod addresses are the same source. A finding then shows the
+-- A source is its workload when the row's first tuple was seen, when the lake has an
+-- inventory (the subject placeholder: namespace/workload, else the address), so baselines
+-- follow workloads: a rolling restart's new pod addresses are the same source. A finding then shows the
 -- workload's lowest address seen in the window.
 --
 -- Parameters (in double braces): the window and baseline bounds, their hours with data, and the
@@ -30,10 +30,10 @@ WITH egress AS (
     SELECT
         {{subject(src)}}                                       AS src_subject,
         src_ip, dst_ip, dst_port, protocol_number, protocol, rule, time,
+        first_seen, last_seen, tuples, flows_begun,
         bytes_src_to_dst                                       AS bytes_out,
-        bytes_dst_to_src                                       AS bytes_in,
-        flow_state IS NULL OR flow_state = 'begin'             AS starts
-    FROM flows
+        bytes_dst_to_src                                       AS bytes_in
+    FROM {{rows}}
     WHERE time >= {{baseline_since}} AND time < {{until}}
       AND direction = 'outbound'
       AND decision = 'allow'
@@ -49,10 +49,10 @@ window_pairs AS (
         min(protocol)                                          AS protocol,
         sum(bytes_out)                                         AS bytes_out,
         sum(bytes_in)                                          AS bytes_in,
-        sum(CASE WHEN starts THEN 1 ELSE 0 END)                AS flows,
-        count(*)                                               AS tuples,
-        min(time)                                              AS first_seen,
-        max(time)                                              AS last_seen,
+        sum(flows_begun)                                       AS flows,
+        sum(tuples)                                            AS tuples,
+        min(first_seen)                                        AS first_seen,
+        max(last_seen)                                         AS last_seen,
         min(rule)                                              AS rule
     FROM egress
     WHERE time >= {{since}}
@@ -62,7 +62,7 @@ baseline_pairs AS (
     SELECT
         src_subject, dst_ip, dst_port, protocol_number,
         sum(bytes_out)                                         AS bytes_out,
-        count(*)                                               AS tuples
+        sum(tuples)                                            AS tuples
     FROM egress
     WHERE time < {{since}}
     GROUP BY src_subject, dst_ip, dst_port, protocol_number

@@ -12,11 +12,11 @@
 -- service sent bytes back (NULL when the flow logs carry no byte counters, NSG v1).
 WITH inbound AS (
     SELECT
-        dst_ip, dst_port, protocol, src_ip, rule, time,
+        dst_ip, dst_port, protocol, src_ip, rule, time, first_seen, last_seen,
+        tuples, flows_begun,
         bytes_src_to_dst,
-        bytes_dst_to_src,
-        flow_state IS NULL OR flow_state = 'begin'             AS starts
-    FROM flows
+        bytes_dst_to_src
+    FROM {{rows}}
     WHERE time >= {{baseline_since}} AND time < {{until}}
       AND direction = 'inbound'
       AND decision = 'allow'
@@ -29,12 +29,12 @@ window_endpoints AS (
         {{sensitive_port}}                                     AS sensitive,
         {{expected_exposed}}                                   AS expected,
         count(DISTINCT src_ip)                                 AS external_sources,
-        sum(CASE WHEN starts THEN 1 ELSE 0 END)                AS flows,
-        count(*)                                               AS tuples,
+        sum(flows_begun)                                       AS flows,
+        sum(tuples)                                            AS tuples,
         sum(bytes_src_to_dst)                                  AS bytes_in,
         sum(bytes_dst_to_src)                                  AS bytes_out,
-        min(time)                                              AS first_seen,
-        max(time)                                              AS last_seen,
+        min(first_seen)                                        AS first_seen,
+        max(last_seen)                                         AS last_seen,
         min(rule)                                              AS rule,
         count(DISTINCT rule)                                   AS rules
     FROM inbound
@@ -42,7 +42,7 @@ window_endpoints AS (
     GROUP BY dst_ip, dst_port, protocol
 ),
 baseline_endpoints AS (
-    SELECT dst_ip, dst_port, protocol, count(*) AS tuples
+    SELECT dst_ip, dst_port, protocol, sum(tuples) AS tuples
     FROM inbound
     WHERE time < {{since}}
     GROUP BY dst_ip, dst_port, protocol

@@ -3,11 +3,11 @@
 SELECT
     nsg_name                                                   AS nsg,
     count(DISTINCT mac)                                        AS nics,
-    count(DISTINCT date_bin(INTERVAL '1 hour', time))                   AS hours,
-    count(*)                                                   AS tuples,
-    min(time)                                                  AS first_seen,
-    max(time)                                                  AS last_seen
-FROM flows
+    count(DISTINCT hour)                                       AS hours,
+    sum(tuples)                                                AS tuples,
+    min(first_seen)                                            AS first_seen,
+    max(last_seen)                                             AS last_seen
+FROM {{rows}}
 WHERE time >= {{since}} AND time < {{until}}
   AND nsg_name IS NOT NULL
 GROUP BY nsg_name

@@ -12,8 +12,8 @@
 WITH hits AS (
     SELECT
         coalesce(nsg_name, acl_id, '')                         AS nsg,
-        rule, decision, direction, time, src_ip, dst_ip, dst_port, protocol,
-        flow_state IS NULL OR flow_state IN ('begin', 'deny')  AS starts,
+        rule, decision, direction, first_seen, last_seen, src_ip, dst_ip, dst_port, protocol,
+        tuples, flows_begun,
         coalesce(bytes_src_to_dst, 0) + coalesce(bytes_dst_to_src, 0) AS bytes,
         decision = 'allow' AND direction = 'inbound' AND {{external(src)}}
                                                                AS public_in,
@@ -22,15 +22,15 @@ WITH hits AS (
             AND NOT {{expected_egress_port}} AND NOT {{infrastructure_port}}
                                                                AS unexpected_out,
         {{expected_exposed}}                                   AS expected
-    FROM flows
+    FROM {{rows}}
     WHERE time >= {{since}} AND time < {{until}}
 ),
 per_rule AS (
     SELECT
         nsg, rule,
         min(decision)                                          AS decision,
-        sum(CASE WHEN decision = 'allow' AND starts THEN 1 ELSE 0 END) AS allowed_flows,
-        sum(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END)    AS denied_flows,
+        sum(CASE WHEN decision = 'allow' THEN flows_begun ELSE 0 END) AS allowed_flows,
+        sum(CASE WHEN decision = 'deny' THEN tuples ELSE 0 END) AS denied_flows,
         sum(bytes)                                             AS bytes,
         count(DISTINCT dst_port)                               AS distinct_ports,
         count(DISTINCT CASE WHEN direction = 'inbound' THEN src_ip ELSE dst_ip END)
@@ -43,8 +43,8 @@ per_rule AS (
                                                                AS public_unexpected_ports,
         count(DISTINCT CASE WHEN unexpected_out THEN dst_port END) AS unexpected_egress_ports,
         min(CASE WHEN unexpected_out THEN dst_port END)        AS first_unexpected_egress_port,
-        min(time)                                              AS first_seen,
-        max(time)                                              AS last_seen
+        min(first_seen)                                        AS first_seen,
+        max(last_seen)                                         AS last_seen
     FROM hits
     GROUP BY nsg, rule
 )

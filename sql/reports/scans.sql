@@ -7,14 +7,14 @@ SELECT
     'info'                                                     AS severity,
     round(least(1.0, ln(1.0 + count(DISTINCT src_ip)) / ln(100001.0)), 3) AS score,
     dst_ip                                                     AS ip,
-    count(*)                                                   AS denied_flows,
+    sum(tuples)                                                AS denied_flows,
     count(DISTINCT src_ip)                                     AS external_sources,
     count(DISTINCT dst_port)                                   AS distinct_ports,
-    sum(CASE WHEN {{sensitive_port}} THEN 1 ELSE 0 END)        AS sensitive_port_flows,
-    min(time)                                                  AS first_seen,
-    max(time)                                                  AS last_seen,
+    sum(CASE WHEN {{sensitive_port}} THEN tuples ELSE 0 END)   AS sensitive_port_flows,
+    min(first_seen)                                            AS first_seen,
+    max(last_seen)                                             AS last_seen,
     min(rule)                                                  AS rule
-FROM flows
+FROM {{rows}}
 WHERE time >= {{since}} AND time < {{until}}
   AND direction = 'inbound'
   AND decision = 'deny'

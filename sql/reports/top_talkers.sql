@@ -6,10 +6,9 @@ SELECT
     sum(CASE WHEN direction = 'inbound' AND {{external(src)}}
              THEN coalesce(bytes_src_to_dst, 0) ELSE 0 END)    AS bytes_from_external,
     sum(coalesce(bytes_src_to_dst, 0) + coalesce(bytes_dst_to_src, 0)) AS bytes,
-    sum(CASE WHEN flow_state IS NULL OR flow_state IN ('begin', 'deny') THEN 1 ELSE 0 END)
-                                                               AS flows,
+    sum(flows_begun)                                           AS flows,
     count(DISTINCT CASE WHEN direction = 'outbound' THEN dst_ip ELSE src_ip END) AS peers
-FROM flows
+FROM {{rows}}
 WHERE time >= {{since}} AND time < {{until}}
   AND decision = 'allow'
 GROUP BY CASE WHEN direction = 'outbound' THEN src_ip ELSE dst_ip END

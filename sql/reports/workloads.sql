@@ -17,10 +17,9 @@ WITH t AS (
         CASE WHEN {{internal(dst)}} THEN {{subject(dst)}} ELSE {{outside_group(dst)}} END
                                                                AS dst,
         CASE WHEN {{internal(dst)}} THEN 'internal' ELSE 'outside' END AS dst_side,
-        protocol, dst_port, time,
-        coalesce(bytes_src_to_dst, 0) + coalesce(bytes_dst_to_src, 0) AS bytes,
-        flow_state IS NULL OR flow_state = 'begin'             AS starts
-    FROM flows
+        protocol, dst_port, time, first_seen, last_seen, tuples, flows_begun,
+        coalesce(bytes_src_to_dst, 0) + coalesce(bytes_dst_to_src, 0) AS bytes
+    FROM {{rows}}
     WHERE time >= {{baseline_since}} AND time < {{until}}
       AND decision = 'allow'
       AND ((direction = 'outbound' AND {{internal(src)}})
@@ -30,13 +29,13 @@ window_edges AS (
     SELECT
         src, src_side, dst, dst_side, protocol,
         sum(bytes)                                             AS bytes,
-        sum(CASE WHEN starts THEN 1 ELSE 0 END)                AS flows,
-        count(*)                                               AS tuples,
+        sum(flows_begun)                                       AS flows,
+        sum(tuples)                                            AS tuples,
         count(DISTINCT dst_port)                               AS ports,
         min(dst_port)                                          AS min_port,
         max(dst_port)                                          AS max_port,
-        min(time)                                              AS first_seen,
-        max(time)                                              AS last_seen
+        min(first_seen)                                        AS first_seen,
+        max(last_seen)                                         AS last_seen
     FROM t
     WHERE time >= {{since}}
     GROUP BY src, src_side, dst, dst_side, protocol

@@ -13,19 +13,23 @@
 //! 2 hard-link kept files, write manifest ▶ staging/v/{flows/…, manifest.json}
 //! 3 write + rename txn.json ────────────▶ txn.json            ◀── COMMIT POINT
 //! 4 per partition: renameat2(EXCHANGE) ─────────────────────────────────▶ date=…/ (swapped)
-//!   (other tables' directories, e.g. LAKE/inventory/, are staged and swapped the same way)
-//!   move rejects, manifest in; remove txn.json and staging
+//!   (other tables' directories, e.g. LAKE/inventory/, are staged and swapped the same way;
+//!   a directory the commit empties is renamed into staging: gone in one step)
+//!   move rejects in (delete removed ones), manifest in; remove txn.json and staging
 //! ```
 //! 1. data files are written and fsynced under `staging/v/flows/<partition>/`;
 //! 2. each touched partition's staged directory receives hard links to the files it keeps,
 //!    and the next manifest is written to `staging/v/manifest.json`;
 //! 3. `txn.json` is written and renamed into place: **the commit point**;
 //! 4. each staged partition directory atomically replaces the live one (`renameat2` with
-//!    `RENAME_EXCHANGE`; a rename when the partition is new), then the rejects files and the
-//!    manifest are moved in, `txn.json` is removed and the staging directory deleted.
+//!    `RENAME_EXCHANGE`; a rename when the partition is new), a directory the commit empties
+//!    (retention) is renamed into the staging directory, then the rejects files and the
+//!    manifest are moved in (removed rejects files deleted), `txn.json` is removed and the
+//!    staging directory deleted.
 //!
 //! Step 4 is idempotent (a partition whose live directory already has the staged inode is
-//! done), so recovery is: if `txn.json` exists, redo step 4; then delete all staging.
+//! done; a dropped directory that is no longer live is done; a removed rejects file that is
+//! gone is done), so recovery is: if `txn.json` exists, redo step 4; then delete all staging.
 //!
 //! Guarantees: a crash before step 3 leaves the previous commit; after it, the next writer
 //! (every open recovers) finishes this one. A reader listing one partition sees all of one
@@ -57,6 +61,13 @@ struct Intent {
     partitions: BTreeMap<String, u64>,
     /// Rejects files staged under `staging/v/rejects/`.
     rejects: Vec<String>,
+    /// Table directories the commit empties (retention): each is moved whole into staging
+    /// (one rename: a reader sees it or nothing) and deleted with it.
+    #[serde(default)]
+    dropped: Vec<String>,
+    /// Committed rejects files the commit deletes.
+    #[serde(default)]
+    removed_rejects: Vec<String>,
 }
 
 /// The writer's side of a local lake: its root and the held write lock.
@@ -257,8 +268,14 @@ impl LocalLake {
             version: txn.version,
             partitions: BTreeMap::new(),
             rejects: txn.rejects.clone(),
+            dropped: vec![],
+            removed_rejects: txn.removed_rejects.clone(),
         };
         for p in touched {
+            if next.dir_files(p).is_none() {
+                intent.dropped.push(p.clone());
+                continue;
+            }
             let staged = txn.dir.join(p);
             fs::create_dir_all(&staged).ctx("create", &staged)?;
             let added = txn.adds.get(p);
@@ -331,8 +348,35 @@ fn apply(root: &Path, intent: &Intent) -> Result<()> {
             failpoint("mid-apply");
         }
     }
+    for (i, p) in intent.dropped.iter().enumerate() {
+        let live = root.join(p);
+        if live.exists() {
+            let aside = staging.join("dropped").join(i.to_string());
+            fs::create_dir_all(staging.join("dropped")).ctx("create", &staging)?;
+            fs::rename(&live, &aside).ctx("drop", &live)?;
+            if let Some(parent) = live.parent() {
+                parents.insert(parent.to_path_buf());
+            }
+        }
+        if i == 0 && intent.partitions.is_empty() {
+            failpoint("mid-apply");
+        }
+    }
     for parent in &parents {
         sync_dir(parent)?;
+    }
+    for r in &intent.removed_rejects {
+        let path = root.join(REJECTS_DIR).join(r);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                return Err(Error::Io {
+                    op: "remove",
+                    path,
+                    source: e,
+                });
+            }
+            _ => {}
+        }
     }
     if !intent.rejects.is_empty() {
         let dest = root.join(REJECTS_DIR);

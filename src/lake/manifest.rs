@@ -195,6 +195,18 @@ impl Manifest {
         flows.chain(others)
     }
 
+    /// Files of `flows` partition `partition` (`date=…`) without their `hourly` twin
+    /// (written before the rollup existed).
+    pub fn files_without_rollup(&self, partition: &str) -> usize {
+        let twins = self.tables.get(&super::hourly::hourly_dir(partition));
+        self.partitions.get(partition).map_or(0, |files| {
+            files
+                .iter()
+                .filter(|f| !twins.is_some_and(|t| t.iter().any(|h| h.name == f.name)))
+                .count()
+        })
+    }
+
     /// Total rows over all files of `flows`.
     pub fn rows(&self) -> u64 {
         self.partitions.values().flatten().map(|f| f.rows).sum()

@@ -99,6 +99,8 @@ pub struct Txn {
     adds: BTreeMap<String, Vec<FileEntry>>,
     removes: BTreeMap<String, BTreeSet<String>>,
     rejects: Vec<String>,
+    /// Committed rejects files this transaction deletes (retention).
+    removed_rejects: Vec<String>,
     blobs: Vec<(String, BlobState)>,
     next_blob_id: u64,
     /// The inventory's import log after this transaction, when it changes it.
@@ -169,6 +171,11 @@ impl Txn {
         self.rejects.push(name);
     }
 
+    /// Deletes a committed rejects file (by name, as the manifest lists it).
+    pub fn remove_rejects(&mut self, name: String) {
+        self.removed_rejects.push(name);
+    }
+
     /// Sets a blob's new checkpoint.
     pub fn set_blob(&mut self, key: String, state: BlobState) {
         self.blobs.push((key, state));
@@ -190,6 +197,7 @@ impl Txn {
         self.adds.is_empty()
             && self.removes.is_empty()
             && self.rejects.is_empty()
+            && self.removed_rejects.is_empty()
             && self.blobs.is_empty()
             && self.inventory.is_none()
     }
@@ -330,6 +338,7 @@ impl Lake {
             adds: BTreeMap::new(),
             removes: BTreeMap::new(),
             rejects: Vec::new(),
+            removed_rejects: Vec::new(),
             blobs: Vec::new(),
             next_blob_id: self.manifest.next_blob_id,
             inventory: None,
@@ -378,6 +387,7 @@ fn next_manifest(current: &Manifest, txn: &Txn) -> Manifest {
     for (key, state) in &txn.blobs {
         next.blobs.insert(key.clone(), state.clone());
     }
+    next.rejects.retain(|r| !txn.removed_rejects.contains(r));
     next.rejects.extend(txn.rejects.iter().cloned());
     if let Some(log) = &txn.inventory {
         next.inventory = log.clone();

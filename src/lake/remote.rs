@@ -23,7 +23,8 @@
 //!    whether it was written;
 //! 5. the intent is deleted.
 //!
-//! A data file a commit removes (a rewritten blob's rows, compaction) is listed as garbage in
+//! A data file a commit removes (a rewritten blob's rows, compaction, retention: a dropped
+//! partition is its files removed; so are rejects files) is listed as garbage in
 //! the manifest and deleted by the first writer to take the lock at least [`grace`] later, so
 //! a reader planning on the previous manifest can still read it.
 //!
@@ -343,6 +344,11 @@ impl RemoteLake {
                 removed_at: now.timestamp(),
             }));
         }
+        next.garbage
+            .extend(txn.removed_rejects.iter().map(|n| Garbage {
+                path: format!("{REJECTS_DIR}/{n}"),
+                removed_at: now.timestamp(),
+            }));
 
         let mut files: Vec<String> = txn
             .adds

@@ -199,13 +199,14 @@ pub fn page(r: &Report) -> String {
     );
     let _ = write!(
         o,
-        r#"<h1>flowlake {} report</h1><div class="meta">Window {} → {} · baseline {} → {} · generated {}</div>"#,
+        r#"<h1>flowlake {} report</h1><div class="meta">Window {} → {} · baseline {} → {} · generated {} · read from {}</div>"#,
         r.report,
         t(r.window.since),
         t(r.window.until),
         t(r.baseline.since),
         t(r.baseline.until),
-        t(r.generated_at)
+        t(r.generated_at),
+        esc(&r.source.why)
     );
     o.push_str(r#"<div class="cards">"#);
     for s in [

@@ -7,7 +7,7 @@
 //! the window, runs the report's queries as [`PLAN`] lists them, turns rows into findings
 //! with a one-sentence reason ([`reason`]), sorts them and hands them to [`render`].
 //!
-//! Flow: window → coverage (which NICs and hours have data, [`coverage`]) → the report's
+//! Flow: window → what to read (the hourly rollup or raw tuples, [`source`]) → coverage (which NICs and hours have data, [`coverage`]) → the report's
 //! queries → rows → addresses' holders at the time from the inventory ([`holders`]) →
 //! [`Finding`]s, one per subject ([`subjects`]) (+ rule definitions for the audit, [`audit`]) → chart data
 //! ([`series`]) → sorted, deterministic [`Report`] ([`model`]).
@@ -23,6 +23,7 @@ pub mod reason;
 pub mod render;
 pub mod series;
 pub mod settings;
+pub mod source;
 pub mod sql;
 pub mod subjects;
 
@@ -39,6 +40,7 @@ use crate::window::{Window, hour_floor, parse_span};
 
 pub use model::{Counts, Coverage, Finding, Gap, Kind, Report, Severity, Span};
 pub use settings::{Checked, Settings};
+pub use source::Source;
 pub use sql::{Runner, SQL, render_sql};
 
 /// What to report on.
@@ -61,6 +63,8 @@ pub struct Options {
     /// Location databases are loaded: the summary (and HTML) show egress by country and AS
     /// (`egress_places.sql`).
     pub places: bool,
+    /// Read raw tuples, not the hourly rollup (`--raw`; see [`source`]).
+    pub raw: bool,
 }
 
 /// When a report runs a query.
@@ -248,6 +252,12 @@ async fn prepare<'a>(
         ));
     }
     let (window, baseline) = spans(&session.manifest, settings, opts)?;
+    let source = Source::choose(
+        &session.manifest,
+        (baseline.since, window.since, window.until),
+        opts.raw,
+        session.ctx.table_exist("hourly")?,
+    )?;
     let mut runner = Runner {
         session,
         settings,
@@ -255,6 +265,7 @@ async fn prepare<'a>(
         baseline,
         window_hours: 0,
         baseline_hours: 0,
+        source,
     };
     let cov_rows = runner.rows("coverage.sql", &[]).await?;
     let coverage = coverage::coverage(&cov_rows, window, baseline);
@@ -292,6 +303,7 @@ pub async fn run(
         generated_at: opts.now,
         window: runner.window.into(),
         baseline: runner.baseline.into(),
+        source: runner.source.clone(),
         coverage,
         counts: Counts::default(),
         findings: vec![],

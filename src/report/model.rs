@@ -165,6 +165,8 @@ pub struct Report {
     pub window: Span,
     /// The baseline before it.
     pub baseline: Span,
+    /// What the queries read: the hourly rollup or raw tuples, and why.
+    pub source: super::Source,
     /// How complete the data is.
     pub coverage: Coverage,
     /// Findings per severity.

@@ -111,6 +111,7 @@ fn header(r: &Report) -> Vec<String> {
             count(c.baseline_tuples as f64),
             c.gaps_total
         ),
+        format!("read from: {}", r.source.why),
         format!("findings: {counts}"),
     ]
 }
@@ -349,6 +350,8 @@ mod tests {
             generated_at: t,
             window: Span { since: t, until: t },
             baseline: Span { since: t, until: t },
+            source: crate::report::Source::choose(&Default::default(), (t, t, t), true, false)
+                .unwrap(),
             coverage: Coverage::default(),
             counts: Counts::of(std::slice::from_ref(&f)),
             findings: vec![f],
@@ -364,7 +367,7 @@ mod tests {
     fn a_table_wraps_only_the_reason_to_the_terminal_width() {
         let r = report();
         let wrapped = table(&r, Some(80));
-        let rows: Vec<&str> = wrapped.lines().skip(4).collect();
+        let rows: Vec<&str> = wrapped.lines().skip(5).collect();
         assert!(rows.len() > 2, "{wrapped}");
         for l in &rows {
             assert!(l.chars().count() <= 80, "{l:?} is wider than 80");
@@ -374,9 +377,16 @@ mod tests {
             "{wrapped}"
         );
         let flat = table(&r, None);
-        assert_eq!(flat.lines().count(), 6, "{flat}");
+        assert_eq!(flat.lines().count(), 7, "{flat}");
         assert!(
-            flat.lines().nth(4).unwrap().starts_with("SEVERITY  KIND"),
+            flat.lines()
+                .nth(2)
+                .unwrap()
+                .starts_with("read from: --raw was given"),
+            "{flat}"
+        );
+        assert!(
+            flat.lines().nth(5).unwrap().starts_with("SEVERITY  KIND"),
             "{flat}"
         );
     }

@@ -5,13 +5,14 @@
 //! shows and other engines can run; this is the one place that fills in the window, the
 //! baseline and the `[report]` settings, runs a file and hands its rows on.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::json;
 use datafusion::error::DataFusionError;
 use serde_json::{Map, Value};
 
 use super::settings::Checked;
+use super::source::{Source, ts};
 use crate::error::{Error, Result};
 use crate::query::LakeSession;
 use crate::window::Window;
@@ -89,7 +90,7 @@ pub fn render_sql(
 }
 
 /// `{{subject(src)}}`: what a source (or destination) is for baselines. With an inventory,
-/// its `namespace/workload` at the tuple's time, so a rolling restart's new pod addresses are
+/// its `namespace/workload` when the row's first tuple was seen, so a rolling restart's new pod addresses are
 /// the same source; a node's address is `node:NAME`; else (or for an address the inventory
 /// does not know) its address.
 fn subject(side: &str, inventory: bool) -> Option<String> {
@@ -98,7 +99,7 @@ fn subject(side: &str, inventory: bool) -> Option<String> {
     }
     Some(match inventory {
         false => format!("{side}_ip"),
-        true => format!("coalesce(k8s_subject({side}_ip, time), {side}_ip)"),
+        true => format!("coalesce(k8s_subject({side}_ip, first_seen), {side}_ip)"),
     })
 }
 
@@ -143,14 +144,6 @@ fn with_frontends(own: String, side: &str, frontends: &[&str]) -> String {
     format!("({own} OR {side}_ip IN ({}))", list.join(", "))
 }
 
-/// A timestamp literal.
-fn ts(t: DateTime<Utc>) -> String {
-    format!(
-        "TIMESTAMP '{}'",
-        t.to_rfc3339_opts(SecondsFormat::Micros, true)
-    )
-}
-
 /// Runs report queries with one window, baseline and settings.
 pub struct Runner<'a> {
     pub(super) session: &'a LakeSession,
@@ -163,6 +156,8 @@ pub struct Runner<'a> {
     pub window_hours: usize,
     /// Hours of the baseline with data.
     pub baseline_hours: usize,
+    /// What the queries read (`{{rows}}`).
+    pub source: Source,
 }
 
 impl Runner<'_> {
@@ -171,6 +166,7 @@ impl Runner<'_> {
             ("since", None) => Some(ts(self.window.since)),
             ("until", None) => Some(ts(self.window.until)),
             ("baseline_since", None) => Some(ts(self.baseline.since)),
+            ("rows", None) => Some(self.source.relation()),
             ("window_hours", None) => Some(self.window_hours.to_string()),
             ("baseline_hours", None) => Some(self.baseline_hours.to_string()),
             ("subject", Some(side)) => subject(side, !self.session.inventory.is_empty()),
@@ -293,6 +289,7 @@ mod tests {
                 }
                 ("window_hours" | "baseline_hours", None) => Some("24".into()),
                 ("addresses", None) => Some("'10.0.0.1'".into()),
+                ("rows", None) => Some("hourly".into()),
                 ("subject", Some(side)) => subject(side, true),
                 ("outside_group", Some(side)) => outside_group(side, false),
                 ("country_of" | "asn_of", Some(side)) => place(name, side, true),

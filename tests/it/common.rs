@@ -173,6 +173,37 @@ pub fn ingest_lib(src: &[&Path], lake: &Path) -> flowlake::ingest::IngestSummary
     flowlake::ingest::ingest(&opts).unwrap()
 }
 
+/// A copy of a local lake's directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let dst = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+/// The crash points of a commit (`FLOWLAKE_FAILPOINT`), in the order a commit passes them.
+pub const CRASH_POINTS: [&str; 4] = [
+    "before-commit",
+    "after-commit-point",
+    "mid-apply",
+    "before-cleanup",
+];
+
+/// A local lake has no staging left behind (every transaction finished or dropped).
+pub fn assert_no_staging(lake: &Path) {
+    let staging = lake.join("_flowlake/staging");
+    assert!(
+        !staging.exists() || std::fs::read_dir(&staging).unwrap().next().is_none(),
+        "staging left in {}",
+        lake.display()
+    );
+}
+
 /// Writes `text` to `dir/rel`, creating folders.
 pub fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
     let p = dir.join(rel);

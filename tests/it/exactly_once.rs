@@ -181,12 +181,7 @@ fn crash_at_every_commit_step_then_rerun_equals_clean_run() {
     assert_eq!(code, 0);
     assert!(s["commits"].as_u64().unwrap() > 2, "several commits: {s}");
     let want = read_lake(&clean);
-    for point in [
-        "before-commit",
-        "after-commit-point",
-        "mid-apply",
-        "before-cleanup",
-    ] {
+    for point in CRASH_POINTS {
         let lake = d.path().join(format!("lake-{point}"));
         // Crash twice (the second run first recovers what the first left), then finish.
         crash_at(&src, &lake, point);
@@ -202,13 +197,7 @@ fn crash_at_every_commit_step_then_rerun_equals_clean_run() {
         assert_rollup_matches(&lake);
         let m = flowlake::lake::load_manifest(&lake).unwrap();
         assert_eq!(m.rows() as usize, want.len());
-        assert!(
-            !lake.join("_flowlake/staging").exists()
-                || std::fs::read_dir(lake.join("_flowlake/staging"))
-                    .unwrap()
-                    .next()
-                    .is_none()
-        );
+        assert_no_staging(&lake);
     }
 }
 

@@ -12,6 +12,7 @@ mod readers;
 mod regressions;
 mod remote;
 mod reports;
+mod retention;
 mod samples;
 mod shell;
 mod sql;

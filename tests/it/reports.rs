@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::common::flowlake;
+use crate::common::{copy_dir, flowlake};
 
 /// The scenario lake: 8 NICs, 4 days (2026-11-01..04), incidents on the 4th. NIC 0's blobs
 /// for 10:00-12:59 on the 4th are removed before the ingest, to make a coverage gap. `lake`
@@ -86,19 +86,6 @@ pub fn scenario() -> &'static Scenario {
             key,
         }
     })
-}
-
-/// A copy of a local lake's directory tree.
-fn copy_dir(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let dst = to.join(e.path().strip_prefix(from).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
 }
 
 /// Runs `flowlake report KIND` on the scenario with its config; returns (status, stdout).
@@ -646,4 +633,74 @@ fn example_config_drives_a_report_on_the_bundled_sample() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["report"], "rules");
     assert!(!findings(&v).is_empty());
+}
+
+/// A report's JSON without what differs between runs and sources: when it was generated and
+/// what it read.
+fn comparable(mut v: Value) -> Value {
+    let o = v.as_object_mut().unwrap();
+    o.remove("generated_at");
+    o.remove("source");
+    v
+}
+
+#[test]
+fn every_report_finds_the_same_from_the_hourly_rollup_as_from_raw_tuples() {
+    let s = scenario();
+    // Whole hours (the default window: the last day with data): the rollup alone.
+    for lake in [&s.lake, &s.plain] {
+        for kind in ["exfil", "exposure", "rules", "summary", "workloads"] {
+            let rollup = json_on(lake, kind, &[]);
+            assert_eq!(
+                rollup["source"]["table"], "hourly",
+                "{kind}: {}",
+                rollup["source"]
+            );
+            assert_eq!(rollup["source"]["raw_hours"], serde_json::json!([]));
+            let raw = json_on(lake, kind, &["--raw"]);
+            assert_eq!(raw["source"]["table"], "flows");
+            assert!(
+                findings(&rollup).iter().any(|f| sev_rank(f) >= 1) || kind == "workloads",
+                "{kind}: nothing found"
+            );
+            assert_eq!(
+                comparable(rollup),
+                comparable(raw),
+                "{kind} on {}",
+                lake.display()
+            );
+        }
+    }
+    // Bounds inside hours: those hours are read raw, the rest from the rollup.
+    let split = [
+        "--since",
+        "2026-11-04T00:30:00Z",
+        "--until",
+        "2026-11-04T23:45:00Z",
+    ];
+    for kind in ["exfil", "exposure", "rules", "summary"] {
+        let rollup = json_on(&s.lake, kind, &split);
+        assert_eq!(rollup["source"]["table"], "hourly");
+        assert_eq!(
+            rollup["source"]["raw_hours"],
+            serde_json::json!([
+                "2026-10-28T00:00:00Z",
+                "2026-11-04T00:00:00Z",
+                "2026-11-04T23:00:00Z"
+            ])
+        );
+        let mut raw_args = split.to_vec();
+        raw_args.push("--raw");
+        let raw = json_on(&s.lake, kind, &raw_args);
+        assert_eq!(
+            comparable(rollup),
+            comparable(raw),
+            "{kind} over split hours"
+        );
+    }
+    let (_, table) = report("exfil", &[]);
+    assert!(
+        table.contains("read from: the hourly rollup answers whole hours"),
+        "{table}"
+    );
 }

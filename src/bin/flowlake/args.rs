@@ -88,6 +88,12 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Merge each partition's small files into large ones (atomic for readers).
     Compact(CompactArgs),
+    /// Drop what is older than the lake keeps: whole days of raw tuples (`flows`, and their
+    /// rejects) and of the hourly rollup, in one commit (atomic for readers).
+    ///
+    /// A day goes once all of it is older than the span; reports past the raw horizon read
+    /// the rollup. Spans come from the flags or from [retain] in the config file.
+    Retain(RetainArgs),
     /// Write a synthetic Azure blob tree (for demos and benchmarks).
     Gen(GenArgs),
     /// Show what a lake holds: partitions, files, rows, blobs, time range.
@@ -247,6 +253,31 @@ pub struct CompactArgs {
 }
 
 #[derive(clap::Args)]
+pub struct RetainArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Keep raw tuples this long (30d, 8w, ...) [default: [retain] raw; unset: forever].
+    #[arg(long, value_name = "SPAN")]
+    pub raw: Option<String>,
+    /// Keep the hourly rollup this long (400d, ...) [default: [retain] hourly; unset: forever].
+    #[arg(long, value_name = "SPAN")]
+    pub hourly: Option<String>,
+    /// Config file (flowlake.toml) with a [retain] section.
+    #[arg(long, env = "FLOWLAKE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Count the spans back from T instead of now (RFC 3339 or a date; to rerun a job for a
+    /// past day).
+    #[arg(long, value_name = "T")]
+    pub now: Option<String>,
+    /// Say what would be dropped, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
 pub struct GenArgs {
     /// Output directory (a storage account root).
     #[arg(long)]
@@ -366,6 +397,10 @@ pub struct ReportArgs {
     /// it, or run it with another engine).
     #[arg(long)]
     pub print_sql: bool,
+    /// Read the raw tuples of `flows`, not the hourly rollup (which answers whole hours;
+    /// hours split by --since or --until are read raw either way).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(clap::Args)]

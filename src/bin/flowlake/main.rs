@@ -14,6 +14,7 @@ mod ingest;
 mod inventory;
 mod out;
 mod report;
+mod retain;
 mod schema;
 mod session;
 mod shell;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Sql(a) => sql::run(a),
         Command::Shell(a) => shell::run(a),
         Command::Report(a) => report::run(a),
+        Command::Retain(a) => retain::run(a),
         Command::Inventory(a) => inventory::run(a),
         Command::Schema(a) => schema::run(a),
     };

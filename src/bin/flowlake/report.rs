@@ -35,6 +35,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         charts: a.format == render::Format::Html,
         nsg_definitions: !definitions.is_empty(),
         places: !(config.geo.databases.is_empty() && a.query.geo_dbs.is_empty()),
+        raw: a.raw,
     };
     // Index only the inventory the report reads: its baseline and window.
     let manifest = rt.block_on(flowlake::lake::read_manifest(&a.query.lake.location()?))?;

@@ -377,3 +377,83 @@ fn inventory_imports_from_and_into_object_storage_like_a_local_lake() {
         "{s}"
     );
 }
+
+#[test]
+fn retention_on_object_storage_drops_days_in_one_commit_and_the_rollup_answers_for_them() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    gen_tree(&src, 3, 2, 2, 40, 13);
+    let local = tmp.path().join("local");
+    ingest_cli(&[&src], &local, &[]);
+    let az = crate::need!(azurite(), SERVERS);
+    let (cs, env) = (connection_string(&az), azure_env(&az));
+    azure_upload(&az, "flowlogs", &src);
+    let lake = "az://flowlogs/retained";
+    let (code, s) = ingest_to("az://flowlogs", lake, &[], &env);
+    assert_eq!(code, 0, "{s}");
+    let per_hour = "SELECT hour, sum(tuples) AS t FROM hourly GROUP BY hour ORDER BY hour";
+    let hours = run_ok(&["sql", "--lake", lake, "--format", "json", per_hour], &env);
+    let day2 = [
+        "--since",
+        "2026-11-02",
+        "--until",
+        "2026-11-03",
+        "--format",
+        "json",
+    ];
+    let report = |args: &[&str]| {
+        let mut all = vec!["report", "summary", "--lake", lake];
+        all.extend(args);
+        run(&all, &env)
+    };
+    let before: Value = serde_json::from_slice(&report(&day2).stdout).unwrap();
+    let hourly_objects = list(("azure-list", &cs), "flowlogs", "retained/hourly/");
+
+    // The same retention on disk and on the store: the same rows left, the rollup whole.
+    let retain = ["--raw", "29d", "--now", "2026-12-02T10:00:00Z", "--json"];
+    let on_disk = run_ok(
+        &[&["retain", "--lake", local.to_str().unwrap()][..], &retain].concat(),
+        &[],
+    );
+    let on_store = run_ok(&[&["retain", "--lake", lake][..], &retain].concat(), &env);
+    let (a, b): (Value, Value) = (
+        serde_json::from_str(&on_disk).unwrap(),
+        serde_json::from_str(&on_store).unwrap(),
+    );
+    assert_eq!(
+        a["raw_days"],
+        serde_json::json!(["2026-11-01", "2026-11-02"])
+    );
+    // (the two ingests may split the tuples into files differently, not into rows)
+    assert_eq!((&a["raw_days"], &a["rows"]), (&b["raw_days"], &b["rows"]));
+    assert_eq!(
+        lake_rows(lake, &env),
+        lake_rows(local.to_str().unwrap(), &[])
+    );
+    assert_eq!(
+        run_ok(&["sql", "--lake", lake, "--format", "json", per_hour], &env),
+        hours
+    );
+    // Past the raw horizon the report reads the rollup and finds the same; --raw refuses.
+    let mut after: Value = serde_json::from_slice(&report(&day2).stdout).unwrap();
+    assert_eq!(after["source"]["table"], "hourly");
+    let mut before = before;
+    for v in [&mut before, &mut after] {
+        v.as_object_mut().unwrap().remove("generated_at");
+    }
+    assert_eq!(after, before);
+    let refused = report(&[&day2[..], &["--raw"]].concat());
+    assert_eq!(refused.status.code(), Some(2));
+    // The dropped files stay for readers until the grace period is over; then the next
+    // writer deletes them.
+    let mut env0 = env.clone();
+    env0.push(("FLOWLAKE_GARBAGE_GRACE_SECS", "0".into()));
+    let (code, _) = ingest_to("az://flowlogs", lake, &[], &env0);
+    assert_eq!(code, 0);
+    assert_tidy(("azure-list", &cs), "flowlogs", "retained/", lake, &env);
+    assert_eq!(
+        list(("azure-list", &cs), "flowlogs", "retained/hourly/"),
+        hourly_objects,
+        "every day's rollup stays"
+    );
+}
