@@ -32,6 +32,16 @@ pub enum GenFormat {
     Mixed,
 }
 
+/// What the NICs' traffic is like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenMix {
+    /// Servers: HTTPS egress, DNS, east-west calls, some inbound web, denied scans.
+    Servers,
+    /// Web front ends: mostly short inbound HTTPS connections from a few hundred returning
+    /// clients per NIC (a new ephemeral source port each), calls to a database, DNS.
+    WebClients,
+}
+
 /// Generator settings.
 #[derive(Debug, Clone)]
 pub struct GenOptions {
@@ -49,6 +59,8 @@ pub struct GenOptions {
     pub tuples_per_hour: u32,
     /// Formats.
     pub format: GenFormat,
+    /// The traffic.
+    pub mix: GenMix,
     /// Random seed.
     pub seed: u64,
     /// Add the report scenario ([`scenario`]) and write its files into this directory.
@@ -171,12 +183,37 @@ fn public_ip(r: &mut Rng, pool: u64) -> String {
     )
 }
 
-fn flows_for_hour(r: &mut Rng, n: &Nic, hour_start_ms: i64, target: u32, nics: u32) -> Vec<T> {
+/// Clients of a web front end: a pool of `pool` addresses in residential-looking ranges.
+fn client_ip(r: &mut Rng, pool: u64) -> String {
+    let k = r.below(pool);
+    format!(
+        "{}.{}.{}.{}",
+        73 + k % 20,
+        (k * 11) % 250 + 1,
+        (k * 17) % 250 + 1,
+        (k * 29) % 250 + 1
+    )
+}
+
+/// Kind of a web front end's next flow, in the numbering of [`flows_for_hour`]'s match.
+const WEB_CLIENT: u64 = 100;
+
+fn flows_for_hour(
+    r: &mut Rng,
+    n: &Nic,
+    hour_start_ms: i64,
+    (target, nics, mix): (u32, u32, GenMix),
+) -> Vec<T> {
     let mut out = Vec::with_capacity(target as usize + 4);
     let me = format!("{}.{}.{}.{}", n.ip[0], n.ip[1], n.ip[2], n.ip[3]);
     while out.len() < target as usize {
         let t0 = hour_start_ms + r.below(3_540_000) as i64;
-        let kind = r.below(100);
+        let kind = match (mix, r.below(100)) {
+            (GenMix::Servers, k) => k,
+            (GenMix::WebClients, 0..=84) => WEB_CLIENT,
+            (GenMix::WebClients, 85..=94) => 65, // east-west: the database and other services
+            (GenMix::WebClients, _) => 50,       // DNS
+        };
         let sport = 30_000 + r.below(30_000) as u16;
         let (src, dst, dport, udp, inbound, allow, rule, bytes): (
             String,
@@ -223,6 +260,16 @@ fn flows_for_hour(r: &mut Rng, n: &Nic, hour_start_ms: i64, target: u32, nics: u
                     500 + r.below(50_000),
                 )
             }
+            WEB_CLIENT => (
+                client_ip(r, 300),
+                me.clone(),
+                443,
+                false,
+                true,
+                true,
+                "UserRule_allow-https-inbound",
+                1_000 + r.below(60_000),
+            ),
             80..=87 => (
                 public_ip(r, 5_000),
                 me.clone(),
@@ -499,7 +546,7 @@ fn write_blob(
 ) -> Result<()> {
     let start = day.and_hms_opt(hour, 0, 0).expect("valid hour").and_utc();
     let start_ms = start.timestamp_millis();
-    let mut tuples = flows_for_hour(r, n, start_ms, opts.tuples_per_hour, opts.nics);
+    let mut tuples = flows_for_hour(r, n, start_ms, (opts.tuples_per_hour, opts.nics, opts.mix));
     if let Some(c) = cluster {
         scenario::add(&mut tuples, c, (i, n), (hour, start_ms), last_day);
         tuples.sort_by_key(|t| t.ts_ms);

@@ -222,6 +222,7 @@ pub fn gen_tree(dir: &Path, days: u32, hours: u32, nics: u32, tuples_per_hour: u
         nics,
         tuples_per_hour,
         format: flowlake::synth::GenFormat::Mixed,
+        mix: flowlake::synth::GenMix::Servers,
         seed,
         scenario: None,
     };

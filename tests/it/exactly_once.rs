@@ -340,3 +340,38 @@ fn compaction_keeps_rows_and_swaps_atomically_for_readers() {
     assert_eq!(v[0]["rows"], json!(keys), "one row per key and hour");
     assert_eq!(v[0]["off"], json!(0), "exact source-port counts");
 }
+
+#[test]
+fn the_rollup_of_web_client_traffic_is_an_order_of_magnitude_smaller() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let opts = flowlake::synth::GenOptions {
+        out: src.clone(),
+        start: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        days: 1,
+        hours: 2,
+        nics: 2,
+        tuples_per_hour: 6000,
+        format: flowlake::synth::GenFormat::Mixed,
+        mix: flowlake::synth::GenMix::WebClients,
+        seed: 3,
+        scenario: None,
+    };
+    flowlake::synth::generate(&opts).unwrap();
+    let lake = d.path().join("lake");
+    let (code, _) = ingest_cli(&[&src], &lake, &[]);
+    assert_eq!(code, 0);
+    let rows = sql_json(
+        &lake,
+        "SELECT (SELECT count(*) FROM flows) AS raw, (SELECT count(*) FROM hourly) AS rollup, \
+         (SELECT max(src_ports) FROM hourly) AS ports",
+    );
+    let (raw, rollup) = (
+        rows[0]["raw"].as_u64().unwrap(),
+        rows[0]["rollup"].as_u64().unwrap(),
+    );
+    assert_eq!(raw, 2 * 2 * 6000);
+    assert!(rollup * 10 <= raw, "{rollup} rollup rows for {raw} tuples");
+    assert!(rows[0]["ports"].as_u64().unwrap() > 5, "{rows:?}");
+    assert_rollup_matches(&lake);
+}

@@ -35,6 +35,7 @@ pub fn scenario() -> &'static Scenario {
             nics: 8,
             tuples_per_hour: 300,
             format: flowlake::synth::GenFormat::Mixed,
+            mix: flowlake::synth::GenMix::Servers,
             seed: 7,
             scenario: Some(files.clone()),
         };

@@ -12,7 +12,7 @@ use flowlake::output::Format;
 use flowlake::query::SetSpec;
 use flowlake::report::{self, Severity, render};
 use flowlake::store::{Location, StoreOptions};
-use flowlake::synth::GenFormat;
+use flowlake::synth::{GenFormat, GenMix};
 
 #[derive(Parser)]
 #[command(name = "flowlake", version, about = "Azure flow logs (NSG v1/v2, VNet v4) into a partitioned Parquet lake, and SQL over it", long_about = None)]
@@ -300,6 +300,10 @@ pub struct GenArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = GenFormat::Mixed)]
     pub format: GenFormat,
+    /// Traffic: servers (egress, DNS, east-west, some inbound web, scans) or web front ends
+    /// (many short inbound HTTPS connections from returning clients).
+    #[arg(long, value_enum, default_value_t = GenMix::Servers)]
+    pub mix: GenMix,
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -21,6 +21,7 @@ pub fn run(a: GenArgs) -> Result<ExitCode> {
         nics: a.nics,
         tuples_per_hour: a.tuples_per_hour,
         format: a.format,
+        mix: a.mix,
         seed: a.seed,
     };
     let s = generate(&opts)?;
