@@ -1,6 +1,7 @@
 """The leanest DuckDB peer of `flowlake ingest` for NSG flow logs: the honest comparison.
 
-Usage: duckdb_convert_lean.py SRC_DIR OUT_DIR [THREADS]
+Usage: duckdb_convert_lean.py SRC_DIR OUT_DIR [THREADS] [LIST_FILE]
+(LIST_FILE: read only the blobs it names, one path a line.)
 One read_json over the NSG container, unnest records -> rule groups -> MAC groups -> tuples,
 string_split each tuple into the 13 tuple fields (typed), plus rule, MAC and resource id, and
 COPY ... PARTITION_BY (date) to zstd Parquet. No file name per row, no second source, no
@@ -19,6 +20,7 @@ import duckdb
 
 src, out = sys.argv[1], sys.argv[2]
 threads = int(sys.argv[3]) if len(sys.argv) > 3 else os.cpu_count()
+only = open(sys.argv[4]).read().split() if len(sys.argv) > 4 else None
 con = duckdb.connect()
 con.execute(f"SET threads={threads}")
 con.execute("SET preserve_insertion_order=false")
@@ -26,11 +28,13 @@ con.execute("SET preserve_insertion_order=false")
 NSG_TYPE = ("STRUCT(time VARCHAR, resourceId VARCHAR, properties STRUCT(\"Version\" INTEGER, "
             "flows STRUCT(rule VARCHAR, flows STRUCT(mac VARCHAR, flowTuples VARCHAR[])[])[]))[]")
 path = f"{src}/insights-logs-networksecuritygroupflowevent/**/*.json"
+if only is not None:
+    path = "[" + ", ".join(f"'{p}'" for p in only) + "]"
 con.execute(f"""
 COPY (
   WITH r AS (
     SELECT unnest(records) AS r
-    FROM read_json('{path}', columns={{'records': '{NSG_TYPE}'}}, format='auto',
+    FROM read_json({path if only is not None else repr(path)}, columns={{'records': '{NSG_TYPE}'}}, format='auto',
                    maximum_object_size=268435456)
   ),
   g AS (SELECT r.resourceId AS resource_id, unnest(r.properties.flows) AS g FROM r),

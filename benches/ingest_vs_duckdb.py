@@ -1,16 +1,16 @@
 """Ingest benchmark: flowlake vs DuckDB converting the same Azure NSG blobs to partitioned Parquet.
 
 Usage: python3 benches/ingest_vs_duckdb.py [--workdir DIR] [--nics 40] [--tuples-per-hour 10500]
-                                            [--flowlake target/release/flowlake] [--threads 2]
+                                            [--flowlake target/release/flowlake] [--threads 2] [--heavy]
 
 Generates an NSG v2 blob tree with `flowlake gen` (default 40 NICs x 24 h x 10 500 = 10.08 M
 tuples), then in the same run:
-  1. flowlake ingest of a quarter of the blobs (to show peak RSS does not grow with blob count),
-  2. flowlake ingest of all blobs,
-  3. DuckDB, lean (benches/duckdb_convert_lean.py): the best conversion we can write, one
-     read_json, unnest, string_split, COPY ... PARTITION_BY (date): the honest peer,
-  4. DuckDB, heavy (benches/duckdb_convert.py): both containers unioned and the file name per
-     row, as flowlake keeps it; a heavier query, reported as such,
+  1. flowlake ingest (with its hourly rollup) of a quarter of the blobs (the first 6 hours),
+  2. DuckDB, lean (benches/duckdb_convert_lean.py) of the same quarter: the best conversion we
+     can write, one read_json, unnest, string_split, COPY ... PARTITION_BY (date): the peer,
+  3. both again on all blobs (two sizes: speed at each, and whether peak RSS grows with input),
+  4. with --heavy, DuckDB, heavy (benches/duckdb_convert.py): both containers unioned and the
+     file name per row, as flowlake keeps it; a heavier query (280 s, 16 GB), reported as such,
 each as a child process whose wall time and peak RSS (wait4) are measured. Prints a table, the
 ratios against both, and the same as JSON on the last line.
 """
@@ -31,6 +31,7 @@ ap.add_argument("--nics", type=int, default=40)
 ap.add_argument("--tuples-per-hour", type=int, default=10500)
 ap.add_argument("--flowlake", default=os.path.join(root, "target/release/flowlake"))
 ap.add_argument("--threads", type=int, default=os.cpu_count())
+ap.add_argument("--heavy", action="store_true", help="also run the heavy DuckDB query")
 args = ap.parse_args()
 
 src = os.path.join(args.workdir, "src")
@@ -82,40 +83,57 @@ quarter = [b for b in blobs if any(f"/h={h:02d}/" in b for h in range(6))]
 
 results = {}
 lake = os.path.join(args.workdir, "lake")
-fresh(lake)
-warm()
-s, rss, out = measured([args.flowlake, "ingest", *quarter, "--lake", lake, "--json", "--workers", str(args.threads)])
-results["flowlake_quarter"] = {"blobs": len(quarter), "tuples": json.loads(out)["tuples"], "seconds": s, "rss_mib": rss}
-fresh(lake)
-warm()
-s, rss, out = measured([args.flowlake, "ingest", src, "--lake", lake, "--json", "--workers", str(args.threads)])
-n = json.loads(out)["tuples"]
-results["flowlake"] = {"blobs": len(blobs), "tuples": n, "seconds": s, "rss_mib": rss}
 duck = os.path.join(args.workdir, "duck")
-for name, script in (("duckdb_lean", "duckdb_convert_lean.py"), ("duckdb_heavy", "duckdb_convert.py")):
+quarter_list = os.path.join(args.workdir, "quarter.txt")
+with open(quarter_list, "w") as f:
+    f.write("\n".join(quarter))
+
+
+def flowlake_run(name, inputs):
+    fresh(lake)
+    warm()
+    s, rss, out = measured([args.flowlake, "ingest", *inputs, "--lake", lake, "--json", "--workers", str(args.threads)])
+    results[name] = {"blobs": len(quarter) if inputs is quarter else len(blobs),
+                     "tuples": json.loads(out)["tuples"], "seconds": s, "rss_mib": rss}
+
+
+def duckdb_run(name, script, extra):
     fresh(duck)
     warm()
-    s, rss, out = measured([sys.executable, os.path.join(here, script), src, duck, str(args.threads)])
-    results[name] = {"blobs": len(blobs), "tuples": int(out.split()[-1]), "seconds": s, "rss_mib": rss}
-fresh(duck)
+    s, rss, out = measured([sys.executable, os.path.join(here, script), src, duck, str(args.threads), *extra])
+    results[name] = {"blobs": len(quarter) if extra else len(blobs), "tuples": int(out.split()[-1]),
+                     "seconds": s, "rss_mib": rss}
+    fresh(duck)
+
+
+flowlake_run("flowlake_quarter", quarter)
+duckdb_run("duckdb_lean_quarter", "duckdb_convert_lean.py", [quarter_list])
+flowlake_run("flowlake", [src])
+duckdb_run("duckdb_lean", "duckdb_convert_lean.py", [])
+if args.heavy:
+    duckdb_run("duckdb_heavy", "duckdb_convert.py", [])
 
 for k, r in results.items():
     r["tuples_per_s"] = r["tuples"] / r["seconds"]
-f = results["flowlake"]
-for peer in ("duckdb_lean", "duckdb_heavy"):
-    d = results[peer]
-    assert f["tuples"] == d["tuples"] == want, (peer, f["tuples"], d["tuples"], want)
+runs = list(results)
+pairs = [("flowlake_quarter", "duckdb_lean_quarter"), ("flowlake", "duckdb_lean")]
+if args.heavy:
+    pairs.append(("flowlake", "duckdb_heavy"))
+for mine, peer in pairs:
+    f, d = results[mine], results[peer]
+    assert f["tuples"] == d["tuples"], (mine, peer, f["tuples"], d["tuples"])
     results[f"ratio_throughput_{peer}"] = f["tuples_per_s"] / d["tuples_per_s"]
     results[f"ratio_rss_{peer}"] = f["rss_mib"] / d["rss_mib"]
-results["rss_growth_4x_blobs"] = f["rss_mib"] / results["flowlake_quarter"]["rss_mib"]
+assert results["flowlake"]["tuples"] == want
+results["rss_growth_4x_blobs"] = results["flowlake"]["rss_mib"] / results["flowlake_quarter"]["rss_mib"]
 results["threads"] = args.threads
 
-print(f"{'run':<18}{'blobs':>7}{'tuples':>12}{'seconds':>10}{'tuples/s':>14}{'peak RSS MiB':>14}")
-for k in ("flowlake_quarter", "flowlake", "duckdb_lean", "duckdb_heavy"):
+print(f"{'run':<22}{'blobs':>7}{'tuples':>12}{'seconds':>10}{'tuples/s':>14}{'peak RSS MiB':>14}")
+for k in runs:
     r = results[k]
-    print(f"{k:<18}{r['blobs']:>7}{r['tuples']:>12}{r['seconds']:>10.2f}{r['tuples_per_s']:>14.0f}{r['rss_mib']:>14.0f}")
-for peer, label in (("duckdb_lean", "lean DuckDB (the honest peer)"), ("duckdb_heavy", "heavy DuckDB (file name per row, two sources)")):
-    print(f"flowlake vs {label}: {results[f'ratio_throughput_{peer}']:.1f}x the throughput, "
+    print(f"{k:<22}{r['blobs']:>7}{r['tuples']:>12}{r['seconds']:>10.2f}{r['tuples_per_s']:>14.0f}{r['rss_mib']:>14.0f}")
+for mine, peer in pairs:
+    print(f"{mine} vs {peer}: {results[f'ratio_throughput_{peer}']:.1f}x the throughput, "
           f"{results[f'ratio_rss_{peer}']:.3f} of its peak RSS")
 print(f"flowlake RSS with 4x the blobs: {results['rss_growth_4x_blobs']:.2f}x")
 print(json.dumps(results))
