@@ -163,10 +163,11 @@ pub fn retain(lake: &mut Lake, opts: &RetainOptions) -> Result<RetainSummary> {
     if let Some(span) = opts.hourly {
         let before = horizon(opts.now, span)?;
         summary.hourly_before = Some(before);
+        let prefix = format!("{}/", crate::lake::hourly::HOURLY_DIR);
         let parts = m
             .tables
             .keys()
-            .filter_map(|d| d.strip_prefix(&format!("{}/", crate::lake::hourly::HOURLY_DIR)))
+            .filter_map(|d| d.strip_prefix(&prefix))
             .map(str::to_string)
             .collect::<Vec<_>>();
         for (p, d) in old_partitions(parts.iter(), before) {

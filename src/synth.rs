@@ -260,26 +260,23 @@ fn flows_for_hour(
                     500 + r.below(50_000),
                 )
             }
-            WEB_CLIENT => (
-                client_ip(r, 300),
-                me.clone(),
-                443,
-                false,
-                true,
-                true,
-                "UserRule_allow-https-inbound",
-                1_000 + r.below(60_000),
-            ),
-            80..=87 => (
-                public_ip(r, 5_000),
-                me.clone(),
-                443,
-                false,
-                true,
-                true,
-                "UserRule_allow-https-inbound",
-                1_000 + r.below(20_000),
-            ),
+            // inbound HTTPS: a web front end's returning clients, or a server's occasional ones
+            WEB_CLIENT | 80..=87 => {
+                let (client, size) = match kind {
+                    WEB_CLIENT => (client_ip(r, 300), 60_000),
+                    _ => (public_ip(r, 5_000), 20_000),
+                };
+                (
+                    client,
+                    me.clone(),
+                    443,
+                    false,
+                    true,
+                    true,
+                    "UserRule_allow-https-inbound",
+                    1_000 + r.below(size),
+                )
+            }
             _ => {
                 let scan_ports = [22u16, 23, 3389, 445, 1433, 3306, 5900, 8088];
                 (

@@ -17,10 +17,11 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::lake::file::{day_of, partition_name};
 use crate::lake::hourly::hourly_dir;
 use crate::lake::manifest::Manifest;
 use crate::window::hour_floor;
@@ -78,20 +79,14 @@ pub(super) fn ts(t: DateTime<Utc>) -> String {
 
 /// The UTC dates `[since, until)` touches, as partition names (`date=YYYY-MM-DD`).
 fn partitions(since: DateTime<Utc>, until: DateTime<Utc>) -> Vec<String> {
-    let mut out = vec![];
     if until <= since {
-        return out;
+        return vec![];
     }
-    let last = (until - Duration::microseconds(1)).date_naive();
-    let mut d: NaiveDate = since.date_naive();
-    while d <= last {
-        out.push(format!("date={d}"));
-        match d.succ_opt() {
-            Some(n) => d = n,
-            None => break,
-        }
-    }
-    out
+    let (first, last) = (
+        day_of(since.timestamp_micros()),
+        day_of(until.timestamp_micros() - 1),
+    );
+    (first..=last).map(partition_name).collect()
 }
 
 /// The dates in `parts` whose raw tuples are gone: the rollup has them, `flows` does not.
@@ -107,11 +102,6 @@ fn raw_gone<'a>(manifest: &Manifest, parts: &'a [String]) -> Vec<&'a str> {
         })
         .map(|p| p.strip_prefix("date=").unwrap_or(p))
         .collect()
-}
-
-/// Files of `flows` in `parts` without their `hourly` twin.
-fn without_twin(manifest: &Manifest, parts: &[String]) -> usize {
-    parts.iter().map(|p| manifest.files_without_rollup(p)).sum()
 }
 
 /// A list of days for a message: the first and last of several.
@@ -151,7 +141,7 @@ impl Source {
             }
             return Ok(source(Table::Flows, vec![], "--raw was given".into()));
         }
-        let missing = without_twin(manifest, &parts);
+        let missing: usize = parts.iter().map(|p| manifest.files_without_rollup(p)).sum();
         if missing > 0 || !rollup {
             if !gone.is_empty() {
                 return Err(Error::Invalid(format!(

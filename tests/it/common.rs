@@ -212,9 +212,16 @@ pub fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
     p
 }
 
-/// Writes a synthetic blob tree (mixed NSG v2 / VNet v4) from 2026-11-01 with the generator.
-pub fn gen_tree(dir: &Path, days: u32, hours: u32, nics: u32, tuples_per_hour: u32, seed: u64) {
-    let opts = flowlake::synth::GenOptions {
+/// Generator options for a tree of mixed NSG v2 / VNet v4 server traffic from 2026-11-01.
+pub fn gen_options(
+    dir: &Path,
+    days: u32,
+    hours: u32,
+    nics: u32,
+    tuples_per_hour: u32,
+    seed: u64,
+) -> flowlake::synth::GenOptions {
+    flowlake::synth::GenOptions {
         out: dir.to_path_buf(),
         start: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         days,
@@ -225,7 +232,12 @@ pub fn gen_tree(dir: &Path, days: u32, hours: u32, nics: u32, tuples_per_hour: u
         mix: flowlake::synth::GenMix::Servers,
         seed,
         scenario: None,
-    };
+    }
+}
+
+/// Writes a synthetic blob tree ([`gen_options`]) with the generator.
+pub fn gen_tree(dir: &Path, days: u32, hours: u32, nics: u32, tuples_per_hour: u32, seed: u64) {
+    let opts = gen_options(dir, days, hours, nics, tuples_per_hour, seed);
     flowlake::synth::generate(&opts).unwrap();
 }
 

@@ -346,16 +346,8 @@ fn the_rollup_of_web_client_traffic_is_an_order_of_magnitude_smaller() {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
     let opts = flowlake::synth::GenOptions {
-        out: src.clone(),
-        start: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-        days: 1,
-        hours: 2,
-        nics: 2,
-        tuples_per_hour: 6000,
-        format: flowlake::synth::GenFormat::Mixed,
         mix: flowlake::synth::GenMix::WebClients,
-        seed: 3,
-        scenario: None,
+        ..gen_options(&src, 1, 2, 2, 6000, 3)
     };
     flowlake::synth::generate(&opts).unwrap();
     let lake = d.path().join("lake");

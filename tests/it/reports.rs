@@ -28,16 +28,8 @@ pub fn scenario() -> &'static Scenario {
         let blobs = dir.path().join("blobs");
         let files = dir.path().join("scenario");
         let opts = flowlake::synth::GenOptions {
-            out: blobs.clone(),
-            start: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-            days: 4,
-            hours: 24,
-            nics: 8,
-            tuples_per_hour: 300,
-            format: flowlake::synth::GenFormat::Mixed,
-            mix: flowlake::synth::GenMix::Servers,
-            seed: 7,
             scenario: Some(files.clone()),
+            ..crate::common::gen_options(&blobs, 4, 24, 8, 300, 7)
         };
         flowlake::synth::generate(&opts).unwrap();
         let mut removed = 0;
