@@ -274,10 +274,28 @@ impl<'a> Text<'a> {
             Text::View(a) => (!a.is_null(i)).then(|| a.value(i)),
         }
     }
+
+    /// Row `i`'s view (`Utf8View` columns; `u128::MAX`, which no string's view is, for null):
+    /// rows with equal views hold equal strings, told apart without reading them.
+    fn view(&self, i: usize) -> Option<u128> {
+        match self {
+            Text::View(a) if a.is_null(i) => Some(u128::MAX),
+            Text::View(a) => Some(a.views()[i]),
+            Text::Plain(_) => None,
+        }
+    }
 }
 
 /// Group columns, in the order they are joined for interning.
 const GROUP: [&str; 5] = ["resource_id", "nsg_name", "acl_id", "mac", "rule"];
+
+/// The group of the previous row in [`HourlyAgg::add`]: its columns' views and strings, and
+/// its interned id.
+struct LastGroup<'a> {
+    views: [Option<u128>; 5],
+    strings: [Option<&'a str>; 5],
+    id: u32,
+}
 
 /// Aggregates `flows` batches into `hourly` rows.
 #[derive(Default)]
@@ -336,20 +354,28 @@ impl HourlyAgg {
             int64("packets_dst_to_src"),
             int64("bytes_dst_to_src"),
         ];
-        // Rows of one group (record × rule × NIC) come together: intern its strings once.
-        let mut last_group: Option<([Option<&str>; 5], u32)> = None;
+        // Rows of one group (record × rule × NIC) come together: intern its strings once. Ingest
+        // builds these columns as views into one block per group, so the group's rows have
+        // equal views, compared without reading the (long) strings.
+        let mut last_group: Option<LastGroup<'_>> = None;
         for i in 0..n {
-            let g: [Option<&str>; 5] = std::array::from_fn(|k| groups[k].get(i));
+            let views: [Option<u128>; 5] = std::array::from_fn(|k| groups[k].view(i));
             let group = match &last_group {
-                Some((prev, id)) if *prev == g => *id,
+                Some(last) if views.iter().all(Option::is_some) && last.views == views => last.id,
                 _ => {
-                    self.scratch.clear();
-                    for part in g {
-                        self.scratch.push_str(part.unwrap_or("\u{0}"));
-                        self.scratch.push('\u{1}');
-                    }
-                    let id = self.groups.id(&self.scratch);
-                    last_group = Some((g, id));
+                    let strings: [Option<&str>; 5] = std::array::from_fn(|k| groups[k].get(i));
+                    let id = match &last_group {
+                        Some(last) if last.strings == strings => last.id,
+                        _ => {
+                            self.scratch.clear();
+                            for part in strings {
+                                self.scratch.push_str(part.unwrap_or("\u{0}"));
+                                self.scratch.push('\u{1}');
+                            }
+                            self.groups.id(&self.scratch)
+                        }
+                    };
+                    last_group = Some(LastGroup { views, strings, id });
                     id
                 }
             };

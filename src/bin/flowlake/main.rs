@@ -6,6 +6,7 @@
 //! findings at or above `--fail-on`; 1 failed; 2 bad usage (a flag's value or a setting);
 //! 130 a query cancelled with Ctrl-C.
 
+mod alloc;
 mod args;
 mod compact;
 mod generate;
@@ -26,15 +27,11 @@ use clap::Parser;
 
 use args::{Cli, Command};
 
-/// mimalloc: the ingest allocates and frees large Arrow and Parquet buffers per batch; the
-/// system allocator returns them to the kernel and pays page faults to get them back.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Exit status of bad usage, as clap uses it.
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    alloc::small_pages();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Ingest(a) => ingest::run(a),
