@@ -42,6 +42,7 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::Manifest;
@@ -160,7 +161,7 @@ pub fn swap_is_atomic(dir: &Path) -> Option<bool> {
 /// What a reader may see when partition swaps are not atomic, for warnings.
 pub const NOT_ATOMIC: &str = "this file system cannot swap directories atomically (renameat2 RENAME_EXCHANGE), so commits replace partitions with two renames: a reader listing a partition at that instant may find it missing";
 
-fn read_manifest(root: &Path) -> Result<Option<Manifest>> {
+fn read_manifest<B: DeserializeOwned>(root: &Path) -> Result<Option<Manifest<B>>> {
     let path = meta(root).join("manifest.json");
     let bytes = match fs::read(&path) {
         Ok(b) => b,
@@ -176,8 +177,13 @@ fn read_manifest(root: &Path) -> Result<Option<Manifest>> {
     parse_manifest(&bytes, &path).map(Some)
 }
 
-/// Reads a lake's committed manifest without locking it (for readers).
+/// Reads a lake's committed manifest, blob checkpoints included, without locking it.
 pub fn load_manifest(root: &Path) -> Result<Manifest> {
+    load(root)
+}
+
+/// Reads a lake's committed manifest without locking it, with the blob checkpoints as `B`.
+pub(super) fn load<B: DeserializeOwned>(root: &Path) -> Result<Manifest<B>> {
     read_manifest(root)?.ok_or_else(|| Error::Lake {
         path: root.to_path_buf(),
         message:

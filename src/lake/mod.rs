@@ -34,6 +34,8 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use serde::de::{DeserializeOwned, IgnoredAny};
+
 use crate::error::{Error, IoContext, Result};
 use crate::lake::manifest::{BlobState, FileEntry, InventoryLog, Manifest};
 use crate::store::Location;
@@ -204,8 +206,8 @@ impl Txn {
 }
 
 /// Parses a manifest (`path` names it in errors), refusing another format or schema version.
-fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
-    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Lake {
+fn parse_manifest<B: DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<Manifest<B>> {
+    let m: Manifest<B> = serde_json::from_slice(bytes).map_err(|e| Error::Lake {
         path: path.to_path_buf(),
         message: format!("manifest is not valid: {e}"),
     })?;
@@ -228,10 +230,21 @@ fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
     Ok(m)
 }
 
-/// A lake's committed manifest, read without locking (for readers).
+/// A lake's committed manifest, read without locking, for readers: without the blob
+/// checkpoints ([`Manifest::for_reading`]).
 pub async fn read_manifest(lake: &Location) -> Result<Manifest> {
+    Ok(read_committed::<IgnoredAny>(lake).await?.for_reading())
+}
+
+/// A lake's committed manifest with its blob checkpoints, read without locking
+/// (`flowlake info` counts them).
+pub async fn read_manifest_with_blobs(lake: &Location) -> Result<Manifest> {
+    read_committed(lake).await
+}
+
+async fn read_committed<B: DeserializeOwned>(lake: &Location) -> Result<Manifest<B>> {
     match lake {
-        Location::Local(p) => local::load_manifest(p),
+        Location::Local(p) => local::load(p),
         Location::Remote(r) => remote::read_manifest(r).await,
     }
 }

@@ -49,7 +49,7 @@ fn tables(m: &flowlake::lake::manifest::Manifest) -> std::collections::BTreeMap<
 /// Prints the lake's summary.
 pub fn run(a: InfoArgs) -> Result<ExitCode> {
     let lake = a.lake.location()?;
-    let m = runtime()?.block_on(flowlake::lake::read_manifest(&lake))?;
+    let m = runtime()?.block_on(flowlake::lake::read_manifest_with_blobs(&lake))?;
     let pending = flowlake::lake::commit_pending(&lake);
     // Partition swaps of a local lake are atomic only where the file system can exchange
     // directories; a lake on object storage commits by one manifest write.
