@@ -158,14 +158,17 @@ pub fn markdown() -> String {
 
 const HOUR_US: i64 = 3_600_000_000;
 
-/// What identifies a row: the hour, the interned group strings (resource, NSG, ACL, MAC,
-/// rule), direction and decision, protocol, interned addresses, destination port.
+/// What identifies a row: direction and decision, the hour, the interned group strings
+/// (resource, NSG, ACL, MAC, rule), protocol, interned addresses, destination port. Rows are
+/// written in this order: every report reads one direction and decision (exfil outbound
+/// allowed, exposure inbound), and pages that hold only the other ones are skipped by their
+/// statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Key {
-    hour: i64,
-    group: u32,
     outbound: bool,
     allow: bool,
+    hour: i64,
+    group: u32,
     protocol: i32,
     src: u32,
     dst: u32,
@@ -427,13 +430,14 @@ impl HourlyAgg {
         }
     }
 
-    /// Takes the rows aggregated so far as one batch of the `hourly` schema, sorted by hour
-    /// and key (so files compress well and time predicates skip row groups), and starts over
+    /// Takes the rows aggregated so far as one batch of the `hourly` schema, sorted by
+    /// [`Key`] (direction and decision, hour, the rest: pages hold one direction and decision
+    /// and a narrow time range, so predicates on either skip pages), and starts over
     /// (forgetting the strings it interned too, so memory stays bounded by one spill).
     pub fn finish(&mut self) -> RecordBatch {
         let mut rows: Vec<(Key, Acc)> = self.rows.drain().collect();
         let text = |t: &Interner, id: u32| t.text[id as usize].clone();
-        // By hour first (so time predicates skip row groups), then by key.
+        // By direction and decision, then hour (so time predicates skip pages), then the rest.
         rows.sort_unstable_by_key(|(k, _)| *k);
         let n = rows.len();
         let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
