@@ -369,14 +369,7 @@ impl HourlyAgg {
                     let strings: [Option<&str>; 5] = std::array::from_fn(|k| groups[k].get(i));
                     let id = match &last_group {
                         Some(last) if last.strings == strings => last.id,
-                        _ => {
-                            self.scratch.clear();
-                            for part in strings {
-                                self.scratch.push_str(part.unwrap_or("\u{0}"));
-                                self.scratch.push('\u{1}');
-                            }
-                            self.groups.id(&self.scratch)
-                        }
+                        _ => self.group_id(strings),
                     };
                     last_group = Some(LastGroup { views, strings, id });
                     id
@@ -428,6 +421,16 @@ impl HourlyAgg {
             acc.last = acc.last.max(t);
             acc.ports.insert(src_port.value(i) as u16);
         }
+    }
+
+    /// The interned id of a group's strings (in [`GROUP`] order).
+    fn group_id(&mut self, strings: [Option<&str>; 5]) -> u32 {
+        self.scratch.clear();
+        for part in strings {
+            self.scratch.push_str(part.unwrap_or("\u{0}"));
+            self.scratch.push('\u{1}');
+        }
+        self.groups.id(&self.scratch)
     }
 
     /// Takes the rows aggregated so far as one batch of the `hourly` schema, sorted by

@@ -5,7 +5,8 @@
 //! kernel and pays page faults to get it again. mimalloc also asks for transparent huge
 //! pages, and then every page it takes back from the kernel after a purge is a 2 MiB page the
 //! kernel zeroes first: that zeroing was a third of a report query's time and doubled its
-//! peak memory (`benches/`: 4.7 s and 460 MB against 3.2 s and 190 MB with 4 KiB pages), so
+//! peak memory (`flowlake sql` grouping a month of the report bench lake's rollup by address
+//! pair: 4.7 s and 460 MB, against 3.2 s and 190 MB with 4 KiB pages), so
 //! flowlake runs with ordinary pages.
 
 /// mimalloc for every allocation of the binary.
