@@ -64,6 +64,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A cluster (`--cluster`, `flowlake cluster ...`) could not be reached or failed.
+    #[error("cluster {cluster}: {message}")]
+    Cluster {
+        /// The cluster as given, or the node that failed.
+        cluster: String,
+        /// What went wrong.
+        message: String,
+    },
     /// An invalid argument: a flag's value or a setting (a usage error).
     #[error("{0}")]
     Invalid(String),

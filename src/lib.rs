@@ -6,7 +6,7 @@
 //! and commits them atomically → [`ingest`] orchestrates that exactly once → [`query`] opens a
 //! DataFusion session over the lake with flowlake's tables, views and network functions →
 //! [`output`] writes results; [`report`] turns queries into findings; [`shell`] is the
-//! interactive front end.
+//! interactive front end; [`cluster`] runs the same sessions on a Ballista cluster.
 //! Beside them: [`names`] spells the values users type once,
 //! [`compact`] merges small files (and writes missing rollups), [`retain`] drops old days,
 //! [`synth`] writes synthetic input, [`schema`]
@@ -19,6 +19,7 @@
 pub mod names;
 
 pub mod addr;
+pub mod cluster;
 pub mod compact;
 pub mod config;
 pub mod error;

@@ -19,19 +19,44 @@ use object_store::{
 };
 
 use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 
 use crate::error::IoContext;
 use crate::lake::manifest::Manifest;
 use crate::store::Location;
 
-/// Where a remote lake's object store is registered in a session.
-const LAKE_STORE_URL: &str = "flowlake-lake://store";
+/// The URL scheme under which a remote lake's object store is registered in a session.
+pub const LAKE_SCHEME: &str = "flowlake-lake";
+
+/// The URL a remote lake's store is registered under: `flowlake-lake://<hex of the lake URL>`.
+/// The lake is named in the URL so that another process (a cluster's executors) can open the
+/// same store from a file path in a plan ([`lake_of`]), with its own credentials.
+pub fn store_url(lake: &crate::store::Remote) -> url::Url {
+    let hex: String = lake.name().bytes().map(|b| format!("{b:02x}")).collect();
+    url::Url::parse(&format!("{LAKE_SCHEME}://{hex}")).expect("hex digits make a valid host")
+}
+
+/// The lake URL (without a query) that a [`store_url`] names; `None` for any other URL.
+pub fn lake_of(url: &url::Url) -> Option<String> {
+    if url.scheme() != LAKE_SCHEME {
+        return None;
+    }
+    let hex = url.host_str()?.as_bytes();
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = hex
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
 
 /// Makes the lake at `lake` readable in `ctx` and returns the URL of its table directory
 /// `table` (`flows`): the one call that gives a DataFusion context (this process's, or
 /// another's that reads the same lake) what it needs. A local lake needs nothing registered;
-/// a remote lake's store is registered under `flowlake-lake://store`, seen through a
+/// a remote lake's store is registered under its [`store_url`], seen through a
 /// [`CommittedStore`] that lists exactly the files of `manifest`.
 pub fn register(
     ctx: &SessionContext,
@@ -47,13 +72,28 @@ pub fn register(
         }
         Location::Remote(r) => {
             let (store, prefix) = r.store();
-            let base = url::Url::parse(LAKE_STORE_URL).expect("valid URL");
             let committed = CommittedStore::new(store, prefix, manifest);
-            ctx.register_object_store(&base, Arc::new(committed));
-            let sep = if prefix.as_ref().is_empty() { "" } else { "/" };
-            ListingTableUrl::parse(format!("{LAKE_STORE_URL}/{prefix}{sep}{table}/"))?
+            register_committed(ctx.runtime_env().as_ref(), r, committed, table)?
         }
     })
+}
+
+/// Registers `committed` (the files of remote lake `lake`) in `runtime` under the lake's
+/// [`store_url`], and returns the URL of table directory `table` in it.
+pub fn register_committed(
+    runtime: &RuntimeEnv,
+    lake: &crate::store::Remote,
+    committed: CommittedStore,
+    table: &str,
+) -> crate::Result<ListingTableUrl> {
+    let base = store_url(lake);
+    runtime.register_object_store(&base, Arc::new(committed));
+    let prefix = lake.prefix();
+    let sep = if prefix.as_ref().is_empty() { "" } else { "/" };
+    let base = base.as_str().trim_end_matches('/');
+    Ok(ListingTableUrl::parse(format!(
+        "{base}/{prefix}{sep}{table}/"
+    ))?)
 }
 
 /// A store whose listings show only the data files a manifest names (see the module docs).
@@ -67,7 +107,7 @@ pub struct CommittedStore {
 impl CommittedStore {
     /// The files of `manifest` in the lake at `prefix` of `inner`.
     pub fn new(inner: Arc<dyn ObjectStore>, prefix: &Path, manifest: &Manifest) -> Self {
-        let mut files: Vec<ObjectMeta> = manifest
+        let files: Vec<ObjectMeta> = manifest
             .data_files()
             .map(|(dir, f)| ObjectMeta {
                 location: prefix
@@ -80,8 +120,19 @@ impl CommittedStore {
                 version: None,
             })
             .collect();
+        CommittedStore::from_files(inner, files)
+    }
+
+    /// The store over `inner` that lists exactly `files` (as [`CommittedStore::files`] gave
+    /// them, in another process).
+    pub fn from_files(inner: Arc<dyn ObjectStore>, mut files: Vec<ObjectMeta>) -> Self {
         files.sort_by(|a, b| a.location.cmp(&b.location));
         CommittedStore { inner, files }
+    }
+
+    /// The data files it lists.
+    pub fn files(&self) -> &[ObjectMeta] {
+        &self.files
     }
 
     fn under<'a>(&'a self, prefix: Option<&'a Path>) -> impl Iterator<Item = &'a ObjectMeta> {
@@ -173,6 +224,22 @@ mod tests {
             min_time_us: 0,
             max_time_us: 0,
         }
+    }
+
+    #[test]
+    fn a_store_url_names_its_lake() {
+        let lake = crate::store::Remote::open(
+            "s3://bucket/some/lake?x=1",
+            &crate::store::StoreOptions::default(),
+        )
+        .unwrap();
+        let url = store_url(&lake);
+        assert_eq!(url.scheme(), LAKE_SCHEME);
+        assert_eq!(lake_of(&url).as_deref(), Some("s3://bucket/some/lake"));
+        let other = url::Url::parse("s3://bucket/some/lake").unwrap();
+        assert_eq!(lake_of(&other), None);
+        let odd = url::Url::parse("flowlake-lake://abc").unwrap();
+        assert_eq!(lake_of(&odd), None);
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::addr::Cidr;
 
 /// The published formats, told apart by content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     /// One address, CIDR block or `AS` number per line, an optional label after it, `#`
     /// comments (also Tor's bulk exit list, which is bare addresses).

@@ -399,6 +399,11 @@ impl ScalarUDFImpl for GeoFn {
     }
 }
 
+/// The databases behind `udf`, when it is one of the location functions.
+pub fn dbs_of(udf: &ScalarUDF) -> Option<&Arc<GeoDbs>> {
+    udf.inner().downcast_ref::<GeoFn>().map(|f| &f.dbs)
+}
+
 /// The location functions over `dbs`.
 pub fn all(dbs: Arc<GeoDbs>) -> Vec<ScalarUDF> {
     let signature = Signature::uniform(1, STRINGS.to_vec(), Volatility::Immutable);

@@ -410,6 +410,11 @@ impl ScalarUDFImpl for K8sFn {
     }
 }
 
+/// The inventory behind `udf`, when it is one of the `k8s_*` functions.
+pub fn index_of(udf: &ScalarUDF) -> Option<&Arc<InventoryIndex>> {
+    udf.inner().downcast_ref::<K8sFn>().map(|f| &f.index)
+}
+
 /// The lookup functions over `index`.
 pub fn all(index: Arc<InventoryIndex>) -> Vec<ScalarUDF> {
     let units = [

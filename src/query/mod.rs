@@ -239,6 +239,8 @@ pub struct QueryOptions {
     pub inventory_span: Option<(i64, i64)>,
     /// MaxMind-format databases for the location functions (`[geo]`, `--geo-db`).
     pub geo_dbs: Vec<std::path::PathBuf>,
+    /// Run queries on this Ballista cluster instead of in this process.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// A DataFusion session over a lake, and the IP sets its functions use.
@@ -264,7 +266,6 @@ pub struct LakeSession {
 /// `inventory`, the views of [`VIEWS`], and every flowlake function, with the IP sets of
 /// `opts` and the lake's inventory.
 pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<LakeSession> {
-    let manifest = crate::lake::read_manifest(lake).await?;
     let geo = Arc::new(GeoDbs::load(&opts.geo_dbs)?);
     let sets = Arc::new(IpSets::load(&opts.sets, &geo)?);
     // DATAFUSION_* environment variables tune the engine (e.g. target_partitions).
@@ -277,7 +278,23 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
     }
     // Source positions on plan errors ("line 1, column 8: no field named ...").
     config.options_mut().sql_parser.collect_spans = true;
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = match &opts.cluster {
+        None => SessionContext::new_with_config(config),
+        Some(cluster) => {
+            if let (Location::Local(root), crate::cluster::Cluster::Remote { .. }) = (lake, cluster)
+            {
+                return Err(crate::Error::Cluster {
+                    cluster: cluster.to_string(),
+                    message: format!(
+                        "lake {} is a local directory, which the cluster's executors cannot read: use a lake on Azure Blob Storage or S3, or --cluster standalone",
+                        root.display()
+                    ),
+                });
+            }
+            crate::cluster::connect(cluster, config).await?
+        }
+    };
+    let manifest = crate::lake::read_manifest(lake).await?;
     ctx.register_table("flows", Arc::new(FlowsTable::open(lake, &manifest, &ctx)?))?;
     if let Some(hourly) = FlowsTable::open_hourly(lake, &manifest, &ctx)? {
         ctx.register_table("hourly", Arc::new(hourly))?;

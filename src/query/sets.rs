@@ -17,12 +17,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::feeds::{self, Feed, Format, Item, LineReject};
 use super::functions::{STRINGS, ViewTable, for_each_bytes, scalar_str, two_strings};
@@ -31,7 +31,7 @@ use crate::addr::{Cidr, IpBits};
 use crate::error::{Error, IoContext};
 
 /// Where a named set comes from: `--set name=PATH` or the `[sets]` table of the config.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SetSpec {
     /// The name used in SQL (`ip_in_set(ip, 'name')`).
     pub name: String,
@@ -165,10 +165,7 @@ impl<T: Key> Ranges<T> {
             }
             cursor = top_end.next();
         }
-        r.index = (0..=65536usize)
-            .map(|h| r.ranges.partition_point(|g| g.start.top16() < h) as u32)
-            .collect();
-        r
+        Ranges::from_ranges(r.ranges)
     }
 
     /// Appends a range, merging it into the previous one when adjacent with the same label.
@@ -519,6 +516,20 @@ impl IpSets {
         Ok(out)
     }
 
+    /// Sets built in memory (tests), named by their names.
+    #[cfg(test)]
+    pub(crate) fn with_sets(sets: Vec<IpSet>) -> IpSets {
+        let mut out = IpSets::default();
+        for set in sets {
+            out.specs.push(SetSpec {
+                name: set.name.clone(),
+                path: set.path.clone(),
+            });
+            out.sets.insert(set.name.clone(), Arc::new(set));
+        }
+        out
+    }
+
     /// Whether Azure service tags are loaded (`service_tag` works).
     pub fn has_tags(&self) -> bool {
         self.tags.is_some()
@@ -547,6 +558,116 @@ impl IpSets {
             )
         }
     }
+}
+
+/// One set as it travels in a plan to a cluster's nodes ([`IpSets::to_wire`]): its ranges
+/// and labels as loaded, not its file (which only the client has).
+#[derive(Serialize, Deserialize)]
+struct SetWire {
+    name: String,
+    v4: Vec<(u32, u32, u32)>,
+    v6: Vec<(u128, u128, u32)>,
+    labels: Vec<String>,
+    entries: usize,
+    path: PathBuf,
+    format: Format,
+    feed: String,
+}
+
+/// Every set as it travels ([`IpSets::to_wire`]).
+#[derive(Serialize, Deserialize)]
+struct SetsWire {
+    specs: Vec<SetSpec>,
+    sets: Vec<SetWire>,
+    /// The name of the set behind `service_tag`.
+    tags: Option<String>,
+}
+
+impl<T> From<(T, T, u32)> for Range<T> {
+    fn from((start, end, label): (T, T, u32)) -> Range<T> {
+        Range { start, end, label }
+    }
+}
+
+impl<T: Key> Ranges<T> {
+    /// Indexes disjoint ranges sorted by start.
+    fn from_ranges(ranges: Vec<Range<T>>) -> Ranges<T> {
+        let index = (0..=65536usize)
+            .map(|h| ranges.partition_point(|g| g.start.top16() < h) as u32)
+            .collect();
+        Ranges { ranges, index }
+    }
+}
+
+impl IpSets {
+    /// The sets as bytes for a plan sent to a cluster ([`crate::cluster`]): their ranges and
+    /// labels as loaded here. A set listing autonomous systems is refused: its matches need
+    /// the location databases, which do not travel.
+    pub fn to_wire(&self) -> Result<Vec<u8>> {
+        let mut sets = Vec::new();
+        for set in self.sets.values() {
+            if !set.asns.is_empty() {
+                return exec_err!(
+                    "IP set '{}' lists autonomous systems, matched through the location databases, which a cluster's nodes do not load yet",
+                    set.name
+                );
+            }
+            let r4 = |r: &Range<u32>| (r.start, r.end, r.label);
+            let r6 = |r: &Range<u128>| (r.start, r.end, r.label);
+            sets.push(SetWire {
+                name: set.name.clone(),
+                v4: set.v4.ranges.iter().map(r4).collect(),
+                v6: set.v6.ranges.iter().map(r6).collect(),
+                labels: set.label_text.clone(),
+                entries: set.entries,
+                path: set.path.clone(),
+                format: set.format,
+                feed: set.feed.clone(),
+            });
+        }
+        let wire = SetsWire {
+            specs: self.specs.clone(),
+            sets,
+            tags: self.tags.as_ref().map(|t| t.name.clone()),
+        };
+        serde_json::to_vec(&wire).map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+
+    /// The sets [`IpSets::to_wire`] wrote.
+    pub fn from_wire(bytes: &[u8]) -> Result<IpSets> {
+        let wire: SetsWire =
+            serde_json::from_slice(bytes).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let mut out = IpSets {
+            specs: wire.specs,
+            ..IpSets::default()
+        };
+        for w in wire.sets {
+            let set = Arc::new(IpSet {
+                v4: Ranges::from_ranges(w.v4.into_iter().map(Range::from).collect()),
+                v6: Ranges::from_ranges(w.v6.into_iter().map(Range::from).collect()),
+                asns: HashMap::new(),
+                geo: None,
+                labels: ViewTable::new(w.labels.iter().map(String::as_str)),
+                label_text: w.labels,
+                entries: w.entries,
+                path: w.path,
+                format: w.format,
+                feed: w.feed,
+                rejects: vec![],
+                name: w.name,
+            });
+            if wire.tags.as_deref() == Some(set.name.as_str()) {
+                out.tags = Some(set.clone());
+            }
+            out.sets.insert(set.name.clone(), set);
+        }
+        Ok(out)
+    }
+}
+
+/// The sets behind `udf`, when it is one of the set functions.
+pub fn sets_of(udf: &ScalarUDF) -> Option<&Arc<IpSets>> {
+    udf.inner().downcast_ref::<SetFn>().map(|f| &f.sets)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

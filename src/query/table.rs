@@ -21,11 +21,18 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use object_store::ObjectMeta;
+use object_store::path::Path as ObjectPath;
+use serde::{Deserialize, Serialize};
+
+use crate::error::IoContext;
 use crate::lake::hourly::{HOURLY_DIR, hourly_schema};
 use crate::lake::manifest::Manifest;
-use crate::query::committed;
+use crate::query::committed::{self, CommittedStore};
 use crate::schema::{PARTITION_COLUMN, flows_schema};
-use crate::store::Location;
+use crate::store::{Location, Remote, StoreOptions};
 
 const TIME: &str = "time";
 const HOUR: &str = "hour";
@@ -37,6 +44,23 @@ pub struct FlowsTable {
     inner: ListingTable,
     /// The column whose UTC date is the partition: `time`, or `hour`.
     time: &'static str,
+    spec: TableSpec,
+}
+
+/// What another process needs to open the same table over the same files (a cluster's
+/// scheduler, [`crate::cluster`]): the lake, the table directory, and for a remote lake the
+/// committed files its listing shows (so that it plans over the client's manifest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSpec {
+    /// The lake: an absolute local path, or a URL without its query.
+    pub lake: String,
+    /// `true` for a URL.
+    pub remote: bool,
+    /// The table directory: `flows` or `hourly`.
+    pub dir: String,
+    /// Every committed data file of a remote lake, as (object path, size); empty for a local
+    /// lake, which is listed.
+    pub files: Vec<(String, u64)>,
 }
 
 /// The file columns as the table shows them: strings as `Utf8View`, the type DataFusion's
@@ -93,6 +117,77 @@ impl FlowsTable {
         schema: SchemaRef,
     ) -> crate::Result<FlowsTable> {
         let url = committed::register(ctx, lake, manifest, dir)?;
+        let spec = match lake {
+            Location::Local(root) => TableSpec {
+                lake: root
+                    .canonicalize()
+                    .ctx("open lake", root)?
+                    .display()
+                    .to_string(),
+                remote: false,
+                dir: dir.to_string(),
+                files: vec![],
+            },
+            Location::Remote(r) => TableSpec {
+                lake: r.name().to_string(),
+                remote: true,
+                dir: dir.to_string(),
+                files: CommittedStore::new(r.store().0, r.prefix(), manifest)
+                    .files()
+                    .iter()
+                    .map(|m| (m.location.to_string(), m.size))
+                    .collect(),
+            },
+        };
+        FlowsTable::listing(url, schema, time, spec)
+    }
+
+    /// Opens the table `spec` describes (written by [`FlowsTable::spec`] in another process),
+    /// registering a remote lake's store in `runtime`: opened from the lake URL with this
+    /// process's credentials, listing exactly the spec's files.
+    pub fn from_spec(spec: TableSpec, runtime: &RuntimeEnv) -> crate::Result<FlowsTable> {
+        let (schema, time) = match spec.dir.as_str() {
+            HOURLY_DIR => (hourly_schema(), HOUR),
+            crate::lake::FLOWS_DIR => (flows_schema(), TIME),
+            other => {
+                return Err(crate::Error::Invalid(format!(
+                    "no lake table is kept in directory '{other}'"
+                )));
+            }
+        };
+        let url = if spec.remote {
+            let lake = Remote::open(&spec.lake, &StoreOptions::default())?;
+            let files = spec
+                .files
+                .iter()
+                .map(|(path, size)| ObjectMeta {
+                    location: ObjectPath::from(path.as_str()),
+                    last_modified: chrono::DateTime::UNIX_EPOCH,
+                    size: *size,
+                    e_tag: None,
+                    version: None,
+                })
+                .collect();
+            let committed = CommittedStore::from_files(lake.store().0, files);
+            committed::register_committed(runtime, &lake, committed, &spec.dir)?
+        } else {
+            let dir = std::path::Path::new(&spec.lake).join(&spec.dir);
+            ListingTableUrl::parse(format!("{}/", dir.display()))?
+        };
+        FlowsTable::listing(url, schema, time, spec)
+    }
+
+    /// What another process needs to open this table ([`FlowsTable::from_spec`]).
+    pub fn spec(&self) -> &TableSpec {
+        &self.spec
+    }
+
+    fn listing(
+        url: ListingTableUrl,
+        schema: SchemaRef,
+        time: &'static str,
+        spec: TableSpec,
+    ) -> crate::Result<FlowsTable> {
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(PARTITION_COLUMN.to_string(), DataType::Date32)]);
@@ -102,6 +197,7 @@ impl FlowsTable {
         Ok(FlowsTable {
             inner: ListingTable::try_new(config)?,
             time,
+            spec,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 mod aks_scenario;
 mod cli;
+mod cluster;
 mod common;
 mod exactly_once;
 mod feeds;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use flowlake::cluster::Cluster;
 use flowlake::output::Format;
 use flowlake::query::SetSpec;
 use flowlake::report::{self, Severity, render};
@@ -79,6 +80,11 @@ pub struct QueryArgs {
     /// lite) for geo_country, geo_city, asn, as_org; repeatable, after [geo] databases.
     #[arg(long = "geo-db", value_name = "PATH")]
     pub geo_dbs: Vec<PathBuf>,
+    /// Run the queries on a Ballista cluster: df://HOST[:PORT] (a `flowlake cluster
+    /// scheduler`, port 50050 by default; the lake must be on Azure Blob Storage or S3), or
+    /// `standalone` (a scheduler and an executor inside this process).
+    #[arg(long, env = "FLOWLAKE_CLUSTER", value_name = "URL")]
+    pub cluster: Option<Cluster>,
 }
 
 #[derive(Subcommand)]
@@ -125,6 +131,55 @@ pub enum Command {
     Inventory(InventoryCommand),
     /// Print the columns of the `flows` table (or of `inventory`).
     Schema(SchemaArgs),
+    /// Run a node of a Ballista cluster that knows flowlake's tables and functions: the
+    /// scheduler, or an executor. Clients send it queries with --cluster df://HOST:PORT.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ClusterCommand {
+    /// Run the scheduler: plans queries from clients and hands their tasks to executors.
+    Scheduler(SchedulerArgs),
+    /// Run an executor: runs tasks of the scheduler's queries, reading the lake with this
+    /// machine's credentials (the same environment as `ingest`).
+    Executor(ExecutorArgs),
+}
+
+#[derive(Parser)]
+pub struct SchedulerArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "0.0.0.0:50050", value_name = "ADDR:PORT")]
+    pub bind: std::net::SocketAddr,
+    /// Host name clients and executors reach the scheduler by (default: the bind address).
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+}
+
+#[derive(Parser)]
+pub struct ExecutorArgs {
+    /// The scheduler: HOST:PORT (port 50050 by default).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0", value_name = "ADDR")]
+    pub bind_host: String,
+    /// Host name the scheduler and other executors reach this executor by (default: the
+    /// bind address).
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Arrow Flight port, for shuffle data.
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+    /// gRPC port, for task launches.
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Tasks run at once (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub slots: Option<u16>,
+    /// Directory for shuffle files (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

@@ -8,6 +8,7 @@
 
 mod alloc;
 mod args;
+mod cluster;
 mod compact;
 mod generate;
 mod info;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Retain(a) => retain::run(a),
         Command::Inventory(a) => inventory::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Cluster(c) => cluster::run(c),
     };
     match outcome {
         Ok(code) => code,

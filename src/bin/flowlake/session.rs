@@ -44,6 +44,7 @@ impl QueryArgs {
             sets,
             inventory_span,
             geo_dbs,
+            cluster: self.cluster.clone(),
         };
         let session = rt.block_on(flowlake::query::session(&lake, &opts))?;
         warn_rejected_lines(&session);

@@ -1,0 +1,105 @@
+//! The scheduler and executor processes of a flowlake cluster.
+//!
+//! Why: Ballista's stock `ballista-scheduler` and `ballista-executor` binaries know
+//! DataFusion's functions and S3, not flowlake's tables, functions or Azure lakes. These are
+//! the same processes built from Ballista's libraries with flowlake's codecs
+//! ([`super::codec`]) and object stores ([`super::stores`]), run by
+//! `flowlake cluster scheduler` and `flowlake cluster executor`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista_core::extension::SessionConfigExt;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::SessionConfig;
+
+use super::codec::{LogicalCodec, PhysicalCodec};
+use super::{runtime, session_config};
+use crate::error::{Error, Result};
+
+/// A node's session config: Ballista's defaults and flowlake's codecs.
+fn node_config() -> SessionConfig {
+    session_config(SessionConfig::new_with_ballista())
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Cluster {
+        cluster: what.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Runs a scheduler listening on `bind` until the process ends. `external_host` is the name
+/// executors and clients reach it by (default: the bind address).
+pub async fn run_scheduler(bind: SocketAddr, external_host: Option<String>) -> Result<()> {
+    let host = external_host.unwrap_or_else(|| bind.ip().to_string());
+    let mut config = SchedulerConfig::default()
+        .with_hostname(host)
+        .with_port(bind.port())
+        .with_override_config_producer(Arc::new(node_config))
+        .with_override_session_builder(Arc::new(|config: SessionConfig| {
+            Ok(SessionStateBuilder::new()
+                .with_config(config)
+                .with_runtime_env(runtime()?)
+                .with_default_features()
+                .build())
+        }));
+    config.override_logical_codec = Some(Arc::new(LogicalCodec::default()));
+    config.override_physical_codec = Some(Arc::new(PhysicalCodec::default()));
+    let what = format!("scheduler on {bind}");
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(|e| failed(&what, e))?;
+    start_server(cluster, bind, Arc::new(config))
+        .await
+        .map_err(|e| failed(&what, e))
+}
+
+/// Where an executor listens and which scheduler it serves.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The scheduler's host and port.
+    pub scheduler: (String, u16),
+    /// Address to listen on.
+    pub bind_host: String,
+    /// Name the scheduler and other executors reach it by (default: `bind_host`).
+    pub external_host: Option<String>,
+    /// Arrow Flight port (shuffle data).
+    pub port: u16,
+    /// gRPC port (task launches).
+    pub grpc_port: u16,
+    /// Tasks run at once.
+    pub slots: usize,
+    /// Where shuffle files go (default: a temporary directory).
+    pub work_dir: Option<String>,
+}
+
+/// Runs an executor until the process ends.
+pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
+    let what = format!(
+        "executor of scheduler {}:{}",
+        opts.scheduler.0, opts.scheduler.1
+    );
+    let config = ExecutorProcessConfig {
+        scheduler_host: opts.scheduler.0,
+        scheduler_port: opts.scheduler.1,
+        bind_host: opts.bind_host,
+        external_host: opts.external_host,
+        port: opts.port,
+        grpc_port: opts.grpc_port,
+        vcores: opts.slots.max(1),
+        work_dir: opts.work_dir,
+        override_config_producer: Some(Arc::new(node_config)),
+        override_runtime_producer: Some(Arc::new(|_: &SessionConfig| runtime())),
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+        ..ExecutorProcessConfig::default()
+    };
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|e| failed(&what, e))
+}

@@ -1,0 +1,72 @@
+//! The object stores of a cluster's nodes.
+//!
+//! Why: a physical plan names its files by URL. A remote lake's files are under
+//! `flowlake-lake://<the lake's URL in hex>/...` ([`crate::query::committed::store_url`]);
+//! a node that meets such a URL for the first time opens the lake's store from the URL, with
+//! the node's own credential environment (the same variables as `ingest`), and keeps it.
+//! Everything else (local files, stores a session registered) is DataFusion's default
+//! registry.
+
+use std::sync::Arc;
+
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use object_store::ObjectStore;
+use url::Url;
+
+use crate::query::committed::lake_of;
+use crate::store::{Remote, StoreOptions};
+
+/// DataFusion's registry, plus remote lakes opened on first use (see the module docs).
+#[derive(Debug, Default)]
+pub struct LakeStores {
+    inner: DefaultObjectStoreRegistry,
+}
+
+impl ObjectStoreRegistry for LakeStores {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.inner.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        self.inner.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        if let Ok(store) = self.inner.get_store(url) {
+            return Ok(store);
+        }
+        let Some(lake) = lake_of(url) else {
+            return self.inner.get_store(url);
+        };
+        let remote = Remote::open(&lake, &StoreOptions::default())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let store = remote.store().0;
+        self.inner.register_store(url, store.clone());
+        Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lake_url_opens_its_store_once() {
+        let lake = Remote::open("s3://bucket/lake", &StoreOptions::default()).unwrap();
+        let url = crate::query::committed::store_url(&lake);
+        let stores = LakeStores::default();
+        let a = stores.get_store(&url).unwrap();
+        let b = stores.get_store(&url).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(a.to_string().contains("bucket"), "{a}");
+        let other = Url::parse("flowlake-lake://zz").unwrap();
+        assert!(stores.get_store(&other).is_err());
+        let file = Url::parse("file:///").unwrap();
+        assert!(stores.get_store(&file).is_ok());
+    }
+}
