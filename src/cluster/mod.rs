@@ -93,9 +93,15 @@ impl fmt::Display for Cluster {
 
 /// `config` with Ballista's settings and flowlake's codecs: what every member of a cluster
 /// (client, scheduler, executors) plans and runs with.
+///
+/// Ballista's adaptive planner is off: with it, a job whose plan has an empty stage (the
+/// exposure report's join with an empty baseline: `ExchangeExec` over `EmptyExec`) is never
+/// finished: its first stage completes and the scheduler schedules nothing more (Ballista
+/// 55.0.0, seen with a scheduler and two executors; the static planner runs it).
 pub fn session_config(config: SessionConfig) -> SessionConfig {
     config
         .upgrade_for_ballista()
+        .with_ballista_adaptive_query_planner(false)
         .with_ballista_logical_extension_codec(Arc::new(codec::LogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(codec::PhysicalCodec::default()))
 }

@@ -10,8 +10,10 @@ use flowlake::cluster::{Cluster, DEFAULT_PORT};
 use crate::args::{ClusterCommand, ExecutorArgs};
 use crate::session::runtime;
 
-/// Runs the node until it fails or the process is stopped.
+/// Runs the node until it fails or the process is stopped. It logs to stderr what Ballista
+/// logs (jobs, stages, tasks, executors joining and leaving) at `info`, or as `RUST_LOG` says.
 pub fn run(c: ClusterCommand) -> Result<ExitCode> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let rt = runtime()?;
     match c {
         ClusterCommand::Scheduler(a) => {
