@@ -60,9 +60,17 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
+    let started = std::time::Instant::now();
     let r = rt
         .block_on(report::run(&session, &settings, &definitions, &opts))
         .map_err(|e| query_error(e, &session))?;
+    if let Some(cluster) = &a.query.cluster {
+        // On stderr: the report itself is the same wherever it ran.
+        eprintln!(
+            "flowlake: report ran on cluster {cluster} in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     // A table on a terminal wraps its reasons to the terminal's width.
     let width = match (&a.output, std::io::stdout().is_terminal()) {
         (None, true) => terminal_size::terminal_size().map(|(w, _)| w.0),

@@ -8,6 +8,7 @@
 //! This file is the harness (servers, environments, helpers); [`source`] tests ingest from
 //! containers and buckets, [`lake`] tests lakes written to them.
 
+mod cluster;
 mod lake;
 mod source;
 
