@@ -168,6 +168,49 @@ fn a_scheduler_and_two_executors_answer_every_report_and_query_as_one_process() 
     }
 }
 
+/// A query that runs for seconds on the small scenario (a self-join on coarse keys).
+const LONG_QUERY: &str = "SELECT f.direction, count(*) AS n, sum(g.src_port + f.dst_port) AS s \
+     FROM flows f JOIN flows g ON f.direction = g.direction AND f.decision = g.decision \
+     AND f.src_port % 3 = g.src_port % 3 GROUP BY 1 ORDER BY 1";
+
+#[test]
+fn an_executor_killed_during_a_query_gives_the_right_answer_or_a_clear_error() {
+    let tmp = TempDir::new().unwrap();
+    let az = crate::need!(azurite(), SERVERS);
+    let env = azure_env(&az);
+    let (_, lake) = scenario_on_azurite(tmp.path(), &az);
+    let (url, mut nodes) = cluster(tmp.path(), &env, 2);
+    let args = ["sql", "--lake", &lake, "--format", "csv", LONG_QUERY];
+    let alone = run_ok(&args, &env);
+    let mut query = Command::new(env!("CARGO_BIN_EXE_flowlake"));
+    query
+        .args(args)
+        .args(["--cluster", &url])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = query.spawn().unwrap();
+    // Kill an executor once the scheduler has handed out the query's tasks.
+    let t0 = Instant::now();
+    while !nodes[0].log().contains("Job submitted") {
+        assert!(t0.elapsed() < Duration::from_secs(60), "{}", nodes[0].log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = nodes.pop().unwrap();
+    drop(killed);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    match out.status.code() {
+        Some(0) => assert_eq!(stdout, alone, "a retried answer is the right one"),
+        Some(1) => assert!(stderr.starts_with("flowlake: error:"), "{stderr}"),
+        other => panic!("exit {other:?}: {stderr}"),
+    }
+}
+
 #[test]
 fn bad_cluster_urls_and_unreachable_schedulers_fail_fast_with_exit_1_or_2() {
     let az = crate::need!(azurite(), SERVERS);
