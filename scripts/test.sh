@@ -3,7 +3,8 @@
 # of the reader tests: pyarrow, pandas, DuckDB, polars; mmdb-writer and MaxMind's reader for the
 # location tests; the object-storage servers and SDKs: Azurite
 # from npm, moto's S3 server, the Azure and AWS SDKs from PyPI; headless Chromium for the HTML
-# report test, from Debian), then runs the Rust unit and integration tests.
+# report test and kubectl for the AKS manifests' dry run, from Debian), then runs the Rust unit
+# and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! python3 -c 'import pyarrow, pandas, duckdb, polars' 2>/dev/null; then
@@ -25,6 +26,11 @@ export FLOWLAKE_TOOLS="$tools"
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get install -y -q chromium >/dev/null || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null; }
+fi
+# kubectl (Debian) for the client-side dry run of the AKS manifests (docs/CLUSTER.md).
+if ! command -v kubectl >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y -q kubectl >/dev/null || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q kubectl >/dev/null; }
 fi
 if cargo nextest --version >/dev/null 2>&1; then
   exec cargo nextest run --no-fail-fast "$@"

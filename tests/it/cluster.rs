@@ -125,3 +125,122 @@ async fn a_local_lake_is_refused_for_a_remote_cluster_and_an_unreachable_one_fai
     assert!(t0.elapsed() < std::time::Duration::from_secs(10));
     assert!(e.contains("no scheduler reachable"), "{e}");
 }
+
+/// The AKS manifests of docs/CLUSTER.md: `kubectl apply --dry-run=client` accepts them (with
+/// the discovery documents of an API server served on loopback), and the objects it prints
+/// fit together: executors find the scheduler's Service, every pod uses the workload
+/// identity's service account.
+#[test]
+fn aks_manifests_pass_a_kubectl_dry_run_and_fit_together() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+
+    let kubectl = crate::need!(
+        std::process::Command::new("kubectl")
+            .arg("version")
+            .arg("--client")
+            .output()
+            .ok()
+            .filter(|o| o.status.success()),
+        "kubectl (Debian package kubectl; scripts/test.sh installs it)"
+    );
+    drop(kubectl);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut stub = std::process::Command::new("python3")
+        .arg(root.join("tests/cluster/kube_discovery.py"))
+        .arg(port.to_string())
+        .spawn()
+        .expect("python3");
+    let d = tempfile::tempdir().unwrap();
+    let kubeconfig = write(
+        d.path(),
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: stub, cluster: {{server: \"http://127.0.0.1:{port}\"}}}}]\ncontexts: [{{name: stub, context: {{cluster: stub, user: stub}}}}]\nusers: [{{name: stub, user: {{}}}}]\ncurrent-context: stub\n"
+        ),
+    );
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "apply",
+            "--dry-run=client",
+            "--validate=false",
+            "-o",
+            "json",
+            "-f",
+        ])
+        .arg(root.join("deploy/aks/flowlake-cluster.yaml"))
+        .output()
+        .unwrap();
+    let _ = stub.kill();
+    let _ = stub.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = list["items"].as_array().unwrap();
+    let kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "Deployment",
+            "Service",
+            "Deployment"
+        ]
+    );
+    let deployment = |i: usize| -> Deployment { serde_json::from_value(items[i].clone()).unwrap() };
+    let (scheduler, executor) = (deployment(2), deployment(4));
+    let service: Service = serde_json::from_value(items[3].clone()).unwrap();
+    let svc_port = service.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port;
+    let name = service.metadata.name.as_deref().unwrap();
+    let ns = service.metadata.namespace.as_deref().unwrap();
+    let args = |d: &Deployment| -> Vec<String> {
+        d.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .args
+            .clone()
+            .unwrap()
+    };
+    let target = format!("{name}.{ns}.svc.cluster.local:{svc_port}");
+    assert!(args(&executor).contains(&target), "{:?}", args(&executor));
+    assert!(
+        args(&scheduler).contains(&format!("0.0.0.0:{svc_port}")),
+        "{:?}",
+        args(&scheduler)
+    );
+    for d in [&scheduler, &executor] {
+        let pod = &d.spec.as_ref().unwrap().template;
+        assert_eq!(
+            pod.spec.as_ref().unwrap().service_account_name.as_deref(),
+            Some("flowlake")
+        );
+        let labels = pod.metadata.as_ref().unwrap().labels.as_ref().unwrap();
+        assert_eq!(
+            labels
+                .get("azure.workload.identity/use")
+                .map(String::as_str),
+            Some("true")
+        );
+    }
+}
