@@ -116,28 +116,40 @@ impl FlowsTable {
         (dir, time): (&str, &'static str),
         schema: SchemaRef,
     ) -> crate::Result<FlowsTable> {
-        let url = committed::register(ctx, lake, manifest, dir)?;
-        let spec = match lake {
-            Location::Local(root) => TableSpec {
-                lake: root
-                    .canonicalize()
-                    .ctx("open lake", root)?
-                    .display()
-                    .to_string(),
-                remote: false,
-                dir: dir.to_string(),
-                files: vec![],
-            },
-            Location::Remote(r) => TableSpec {
-                lake: r.name().to_string(),
-                remote: true,
-                dir: dir.to_string(),
-                files: CommittedStore::new(r.store().0, r.prefix(), manifest)
-                    .files()
-                    .iter()
-                    .map(|m| (m.location.to_string(), m.size))
-                    .collect(),
-            },
+        let (url, spec) = match lake {
+            Location::Local(root) => {
+                let spec = TableSpec {
+                    lake: root
+                        .canonicalize()
+                        .ctx("open lake", root)?
+                        .display()
+                        .to_string(),
+                    remote: false,
+                    dir: dir.to_string(),
+                    files: vec![],
+                };
+                (committed::register(ctx, lake, manifest, dir)?, spec)
+            }
+            Location::Remote(r) => {
+                // One committed listing: registered here, and named in the spec for other
+                // processes.
+                let committed = CommittedStore::new(r.store().0, r.prefix(), manifest);
+                let spec = TableSpec {
+                    lake: r.name().to_string(),
+                    remote: true,
+                    dir: dir.to_string(),
+                    files: committed
+                        .files()
+                        .iter()
+                        .map(|m| (m.location.to_string(), m.size))
+                        .collect(),
+                };
+                let runtime = ctx.runtime_env();
+                (
+                    committed::register_committed(&runtime, r, committed, dir)?,
+                    spec,
+                )
+            }
         };
         FlowsTable::listing(url, schema, time, spec)
     }
