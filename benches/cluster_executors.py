@@ -96,13 +96,13 @@ try:
         nodes = [s]
         wait_port(port, s, "scheduler")
         for _ in range(executors):
-            grpc = free_port()
+            flight = free_port()
             e = subprocess.Popen([args.flowlake, "cluster", "executor", "--scheduler", f"127.0.0.1:{port}",
-                                  "--bind-host", "127.0.0.1", "--port", str(free_port()), "--grpc-port", str(grpc),
+                                  "--bind-host", "127.0.0.1", "--port", str(flight),
                                   "--slots", str(slots)], env=env, stderr=subprocess.DEVNULL)
             nodes.append(e)
-            wait_port(grpc, e, "executor")
-        time.sleep(1)  # registration
+            wait_port(flight, e, "executor")
+        time.sleep(1)  # the executors' first polls
         return f"df://127.0.0.1:{port}", nodes
 
     layouts = [("one process", 0, 0), ("1 executor x 1 slot", 1, 1), ("1 executor x 2 slots", 1, 2),

@@ -11,10 +11,14 @@
 //!     ip_class …  → the name                                 → a fresh function
 //! ```
 //!
-//! State travels with the plan rather than being loaded from configuration on every node:
-//! the IP sets are the client's (`--set`, its `flowlake.toml`), so the answer cannot depend
-//! on which files an executor happens to have. The inventory and location databases do not
-//! travel yet: a plan that needs them with data loaded is refused with a clear error.
+//! State travels with the plan rather than being loaded from configuration on every node
+//! where it can: the IP sets are the client's (`--set`, its `flowlake.toml`) and the
+//! inventory is the client's snapshot of the lake over the report's span, so the answer
+//! cannot depend on which files an executor happens to have. Both are small beside the flows
+//! (kilobytes to a few MB) and decoded once per process. The location databases are the
+//! exception: tens of MB each, they are loaded on every node (`--geo-db`), and the plan names
+//! the client's by type and build ([`crate::query::geo::DbId`]), so a node without the very
+//! same databases refuses the plan instead of answering from other data.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,12 +43,37 @@ const TABLE: &[u8] = b"flowlake-table\n";
 /// What follows a flowlake function's name in a plan.
 const STATELESS: u8 = 0;
 const SETS: u8 = 1;
-const NO_INVENTORY: u8 = 2;
-const NO_GEO: u8 = 3;
+const INVENTORY: u8 = 2;
+const GEO: u8 = 3;
 
-/// Sets decoded in this process, by the hash of their bytes: every task of a query carries
-/// the same sets, decoded once.
-static DECODED_SETS: Mutex<Option<HashMap<u64, Arc<IpSets>>>> = Mutex::new(None);
+/// State decoded in this process, by the hash of its bytes: every task of a query carries
+/// the same sets and inventory, decoded once. A long-running executor sees each client's;
+/// it keeps the last few.
+struct Decoded<T>(Mutex<Option<HashMap<u64, Arc<T>>>>);
+
+impl<T> Decoded<T> {
+    const fn new() -> Self {
+        Decoded(Mutex::new(None))
+    }
+
+    fn get(&self, bytes: &[u8], decode: impl FnOnce(&[u8]) -> Result<T>) -> Result<Arc<T>> {
+        let key = xxhash_rust::xxh3::xxh3_64(bytes);
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = cache.get_or_insert_with(HashMap::new);
+        if let Some(v) = cache.get(&key) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(decode(bytes)?);
+        if cache.len() >= 16 {
+            cache.clear();
+        }
+        cache.insert(key, v.clone());
+        Ok(v)
+    }
+}
+
+static SETS_DECODED: Decoded<IpSets> = Decoded::new();
+static INVENTORY_DECODED: Decoded<InventoryIndex> = Decoded::new();
 
 fn err(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
     DataFusionError::External(Box::new(e))
@@ -57,21 +86,11 @@ fn encode_udf(udf: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         buf.push(SETS);
         buf.extend(s.to_wire()?);
     } else if let Some(index) = k8s::index_of(udf) {
-        if !index.is_empty() {
-            return exec_err!(
-                "{}: the lake's inventory does not travel to a cluster yet; run this query without --cluster",
-                udf.name()
-            );
-        }
-        buf.push(NO_INVENTORY);
+        buf.push(INVENTORY);
+        buf.extend(index.to_wire()?);
     } else if let Some(dbs) = geo::dbs_of(udf) {
-        if !dbs.is_empty() {
-            return exec_err!(
-                "{}: the location databases are not loaded on a cluster's nodes yet; run this query without --cluster",
-                udf.name()
-            );
-        }
-        buf.push(NO_GEO);
+        buf.push(GEO);
+        serde_json::to_writer(buf, &dbs.ids()).map_err(err)?;
     } else if functions::all().iter().any(|f| f.name() == udf.name()) {
         buf.push(STATELESS);
     }
@@ -85,31 +104,20 @@ fn decode_udf(name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
     };
     let all = match kind {
         STATELESS => functions::all(),
-        SETS => sets::all(decoded_sets(rest)?),
-        NO_INVENTORY => k8s::all(Arc::new(InventoryIndex::default())),
-        NO_GEO => geo::all(Arc::new(GeoDbs::default())),
+        SETS => sets::all(SETS_DECODED.get(rest, IpSets::from_wire)?),
+        INVENTORY => k8s::all(INVENTORY_DECODED.get(rest, InventoryIndex::from_wire)?),
+        GEO => {
+            let ids: Vec<geo::DbId> = serde_json::from_slice(rest).map_err(err)?;
+            let dbs = GeoDbs::opened(&ids)
+                .map_err(|m| DataFusionError::Execution(format!("{name}: {m}")))?;
+            geo::all(Arc::new(dbs))
+        }
         _ => return exec_err!("function {name}: unknown encoding {kind}"),
     };
     match all.into_iter().find(|f| f.name() == name) {
         Some(f) => Ok(Arc::new(f)),
         None => exec_err!("function {name} is not known to this flowlake node"),
     }
-}
-
-fn decoded_sets(bytes: &[u8]) -> Result<Arc<IpSets>> {
-    let key = xxhash_rust::xxh3::xxh3_64(bytes);
-    let mut cache = DECODED_SETS.lock().unwrap_or_else(|p| p.into_inner());
-    let cache = cache.get_or_insert_with(HashMap::new);
-    if let Some(s) = cache.get(&key) {
-        return Ok(s.clone());
-    }
-    let sets = Arc::new(IpSets::from_wire(bytes)?);
-    // A long-running executor sees each client's sets; keep the last few.
-    if cache.len() >= 16 {
-        cache.clear();
-    }
-    cache.insert(key, sets.clone());
-    Ok(sets)
 }
 
 /// The logical codec of flowlake's client and scheduler: Ballista's, plus flowlake's tables
@@ -234,8 +242,30 @@ impl PhysicalExtensionCodec for PhysicalCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addr::Cidr;
+    use crate::addr::{Cidr, IpBits};
+    use crate::inventory::AddrKind;
+    use crate::inventory::intervals::{Snapshots, merge};
     use crate::query::IpSet;
+
+    fn ip(s: &str) -> IpBits {
+        IpBits::parse(s.as_bytes()).unwrap()
+    }
+
+    /// Two pods of different workloads that held 10.0.0.5 one after the other.
+    fn inventory() -> InventoryIndex {
+        let pod = |uid: &str, workload: &str, start: i64, end: Option<i64>| {
+            let mut o = k8s::tests::obs(AddrKind::Pod, uid, start, end);
+            o.holder.namespace = Some("shop".into());
+            o.holder.workload = Some(workload.into());
+            o
+        };
+        let rows = merge(
+            vec![],
+            vec![pod("a", "web", 100, Some(500)), pod("b", "cart", 600, None)],
+            &Snapshots::new(),
+        );
+        InventoryIndex::new(rows, "lake:inventory/a.parquet".into())
+    }
 
     #[test]
     fn every_flowlake_function_survives_the_trip() {
@@ -250,6 +280,7 @@ mod tests {
         let udfs = functions::all()
             .into_iter()
             .chain(sets::all(sets))
+            .chain(k8s::all(Arc::new(inventory())))
             .chain(k8s::all(Arc::new(InventoryIndex::default())))
             .chain(geo::all(Arc::new(GeoDbs::default())));
         for udf in udfs {
@@ -258,14 +289,29 @@ mod tests {
             assert!(!buf.is_empty(), "{} is encoded", udf.name());
             let back = decode_udf(udf.name(), &buf).unwrap();
             assert_eq!(back.name(), udf.name());
+            assert!(back.as_ref() == &udf, "{} equals its original", udf.name());
             if let Some(s) = sets::sets_of(&udf) {
                 let got = sets::sets_of(&back).expect("a set function");
                 assert_eq!(got.to_wire().unwrap(), s.to_wire().unwrap());
                 let threat = got.get("threat").unwrap();
-                let ip = |s: &str| crate::addr::IpBits::parse(s.as_bytes()).unwrap();
                 assert_eq!(threat.label(ip("203.0.113.9")), Some("bad net"));
                 assert_eq!(threat.label(ip("2001:db8::1")), Some("2001:db8::/32"));
                 assert_eq!(threat.label(ip("198.51.100.1")), None);
+            }
+            if let Some(index) = k8s::index_of(&udf) {
+                let got = k8s::index_of(&back).expect("an inventory function");
+                assert_eq!(got.len(), index.len());
+                let holder = |t| {
+                    got.holder_at(ip("10.0.0.5"), t)
+                        .and_then(|i| i.holder.workload.as_deref())
+                };
+                if index.is_empty() {
+                    assert_eq!(holder(300), None);
+                } else {
+                    assert_eq!(holder(300), Some("web"));
+                    assert_eq!(holder(550), None);
+                    assert_eq!(holder(700), Some("cart"));
+                }
             }
         }
         let mut buf = Vec::new();
@@ -275,5 +321,24 @@ mod tests {
         )
         .unwrap();
         assert!(buf.is_empty(), "built-in functions travel by name");
+    }
+
+    #[test]
+    fn a_node_without_the_clients_location_database_refuses_the_plan() {
+        let id = geo::DbId {
+            database_type: "GeoLite2-City".into(),
+            build_epoch: 1_764_000_000,
+            node_count: 42,
+        };
+        let mut buf = vec![GEO];
+        serde_json::to_writer(&mut buf, &[id]).unwrap();
+        let e = decode_udf("geo_city", &buf).unwrap_err().to_string();
+        assert!(
+            e.contains("geo_city")
+                && e.contains("GeoLite2-City built 2025-11-24")
+                && e.contains("not loaded on this node")
+                && e.contains("--geo-db"),
+            "{e}"
+        );
     }
 }

@@ -7,8 +7,10 @@
 //! `flowlake cluster scheduler` and `flowlake cluster executor`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::SessionConfigExt;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
@@ -20,6 +22,7 @@ use datafusion::prelude::SessionConfig;
 use super::codec::{LogicalCodec, PhysicalCodec};
 use super::{runtime, session_config};
 use crate::error::{Error, Result};
+use crate::query::GeoDbs;
 
 /// A node's session config: Ballista's defaults and flowlake's codecs.
 fn node_config() -> SessionConfig {
@@ -33,10 +36,35 @@ fn failed(what: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Runs a scheduler listening on `bind` until the process ends. `external_host` is the name
-/// executors and clients reach it by (default: the bind address).
-pub async fn run_scheduler(bind: SocketAddr, external_host: Option<String>) -> Result<()> {
-    let host = external_host.unwrap_or_else(|| bind.ip().to_string());
+/// Opens the location databases a node serves plans with (they stay open for the process:
+/// [`crate::query::GeoDbs::opened`] finds them) and logs which.
+fn open_geo(paths: &[PathBuf]) -> Result<()> {
+    let dbs = GeoDbs::load(paths)?;
+    for (path, id) in paths.iter().zip(dbs.ids()) {
+        log::info!("location database {id}: {}", path.display());
+    }
+    Ok(())
+}
+
+/// Where a scheduler listens and what it expects of its executors.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// Address and port to listen on.
+    pub bind: SocketAddr,
+    /// Name executors and clients reach it by (default: the bind address).
+    pub external_host: Option<String>,
+    /// Seconds without a request for work after which an executor is lost and its tasks run
+    /// elsewhere (Ballista's default is 180; a report's user should not wait that long).
+    pub executor_timeout: u64,
+    /// Location databases it plans with (it may evaluate a function of constants).
+    pub geo_dbs: Vec<PathBuf>,
+}
+
+/// Runs a scheduler until the process ends.
+pub async fn run_scheduler(opts: SchedulerOptions) -> Result<()> {
+    open_geo(&opts.geo_dbs)?;
+    let bind = opts.bind;
+    let host = opts.external_host.unwrap_or_else(|| bind.ip().to_string());
     let mut config = SchedulerConfig::default()
         .with_hostname(host)
         .with_port(bind.port())
@@ -50,6 +78,15 @@ pub async fn run_scheduler(bind: SocketAddr, external_host: Option<String>) -> R
         }));
     config.override_logical_codec = Some(Arc::new(LogicalCodec::default()));
     config.override_physical_codec = Some(Arc::new(PhysicalCodec::default()));
+    // Executors pull tasks. With Ballista's default (the scheduler pushes tasks into slots
+    // it counts), an executor lost while a join stage ran left the job waiting forever: the
+    // stage was rolled back, its cancelled tasks' slots were never given back, and nothing
+    // was scheduled again (tests/it/remote/cluster.rs, SIGKILL mid-query). Pulled, the
+    // same query recovers in seconds.
+    config.scheduling_policy = TaskSchedulingPolicy::PullStaged;
+    config.executor_timeout_seconds = opts.executor_timeout;
+    config.expire_dead_executor_interval_seconds = opts.executor_timeout.div_ceil(6).max(1);
+    config.no_executors_grace_period_seconds = opts.executor_timeout;
     let what = format!("scheduler on {bind}");
     let cluster = BallistaCluster::new_from_config(&config)
         .await
@@ -70,16 +107,17 @@ pub struct ExecutorOptions {
     pub external_host: Option<String>,
     /// Arrow Flight port (shuffle data).
     pub port: u16,
-    /// gRPC port (task launches).
-    pub grpc_port: u16,
     /// Tasks run at once.
     pub slots: usize,
     /// Where shuffle files go (default: a temporary directory).
     pub work_dir: Option<String>,
+    /// Location databases for the location functions (the clients' files).
+    pub geo_dbs: Vec<PathBuf>,
 }
 
 /// Runs an executor until the process ends.
 pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
+    open_geo(&opts.geo_dbs)?;
     let what = format!(
         "executor of scheduler {}:{}",
         opts.scheduler.0, opts.scheduler.1
@@ -90,13 +128,17 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         bind_host: opts.bind_host,
         external_host: opts.external_host,
         port: opts.port,
-        grpc_port: opts.grpc_port,
         vcores: opts.slots.max(1),
         work_dir: opts.work_dir,
         override_config_producer: Some(Arc::new(node_config)),
         override_runtime_producer: Some(Arc::new(|_: &SessionConfig| runtime())),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        // Pulling executors serve no gRPC, so the scheduler cannot tell them to drop a
+        // finished job's shuffle files: they drop those untouched for six hours themselves.
+        job_data_ttl_seconds: 6 * 3600,
+        job_data_clean_up_interval_seconds: 600,
         ..ExecutorProcessConfig::default()
     };
     start_executor_process(Arc::new(config))

@@ -22,6 +22,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use maxminddb::{PathElement, Reader};
+use serde::{Deserialize, Serialize};
 
 use super::functions::{STRINGS, for_each_bytes};
 use crate::addr::{AddrClass, IpBits};
@@ -60,7 +61,31 @@ impl DbKind {
 pub struct GeoDb {
     path: PathBuf,
     kind: DbKind,
+    id: DbId,
     reader: Reader<maxminddb::Mmap>,
+}
+
+/// What tells a database apart wherever its file lies: its type, build time and the size of
+/// its search tree, from its metadata. A cluster's plan names the client's databases by these
+/// ([`GeoDbs::ids`]); each node finds the same ones among the files it opened.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DbId {
+    /// `database_type`, e.g. `GeoLite2-City`.
+    pub database_type: String,
+    /// `build_epoch`, seconds since the epoch.
+    pub build_epoch: u64,
+    /// `node_count`.
+    pub node_count: u32,
+}
+
+impl std::fmt::Display for DbId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let built = chrono::DateTime::from_timestamp(self.build_epoch as i64, 0).map_or_else(
+            || self.build_epoch.to_string(),
+            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        );
+        write!(f, "{} built {built}", self.database_type)
+    }
 }
 
 impl std::fmt::Debug for GeoDb {
@@ -94,7 +119,13 @@ impl GeoDb {
         // database files to be replaced (renamed over), not rewritten in place.
         let reader = unsafe { Reader::open_mmap(&key) }
             .map_err(|e| bad(format!("not a MaxMind DB file: {e}")))?;
-        let database_type = reader.metadata().database_type.clone();
+        let meta = reader.metadata();
+        let database_type = meta.database_type.clone();
+        let id = DbId {
+            database_type: database_type.clone(),
+            build_epoch: meta.build_epoch,
+            node_count: meta.node_count,
+        };
         let kind = DbKind::of(&database_type).ok_or_else(|| {
             bad(format!(
                 "database type {database_type:?} is none of Country, City, ASN or IPinfo lite"
@@ -103,6 +134,7 @@ impl GeoDb {
         let db = Arc::new(GeoDb {
             path: key.clone(),
             kind,
+            id,
             reader,
         });
         open.insert(key, db.clone());
@@ -133,6 +165,37 @@ impl GeoDbs {
 
     fn paths(&self) -> Vec<&Path> {
         self.dbs.iter().map(|d| d.path.as_path()).collect()
+    }
+
+    /// The databases' identities, in the order they are asked.
+    pub fn ids(&self) -> Vec<DbId> {
+        self.dbs.iter().map(|d| d.id.clone()).collect()
+    }
+
+    /// The databases `ids` name, in that order, among those this process has opened (a
+    /// client's own, or the `--geo-db` files a cluster node opened at start): the same
+    /// databases as on the machine that wrote `ids`, wherever their files lie here.
+    pub fn opened(ids: &[DbId]) -> std::result::Result<GeoDbs, String> {
+        let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dbs = Vec::with_capacity(ids.len());
+        for id in ids {
+            match open.values().find(|d| &d.id == id) {
+                Some(d) => dbs.push(d.clone()),
+                None => {
+                    let mut here: Vec<String> = open.values().map(|d| d.id.to_string()).collect();
+                    here.sort();
+                    let here = if here.is_empty() {
+                        "none".to_string()
+                    } else {
+                        here.join(", ")
+                    };
+                    return Err(format!(
+                        "location database {id} is not loaded on this node (loaded: {here}); start the cluster's scheduler and executors with --geo-db naming the same files as the client"
+                    ));
+                }
+            }
+        }
+        Ok(GeoDbs { dbs })
     }
 
     /// Where `ip` is: every field a loaded database has for it (all `None` for private and

@@ -10,16 +10,20 @@
 //! newest one is the one that began after the other ended.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{Array, AsArray, StringViewArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::{Result, plan_err};
+use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     TypeSignature, Volatility,
 };
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
 
 use super::functions::{STRINGS, ViewTable, for_each_bytes};
 use crate::addr::IpBits;
@@ -99,6 +103,10 @@ fn subject(i: &Interval) -> Option<String> {
 
 type Fast = foldhash::fast::FixedState;
 
+fn external(e: crate::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
 /// One interval as the index needs it.
 #[derive(Debug, Clone, Copy)]
 struct Span {
@@ -120,6 +128,21 @@ pub struct InventoryIndex {
     intervals: Vec<Interval>,
     /// What it was built from (for function equality): the inventory files' names.
     source: String,
+    /// The index as it travels to a cluster's nodes, made once ([`InventoryIndex::to_wire`]).
+    wire: Wire,
+}
+
+/// The bytes of [`InventoryIndex::to_wire`], kept out of `Debug`.
+#[derive(Default)]
+struct Wire(OnceLock<Vec<u8>>);
+
+impl std::fmt::Debug for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.get() {
+            Some(b) => write!(f, "{} bytes", b.len()),
+            None => f.write_str("not encoded"),
+        }
+    }
 }
 
 fn rank(i: &Interval) -> u8 {
@@ -179,7 +202,46 @@ impl InventoryIndex {
             values,
             intervals,
             source,
+            wire: Wire::default(),
         }
+    }
+
+    /// The index as bytes for a plan sent to a cluster ([`crate::cluster`]): what it was
+    /// built from, then its intervals as a zstd-compressed Parquet file of the `inventory`
+    /// table's columns. A report's span holds thousands to tens of thousands of intervals:
+    /// tens to hundreds of KB.
+    pub fn to_wire(&self) -> Result<&[u8]> {
+        if let Some(b) = self.wire.0.get() {
+            return Ok(b);
+        }
+        let batch = crate::inventory::table::to_batch(&self.intervals).map_err(external)?;
+        let mut buf = Vec::new();
+        buf.extend((self.source.len() as u32).to_le_bytes());
+        buf.extend(self.source.as_bytes());
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
+        w.write(&batch)?;
+        w.close()?;
+        Ok(self.wire.0.get_or_init(|| buf))
+    }
+
+    /// The index [`InventoryIndex::to_wire`] wrote.
+    pub fn from_wire(bytes: &[u8]) -> Result<InventoryIndex> {
+        let bad = || DataFusionError::Execution("the plan's inventory is truncated".into());
+        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(bad)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let (source, file) = (rest.get(..len).ok_or_else(bad)?, &rest[len..]);
+        let source = String::from_utf8_lossy(source).into_owned();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(file))?
+            .build()?;
+        let mut intervals = Vec::new();
+        let path = std::path::Path::new("inventory (in the plan)");
+        for b in reader {
+            crate::inventory::table::from_batch(&b?, path, &mut intervals).map_err(external)?;
+        }
+        Ok(InventoryIndex::new(intervals, source))
     }
 
     /// Number of intervals.
@@ -464,7 +526,9 @@ pub async fn load(
 
     use datafusion::datasource::MemTable;
     use datafusion::datasource::file_format::parquet::ParquetFormat;
-    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+    use datafusion::datasource::listing::{
+        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+    };
 
     let files: Vec<&str> = manifest
         .dir_files(crate::lake::INVENTORY_DIR)
@@ -480,10 +544,17 @@ pub async fn load(
         )?;
         return Ok(InventoryIndex::default());
     }
-    let url = super::committed::register(ctx, lake, manifest, crate::lake::INVENTORY_DIR)?;
+    // The table names each committed file rather than the directory: a cluster's scheduler
+    // plans this table from the plan alone, and a listing of the directory there could show
+    // an import's file before its commit.
+    let dir = super::committed::register(ctx, lake, manifest, crate::lake::INVENTORY_DIR)?;
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(format!("{}{f}", dir.as_str())))
+        .collect::<Result<Vec<_>>>()?;
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new(url)
+    let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema.clone());
     ctx.register_table("inventory", Arc::new(ListingTable::try_new(config)?))?;
@@ -516,12 +587,13 @@ pub async fn load(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::inventory::intervals::{Snapshots, merge};
     use crate::inventory::{BindingKey, Holder, Observation};
 
-    fn obs(kind: AddrKind, uid: &str, start: i64, end: Option<i64>) -> Observation {
+    /// An observation of 10.0.0.5 held by `uid` over `[start, end)`.
+    pub(crate) fn obs(kind: AddrKind, uid: &str, start: i64, end: Option<i64>) -> Observation {
         Observation {
             key: BindingKey {
                 cluster: "c".into(),

@@ -568,6 +568,9 @@ struct SetWire {
     v4: Vec<(u32, u32, u32)>,
     v6: Vec<(u128, u128, u32)>,
     labels: Vec<String>,
+    /// Listed autonomous systems (AS number, label), matched through [`SetsWire::geo`].
+    #[serde(default)]
+    asns: Vec<(u32, u32)>,
     entries: usize,
     path: PathBuf,
     format: Format,
@@ -581,6 +584,10 @@ struct SetsWire {
     sets: Vec<SetWire>,
     /// The name of the set behind `service_tag`.
     tags: Option<String>,
+    /// The location databases the sets' autonomous systems are matched through, which each
+    /// node loads itself ([`GeoDbs::opened`]).
+    #[serde(default)]
+    geo: Vec<super::geo::DbId>,
 }
 
 impl<T> From<(T, T, u32)> for Range<T> {
@@ -600,18 +607,21 @@ impl<T: Key> Ranges<T> {
 }
 
 impl IpSets {
-    /// The sets as bytes for a plan sent to a cluster ([`crate::cluster`]): their ranges and
-    /// labels as loaded here. A set listing autonomous systems is refused: its matches need
-    /// the location databases, which do not travel.
+    /// The sets as bytes for a plan sent to a cluster ([`crate::cluster`]): their ranges,
+    /// labels and autonomous systems as loaded here, and the identity of the location
+    /// databases the autonomous systems are matched through (those do not travel: every node
+    /// loads them, `--geo-db`).
     pub fn to_wire(&self) -> Result<Vec<u8>> {
         let mut sets = Vec::new();
+        let mut geo = Vec::new();
         for set in self.sets.values() {
-            if !set.asns.is_empty() {
-                return exec_err!(
-                    "IP set '{}' lists autonomous systems, matched through the location databases, which a cluster's nodes do not load yet",
-                    set.name
-                );
+            if let Some(g) = &set.geo
+                && !set.asns.is_empty()
+            {
+                geo = g.ids();
             }
+            let mut asns: Vec<(u32, u32)> = set.asns.iter().map(|(&a, &l)| (a, l)).collect();
+            asns.sort_unstable();
             let r4 = |r: &Range<u32>| (r.start, r.end, r.label);
             let r6 = |r: &Range<u128>| (r.start, r.end, r.label);
             sets.push(SetWire {
@@ -619,6 +629,7 @@ impl IpSets {
                 v4: set.v4.ranges.iter().map(r4).collect(),
                 v6: set.v6.ranges.iter().map(r6).collect(),
                 labels: set.label_text.clone(),
+                asns,
                 entries: set.entries,
                 path: set.path.clone(),
                 format: set.format,
@@ -629,6 +640,7 @@ impl IpSets {
             specs: self.specs.clone(),
             sets,
             tags: self.tags.as_ref().map(|t| t.name.clone()),
+            geo,
         };
         serde_json::to_vec(&wire).map_err(|e| DataFusionError::External(Box::new(e)))
     }
@@ -641,12 +653,18 @@ impl IpSets {
             specs: wire.specs,
             ..IpSets::default()
         };
+        let mut geo = None;
         for w in wire.sets {
+            if !w.asns.is_empty() && geo.is_none() {
+                let dbs = GeoDbs::opened(&wire.geo)
+                    .map_err(|m| DataFusionError::Execution(format!("IP set '{}': {m}", w.name)))?;
+                geo = Some(Arc::new(dbs));
+            }
             let set = Arc::new(IpSet {
                 v4: Ranges::from_ranges(w.v4.into_iter().map(Range::from).collect()),
                 v6: Ranges::from_ranges(w.v6.into_iter().map(Range::from).collect()),
-                asns: HashMap::new(),
-                geo: None,
+                geo: (!w.asns.is_empty()).then(|| geo.clone()).flatten(),
+                asns: w.asns.into_iter().collect(),
                 labels: ViewTable::new(w.labels.iter().map(String::as_str)),
                 label_text: w.labels,
                 entries: w.entries,

@@ -244,3 +244,42 @@ fn aks_manifests_pass_a_kubectl_dry_run_and_fit_together() {
         );
     }
 }
+
+/// Bad node flags are refused before anything listens: a usage error (exit 2) for values
+/// out of range, exit 1 naming the file for a location database that cannot be opened.
+#[test]
+fn bad_node_flags_are_refused_before_the_node_starts() {
+    let out = crate::common::flowlake(
+        &[
+            "cluster",
+            "scheduler",
+            "--bind",
+            "127.0.0.1:0",
+            "--executor-timeout",
+            "5s",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("at least 10s"), "{err}");
+    let out = crate::common::flowlake(
+        &["cluster", "executor", "--scheduler", "http://host:50050"],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("expected HOST[:PORT]"), "{err}");
+    for node in [
+        vec!["scheduler", "--bind", "127.0.0.1:0"],
+        vec!["executor", "--scheduler", "127.0.0.1:9", "--port", "0"],
+    ] {
+        let mut args = vec!["cluster"];
+        args.extend(node);
+        args.extend(["--geo-db", "/nonexistent/GeoLite2-City.mmdb"]);
+        let out = crate::common::flowlake(&args, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("/nonexistent/GeoLite2-City.mmdb"), "{err}");
+    }
+}

@@ -137,6 +137,15 @@ pub enum Command {
     Cluster(ClusterCommand),
 }
 
+/// `--executor-timeout`: a span such as `30s` or `2m`, in whole seconds, at least ten.
+fn executor_timeout(s: &str) -> Result<u64, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    match d.as_secs() {
+        n if n < 10 => Err("must be at least 10s".into()),
+        n => Ok(n),
+    }
+}
+
 #[derive(Subcommand)]
 pub enum ClusterCommand {
     /// Run the scheduler: plans queries from clients and hands their tasks to executors.
@@ -154,6 +163,15 @@ pub struct SchedulerArgs {
     /// Host name clients and executors reach the scheduler by (default: the bind address).
     #[arg(long, value_name = "HOST")]
     pub external_host: Option<String>,
+    /// How long an executor may go without asking for work before it is taken for lost and
+    /// its tasks run elsewhere (at least 10s: an executor busy on every slot asks every 5s).
+    #[arg(long, default_value = "30s", value_name = "SPAN", value_parser = executor_timeout)]
+    pub executor_timeout: u64,
+    /// A MaxMind-format database for the location functions (repeat for several): the same
+    /// files as the clients' `--geo-db` / `[geo] databases`, which plans name by type and
+    /// build.
+    #[arg(long = "geo-db", value_name = "PATH")]
+    pub geo_dbs: Vec<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -171,15 +189,17 @@ pub struct ExecutorArgs {
     /// Arrow Flight port, for shuffle data.
     #[arg(long, default_value_t = 50051)]
     pub port: u16,
-    /// gRPC port, for task launches.
-    #[arg(long, default_value_t = 50052)]
-    pub grpc_port: u16,
     /// Tasks run at once (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub slots: Option<u16>,
     /// Directory for shuffle files (default: a temporary directory).
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    /// A MaxMind-format database for the location functions (repeat for several): the same
+    /// files as the clients' `--geo-db` / `[geo] databases`, which plans name by type and
+    /// build.
+    #[arg(long = "geo-db", value_name = "PATH")]
+    pub geo_dbs: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]

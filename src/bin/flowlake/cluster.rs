@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use flowlake::cluster::node::{self, ExecutorOptions};
+use flowlake::cluster::node::{self, ExecutorOptions, SchedulerOptions};
 use flowlake::cluster::{Cluster, DEFAULT_PORT};
 
 use crate::args::{ClusterCommand, ExecutorArgs};
@@ -16,9 +16,12 @@ pub fn run(c: ClusterCommand) -> Result<ExitCode> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let rt = runtime()?;
     match c {
-        ClusterCommand::Scheduler(a) => {
-            rt.block_on(node::run_scheduler(a.bind, a.external_host))?
-        }
+        ClusterCommand::Scheduler(a) => rt.block_on(node::run_scheduler(SchedulerOptions {
+            bind: a.bind,
+            external_host: a.external_host,
+            executor_timeout: a.executor_timeout,
+            geo_dbs: a.geo_dbs,
+        }))?,
         ClusterCommand::Executor(a) => rt.block_on(node::run_executor(executor_options(a)?))?,
     }
     Ok(ExitCode::SUCCESS)
@@ -40,11 +43,11 @@ fn executor_options(a: ExecutorArgs) -> Result<ExecutorOptions> {
         bind_host: a.bind_host,
         external_host: a.external_host,
         port: a.port,
-        grpc_port: a.grpc_port,
         slots: a.slots.map_or_else(
             || std::thread::available_parallelism().map_or(2, |n| n.get()),
             usize::from,
         ),
         work_dir: a.work_dir.map(|d| d.display().to_string()),
+        geo_dbs: a.geo_dbs,
     })
 }

@@ -1,6 +1,8 @@
 //! A flowlake cluster of real processes on loopback (a scheduler and two executors) over a
-//! lake on Azurite: every report and a set of SQL queries answer exactly as one process; an
-//! executor killed during a query gives a correct answer or a clear error.
+//! lake on Azurite with an inventory, the nodes loading the location databases: every report
+//! and a set of SQL queries (the inventory and location functions among them) answer exactly
+//! as one process; a client whose databases the nodes lack is refused; an executor killed
+//! during a query gives a correct answer or a clear error.
 
 use std::fs::File;
 use std::io::Read;
@@ -61,44 +63,46 @@ impl Node {
     }
 }
 
-/// A scheduler and `executors` executors on free loopback ports; the `df://` URL.
-fn cluster(dir: &Path, env: &[(&str, String)], executors: usize) -> (String, Vec<Node>) {
+/// A scheduler and `executors` executors on free loopback ports, every node loading the
+/// location databases `geo`; the `df://` URL. Executors are lost after ten seconds without
+/// asking for work (the least the scheduler allows), so that a killed one is noticed quickly.
+fn cluster(
+    dir: &Path,
+    env: &[(&str, String)],
+    executors: usize,
+    geo: &[String],
+) -> (String, Vec<Node>) {
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
-    let mut scheduler = Node::start(
-        &["scheduler", "--bind", &bind],
-        env,
-        dir.join("scheduler.log"),
-    );
+    let mut args = vec!["scheduler", "--bind", &bind, "--executor-timeout", "10s"];
+    args.extend(geo.iter().map(String::as_str));
+    let mut scheduler = Node::start(&args, env, dir.join("scheduler.log"));
     scheduler.wait_for("listening on");
     let mut nodes = vec![scheduler];
     for i in 0..executors {
-        let (flight, grpc) = (free_port().to_string(), free_port().to_string());
-        let mut e = Node::start(
-            &[
-                "executor",
-                "--scheduler",
-                &bind,
-                "--bind-host",
-                "127.0.0.1",
-                "--port",
-                &flight,
-                "--grpc-port",
-                &grpc,
-                "--slots",
-                "2",
-            ],
-            env,
-            dir.join(format!("executor{i}.log")),
-        );
-        e.wait_for("Executor registration succeed");
+        let flight = free_port().to_string();
+        let mut args = vec![
+            "executor",
+            "--scheduler",
+            &bind,
+            "--bind-host",
+            "127.0.0.1",
+            "--port",
+            &flight,
+            "--slots",
+            "2",
+        ];
+        args.extend(geo.iter().map(String::as_str));
+        let mut e = Node::start(&args, env, dir.join(format!("executor{i}.log")));
+        e.wait_for("Starting poll work loop with scheduler");
         nodes.push(e);
     }
     (format!("df://{bind}"), nodes)
 }
 
-/// A small scenario (AKS traffic with incidents on its last day, no inventory) ingested into
-/// Azurite; its config file and the lake URL.
+/// A small scenario (AKS traffic with incidents on its last day) with its inventory, ingested
+/// into a local lake and put on Azurite as is (ingest from Azure is tested in `source`); its
+/// config file and the lake URL.
 fn scenario_on_azurite(tmp: &Path, az: &Server) -> (PathBuf, String) {
     let (blobs, files) = (tmp.join("blobs"), tmp.join("scenario"));
     let opts = flowlake::synth::GenOptions {
@@ -106,12 +110,63 @@ fn scenario_on_azurite(tmp: &Path, az: &Server) -> (PathBuf, String) {
         ..crate::common::gen_options(&blobs, 2, 24, 8, 60, 7)
     };
     flowlake::synth::generate(&opts).unwrap();
-    azure_upload(az, "flowlogs", &blobs);
-    let lake = "az://flowlogs/lake".to_string();
-    let (code, summary) = ingest_to("az://flowlogs", &lake, &[], &azure_env(az));
-    assert_eq!(code, 0, "{summary}");
-    (files.join("flowlake.toml"), lake)
+    let local = tmp.join("lake");
+    crate::common::ingest_lib(&[&blobs], &local);
+    let key: Value =
+        serde_json::from_str(&std::fs::read_to_string(files.join("scenario.json")).unwrap())
+            .unwrap();
+    let inventory = files.join(key["inventory"].as_str().unwrap());
+    run_ok(
+        &[
+            "inventory",
+            "import",
+            inventory.to_str().unwrap(),
+            "--lake",
+            local.to_str().unwrap(),
+            "--cluster",
+            key["cluster"].as_str().unwrap(),
+        ],
+        &[],
+    );
+    blobs_py(&[
+        "azure-put-tree",
+        &connection_string(az),
+        "flowlogs",
+        local.to_str().unwrap(),
+        "lake",
+    ]);
+    (
+        files.join("flowlake.toml"),
+        "az://flowlogs/lake".to_string(),
+    )
 }
+
+/// The test location databases as `--geo-db` arguments, with their paths; none (said on
+/// stderr, or a failure in CI) without Python's mmdb-writer.
+fn geo_dbs(dir: &Path) -> (Vec<String>, Vec<PathBuf>) {
+    match crate::geo::databases(dir) {
+        Some((paths, _)) => (crate::geo::geo_args(&paths[..2]), paths),
+        None => {
+            crate::common::missing(module_path!(), crate::geo::PYTHON);
+            (vec![], vec![])
+        }
+    }
+}
+
+/// Queries over the inventory and with its functions.
+const INVENTORY_QUERIES: &[&str] = &[
+    "SELECT kind, count(*) AS n, count(DISTINCT address) AS addresses FROM inventory GROUP BY 1 ORDER BY 1",
+    "SELECT k8s_subject(src_ip, time) AS src, k8s_kind(dst_ip, time) AS dst_kind, count(*) AS n, sum(bytes_src_to_dst) AS b \
+     FROM flows GROUP BY 1, 2 ORDER BY 1, 2",
+    "SELECT src_namespace, src_workload, dst_namespace, dst_workload, count(*) AS n FROM flows_k8s GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+];
+
+/// Queries with the location functions and a set of autonomous systems.
+const GEO_QUERIES: &[&str] = &[
+    "SELECT geo_country(dst_ip) AS c, geo_city(dst_ip) AS city, asn(dst_ip) AS a, as_org(dst_ip) AS o, \
+     sum(bytes_src_to_dst) AS b FROM flows WHERE is_public(dst_ip) GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    "SELECT ip_set_label(dst_ip, 'networks') AS l, count(*) AS n FROM flows WHERE ip_in_set(dst_ip, 'networks') GROUP BY 1 ORDER BY 1",
+];
 
 /// A report's JSON without `generated_at`, and its stderr.
 fn report(args: &[&str], env: &[(&str, String)]) -> (Value, String) {
@@ -132,13 +187,15 @@ fn a_scheduler_and_two_executors_answer_every_report_and_query_as_one_process() 
     let az = crate::need!(azurite(), SERVERS);
     let env = azure_env(&az);
     let (config, lake) = scenario_on_azurite(tmp.path(), &az);
-    let (url, _nodes) = cluster(tmp.path(), &env, 2);
+    let (geo, dbs) = geo_dbs(tmp.path());
+    let (url, _nodes) = cluster(tmp.path(), &env, 2, &geo);
     let config = config.to_str().unwrap();
     let mut findings = 0;
     for kind in ["summary", "exfil", "exposure", "rules", "workloads"] {
-        let args = [
+        let mut args = vec![
             "report", kind, "--lake", &lake, "--config", config, "--format", "json",
         ];
+        args.extend(geo.iter().map(String::as_str));
         let (alone, _) = report(&args, &env);
         let mut on_cluster = args.to_vec();
         on_cluster.extend(["--cluster", &url]);
@@ -149,6 +206,16 @@ fn a_scheduler_and_two_executors_answer_every_report_and_query_as_one_process() 
             "{said}"
         );
         findings += alone["findings"].as_array().map_or(0, Vec::len);
+        if kind == "exfil" {
+            let text = alone.to_string();
+            assert!(
+                text.contains("\"src_workload\":\""),
+                "the inventory names workloads: {text}"
+            );
+            if !geo.is_empty() {
+                assert!(text.contains("\"dst_country\":\"DE\""), "places: {text}");
+            }
+        }
     }
     assert!(findings > 0, "the scenario's incidents are found");
 
@@ -157,14 +224,61 @@ fn a_scheduler_and_two_executors_answer_every_report_and_query_as_one_process() 
         "watch.txt",
         "0.0.0.0/1 low-half\n128.0.0.0/1 high-half\n10.0.0.0/8 inside\n",
     );
-    let set = format!("watch={}", watch.display());
-    for q in crate::cluster::QUERIES {
-        let args = ["sql", "--lake", &lake, "--set", &set, "--format", "json", q];
+    let networks = crate::common::write(
+        tmp.path(),
+        "networks.txt",
+        "AS208294 example-ltd\nAS8075 microsoft\n52.100.0.0/16 saas\n",
+    );
+    let mut sets = vec!["--set".to_string(), format!("watch={}", watch.display())];
+    let mut queries: Vec<&str> = crate::cluster::QUERIES.to_vec();
+    queries.extend(INVENTORY_QUERIES);
+    if !geo.is_empty() {
+        sets.extend([
+            "--set".to_string(),
+            format!("networks={}", networks.display()),
+        ]);
+        sets.extend(geo.iter().cloned());
+        queries.extend(GEO_QUERIES);
+    }
+    for q in queries {
+        let mut args = vec!["sql", "--lake", &lake, "--format", "json"];
+        args.extend(sets.iter().map(String::as_str));
+        args.push(q);
         let alone = run_ok(&args, &env);
         let mut on_cluster = args.to_vec();
         on_cluster.extend(["--cluster", &url]);
         assert_eq!(run_ok(&on_cluster, &env), alone, "{q}");
-        assert!(alone.len() > 2, "{q}: {alone}");
+        assert!(alone.contains('{'), "{q} finds rows: {alone}");
+        if GEO_QUERIES.contains(&q) {
+            assert!(
+                alone.contains("\"DE\"") || alone.contains("saas"),
+                "{q} places peers: {alone}"
+            );
+        }
+    }
+
+    // A client asking a database the nodes did not load is refused, naming it.
+    if let Some(ipinfo) = dbs.get(2) {
+        let q = "SELECT geo_country(dst_ip) AS c, count(*) AS n FROM flows GROUP BY 1";
+        let args = [
+            "sql",
+            "--lake",
+            &lake,
+            "--geo-db",
+            ipinfo.to_str().unwrap(),
+            "--cluster",
+            &url,
+            q,
+        ];
+        let out = run(&args, &env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("ipinfo lite.mmdb built")
+                && err.contains("not loaded on this node")
+                && err.contains("--geo-db"),
+            "{err}"
+        );
     }
 }
 
@@ -179,7 +293,7 @@ fn an_executor_killed_during_a_query_gives_the_right_answer_or_a_clear_error() {
     let az = crate::need!(azurite(), SERVERS);
     let env = azure_env(&az);
     let (_, lake) = scenario_on_azurite(tmp.path(), &az);
-    let (url, mut nodes) = cluster(tmp.path(), &env, 2);
+    let (url, mut nodes) = cluster(tmp.path(), &env, 2, &[]);
     let args = ["sql", "--lake", &lake, "--format", "csv", LONG_QUERY];
     let alone = run_ok(&args, &env);
     let mut query = Command::new(env!("CARGO_BIN_EXE_flowlake"));
@@ -203,6 +317,11 @@ fn an_executor_killed_during_a_query_gives_the_right_answer_or_a_clear_error() {
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
+    );
+    eprintln!(
+        "query with a killed executor: exit {:?} in {:.1?}",
+        out.status.code(),
+        t0.elapsed()
     );
     match out.status.code() {
         Some(0) => assert_eq!(stdout, alone, "a retried answer is the right one"),
