@@ -569,7 +569,6 @@ struct SetWire {
     v6: Vec<(u128, u128, u32)>,
     labels: Vec<String>,
     /// Listed autonomous systems (AS number, label), matched through [`SetsWire::geo`].
-    #[serde(default)]
     asns: Vec<(u32, u32)>,
     entries: usize,
     path: PathBuf,
@@ -586,7 +585,6 @@ struct SetsWire {
     tags: Option<String>,
     /// The location databases the sets' autonomous systems are matched through, which each
     /// node loads itself ([`GeoDbs::opened`]).
-    #[serde(default)]
     geo: Vec<super::geo::DbId>,
 }
 
