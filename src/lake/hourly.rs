@@ -525,6 +525,32 @@ impl HourlyAgg {
     }
 }
 
+/// The rows of each direction and decision in a batch [`HourlyAgg::finish`] made (sorted by
+/// them): `(kind, rows)` with kind 0 inbound deny, 1 inbound allow, 2 outbound deny, 3
+/// outbound allow.
+pub fn kind_ranges(batch: &RecordBatch) -> Vec<(usize, std::ops::Range<usize>)> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .expect("an hourly batch")
+            .as_string::<i32>()
+            .clone()
+    };
+    let (direction, decision) = (column("direction"), column("decision"));
+    let kind = |r: usize| {
+        2 * usize::from(direction.value(r) == "outbound")
+            + usize::from(decision.value(r) == "allow")
+    };
+    let mut out: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    for r in 0..batch.num_rows() {
+        match out.last_mut() {
+            Some((k, range)) if *k == kind(r) => range.end = r + 1,
+            _ => out.push((kind(r), r..r + 1)),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

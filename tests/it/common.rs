@@ -275,6 +275,38 @@ pub fn sql_json(lake: &Path, query: &str) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Every row group of the lake's `hourly` files holds one direction and one decision (their
+/// statistics' minimum is their maximum), so that reports' predicates skip the others.
+pub fn assert_rollup_row_groups_are_one_kind(lake: &Path) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut groups = 0;
+    for e in walkdir::WalkDir::new(lake.join("hourly")) {
+        let p = e.unwrap().into_path();
+        if p.extension().is_none_or(|x| x != "parquet") {
+            continue;
+        }
+        let reader = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+        let meta = reader.metadata();
+        let schema = meta.file_metadata().schema_descr();
+        for rg in meta.row_groups() {
+            for name in ["direction", "decision"] {
+                let i = (0..schema.num_columns())
+                    .find(|&i| schema.column(i).name() == name)
+                    .unwrap();
+                let stats = rg.column(i).statistics().expect("statistics");
+                assert_eq!(
+                    stats.min_bytes_opt(),
+                    stats.max_bytes_opt(),
+                    "{}: a row group mixes values of {name}",
+                    p.display()
+                );
+            }
+            groups += 1;
+        }
+    }
+    assert!(groups > 0, "{} has rollup row groups", lake.display());
+}
+
 /// The `hourly` rollup of a lake holds exactly its raw tuples aggregated by hour and key:
 /// per key and hour, the rollup's rows summed equal the raw tuples' figures (checked with
 /// `EXCEPT` both ways). Returns the number of keys.
@@ -298,6 +330,7 @@ pub fn assert_rollup_matches(lake: &Path) -> u64 {
            (SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM h)) AS only_raw, \
            (SELECT count(*) FROM (SELECT * FROM h EXCEPT SELECT * FROM r)) AS only_hourly"
     );
+    assert_rollup_row_groups_are_one_kind(lake);
     let rows = sql_json(lake, &query);
     let r = &rows[0];
     assert_eq!(
