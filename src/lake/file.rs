@@ -223,9 +223,10 @@ const HOURLY_SPILL_ROWS: usize = 1 << 16;
 /// Rows of one direction and decision gathered before they are written as one row group of
 /// the `hourly` twin. Row groups of a single direction and decision let a report's predicate
 /// (`direction = 'outbound' AND decision = 'allow'`) skip the others by their statistics:
-/// with each spill's four kinds in one row group nothing was skipped, and the same lake with
-/// its rollup sorted across each file ran the exfil report 21 % and exposure 40 % faster.
-/// Four of these are held at most: about the memory of one spill.
+/// with each spill's four kinds in one row group nothing was skipped. Measured on the 103.7 M
+/// tuple bench lake, compacted by the previous build and by this one, reports by one binary:
+/// exfil 1.07 → 0.93 s, exposure 0.63 → 0.40 s, rules and summary unchanged; ingest of the
+/// quarter 2.05 → 2.16 s. Four of these are held at most: about the memory of one spill.
 const HOURLY_KIND_ROWS: usize = 1 << 14;
 
 /// A `flows` data file and its `hourly` twin (same name, under `hourly/date=…/`): every batch
