@@ -293,9 +293,7 @@ impl FlowsFile {
     /// writes the kinds that have a row group's worth; with `all`, every pending row.
     fn spill(&mut self, all: bool) -> Result<()> {
         if !self.agg.is_empty() {
-            let batch = self.agg.finish();
-            // Sorted by direction and decision first: one slice per kind present.
-            let kinds = hourly::kind_ranges(&batch);
+            let (batch, kinds) = self.agg.finish();
             for (kind, range) in kinds {
                 self.pending[kind].push(batch.slice(range.start, range.len()));
             }

@@ -436,8 +436,10 @@ impl HourlyAgg {
     /// Takes the rows aggregated so far as one batch of the `hourly` schema, sorted by
     /// [`Key`] (direction and decision, hour, the rest: pages hold one direction and decision
     /// and a narrow time range, so predicates on either skip pages), and starts over
-    /// (forgetting the strings it interned too, so memory stays bounded by one spill).
-    pub fn finish(&mut self) -> RecordBatch {
+    /// (forgetting the strings it interned too, so memory stays bounded by one spill). With it
+    /// come the rows of each direction and decision present, in order: `(kind, rows)` with
+    /// kind 0 inbound deny, 1 inbound allow, 2 outbound deny, 3 outbound allow.
+    pub fn finish(&mut self) -> (RecordBatch, Vec<(usize, std::ops::Range<usize>)>) {
         let mut rows: Vec<(Key, Acc)> = self.rows.drain().collect();
         let text = |t: &Interner, id: u32| t.text[id as usize].clone();
         // By direction and decision, then hour (so time predicates skip pages), then the rest.
@@ -455,7 +457,13 @@ impl HourlyAgg {
         );
         let mut counts: [Int64Builder; 4] = std::array::from_fn(|_| Int64Builder::with_capacity(n));
         let mut sums: [Int64Builder; 4] = std::array::from_fn(|_| Int64Builder::with_capacity(n));
-        for (k, a) in &rows {
+        let mut kinds: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        for (r, (k, a)) in rows.iter().enumerate() {
+            let kind = 2 * usize::from(k.outbound) + usize::from(k.allow);
+            match kinds.last_mut() {
+                Some((last, range)) if *last == kind => range.end = r + 1,
+                _ => kinds.push((kind, r..r + 1)),
+            }
             hour.append_value(k.hour);
             let g = text(&self.groups, k.group);
             for (b, part) in group.iter_mut().zip(g.split('\u{1}')) {
@@ -521,34 +529,8 @@ impl HourlyAgg {
         let batch =
             RecordBatch::try_new(hourly_schema(), cols).expect("builders match the hourly schema");
         *self = HourlyAgg::default();
-        batch
+        (batch, kinds)
     }
-}
-
-/// The rows of each direction and decision in a batch [`HourlyAgg::finish`] made (sorted by
-/// them): `(kind, rows)` with kind 0 inbound deny, 1 inbound allow, 2 outbound deny, 3
-/// outbound allow.
-pub fn kind_ranges(batch: &RecordBatch) -> Vec<(usize, std::ops::Range<usize>)> {
-    let column = |name: &str| {
-        batch
-            .column_by_name(name)
-            .expect("an hourly batch")
-            .as_string::<i32>()
-            .clone()
-    };
-    let (direction, decision) = (column("direction"), column("decision"));
-    let kind = |r: usize| {
-        2 * usize::from(direction.value(r) == "outbound")
-            + usize::from(decision.value(r) == "allow")
-    };
-    let mut out: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-    for r in 0..batch.num_rows() {
-        match out.last_mut() {
-            Some((k, range)) if *k == kind(r) => range.end = r + 1,
-            _ => out.push((kind(r), r..r + 1)),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -653,7 +635,7 @@ mod tests {
         let mut agg = HourlyAgg::default();
         agg.add(&rows.finish());
         assert_eq!(agg.len(), 4);
-        let b = agg.finish();
+        let (b, _) = agg.finish();
         assert!(agg.is_empty());
         let i64s = |c: &str| -> Vec<Option<i64>> {
             b.column_by_name(c)
