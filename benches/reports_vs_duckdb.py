@@ -7,7 +7,8 @@ Four variants per report, each timed the same way:
   - DuckDB raw        DuckDB running the SQL of `flowlake report --raw --print-sql` on the raw
                       Parquet (`flows`): the same SQL on the raw tuples;
   - DuckDB rollup     DuckDB running the SQL flowlake runs by default on the rollup's Parquet
-                      (`hourly`): the leanest peer, given the same rollup.
+                      (`hourly`, and `coverage` for the coverage query): the leanest peer, given
+                      the same rollup.
 
 Usage: python3 benches/reports_vs_duckdb.py [--out bench-out/reports] [--flowlake target/release/flowlake]
                                             [--days 30 --nics 60 --tuples-per-hour 2400] [--runs 3] [--threads 2]
@@ -185,6 +186,8 @@ con.sql(f"SET threads = {args.threads}")
 con.sql("SET TimeZone = 'UTC'")
 con.sql(f"CREATE VIEW flows AS SELECT * FROM read_parquet('{lake}/flows/*/*.parquet', hive_partitioning = true)")
 con.sql(f"CREATE VIEW hourly AS SELECT * FROM read_parquet('{lake}/hourly/*/*.parquet', hive_partitioning = true)")
+if os.path.isdir(os.path.join(lake, "coverage")):
+    con.sql(f"CREATE VIEW coverage AS SELECT * FROM read_parquet('{lake}/coverage/*/*.parquet', hive_partitioning = true)")
 hourly_rows = sum(f["rows"] for d, files in manifest.get("tables", {}).items() if d.startswith("hourly/")
                   for f in files)
 

@@ -5,7 +5,8 @@
 //! partition into new files (batch by batch, never the whole partition in memory) and swaps
 //! them in with the same atomic commit as ingest, so a reader sees the old files or the new
 //! ones, never both and never neither. A partition with files written before the hourly
-//! rollup existed is rewritten whatever its file count, which writes their rollup.
+//! rollup or the coverage table existed is rewritten whatever its file count, which writes
+//! their twins.
 
 use serde::Serialize;
 
@@ -58,7 +59,7 @@ pub struct CompactSummary {
 }
 
 /// Compacts every partition with at least `min_files` files, or with files that have no
-/// hourly rollup yet, one commit per partition.
+/// hourly rollup or coverage twin yet, one commit per partition.
 pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary> {
     let mut summary = CompactSummary::default();
     let todo: Vec<(String, Vec<FileEntry>)> = lake
@@ -66,13 +67,16 @@ pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary>
         .partitions
         .iter()
         .filter(|(p, files)| {
-            files.len() >= opts.min_files.max(2) || lake.manifest().files_without_rollup(p) > 0
+            let m = lake.manifest();
+            files.len() >= opts.min_files.max(2)
+                || m.files_without_rollup(p) > 0
+                || m.files_without_coverage(p) > 0
         })
         .map(|(p, f)| (p.clone(), f.clone()))
         .collect();
     for (partition, files) in todo {
         let mut txn = lake.begin()?;
-        let (dir, hourly_dir) = (txn.partition_dir(&partition), txn.hourly_dir(&partition));
+        let dirs = txn.twin_dirs(&partition);
         let mut seq = 0;
         let mut out: Option<FlowsFile> = None;
         let mut done: Vec<FlowsEntries> = Vec::new();
@@ -89,8 +93,7 @@ pub fn compact(lake: &mut Lake, opts: &CompactOptions) -> Result<CompactSummary>
                 seq += 1;
                 let name = format!("part-{}-c-{seq:05}.parquet", txn.stem());
                 out = Some(FlowsFile::create(
-                    &dir,
-                    &hourly_dir,
+                    &dirs,
                     name,
                     opts.zstd_level,
                     opts.row_group_rows,

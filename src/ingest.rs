@@ -264,8 +264,7 @@ impl Files<'_> {
                 self.seq
             );
             let file = FlowsFile::create(
-                &self.txn.partition_dir(&partition),
-                &self.txn.hourly_dir(&partition),
+                &self.txn.twin_dirs(&partition),
                 name,
                 1,
                 crate::lake::file::ROW_GROUP_ROWS,
@@ -798,8 +797,8 @@ fn drop_blob_rows(lake: &Lake, txn: &mut Txn, blobs: &HashMap<u64, String>) -> R
             seq += 1;
             let name = format!("part-{}-r-{seq:05}.parquet", txn.stem());
             let src = lake.data_file(partition, &f.name)?;
-            let dirs = (txn.partition_dir(partition), txn.hourly_dir(partition));
-            let kept = rewrite_without(&src, f, &keys, &ids, (&dirs.0, &dirs.1), name)?;
+            let dirs = txn.twin_dirs(partition);
+            let kept = rewrite_without(&src, f, &keys, &ids, &dirs, name)?;
             dropped += f.rows - kept.as_ref().map_or(0, |k| k.raw.rows);
             txn.remove_file(partition, &f.name);
             if let Some(k) = kept {

@@ -2,7 +2,7 @@
 //! commit.
 //!
 //! Why: raw tuples are for investigations, weeks back; the hourly rollup is for a year of
-//! reports and baselines. A nightly `flowlake retain --raw 30d --hourly 400d` keeps the lake's
+//! reports and baselines (the `coverage` table, made from it, goes with it). A nightly `flowlake retain --raw 30d --hourly 400d` keeps the lake's
 //! size flat. A day's partition is dropped once all of it is older than the horizon (`now`
 //! minus the span), so the lake keeps at least the span and at most a day more. The drop is
 //! one transaction ([`crate::lake`]): on a local lake each dropped directory disappears in one
@@ -16,11 +16,14 @@
 //! Rejects files whose every line is from a blob hour before the raw horizon go with the raw
 //! tuples; a line whose hour is unknown keeps its file.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
-use crate::lake::hourly::hourly_dir;
+use crate::lake::coverage::{COVERAGE_DIR, coverage_dir};
+use crate::lake::hourly::{HOURLY_DIR, hourly_dir};
 use crate::lake::{Lake, REJECTS_DIR, flows_dir};
 use crate::source::hour_of;
 
@@ -163,15 +166,17 @@ pub fn retain(lake: &mut Lake, opts: &RetainOptions) -> Result<RetainSummary> {
     if let Some(span) = opts.hourly {
         let before = horizon(opts.now, span)?;
         summary.hourly_before = Some(before);
-        let prefix = format!("{}/", crate::lake::hourly::HOURLY_DIR);
+        // The coverage table goes with the rollup it is made from.
+        let prefixes = [HOURLY_DIR, COVERAGE_DIR].map(|t| format!("{t}/"));
         let parts = m
             .tables
             .keys()
-            .filter_map(|d| d.strip_prefix(&prefix))
+            .filter_map(|d| prefixes.iter().find_map(|p| d.strip_prefix(p)))
             .map(str::to_string)
-            .collect::<Vec<_>>();
+            .collect::<BTreeSet<_>>();
         for (p, d) in old_partitions(parts.iter(), before) {
             drop_dir(hourly_dir(&p), &mut summary);
+            drop_dir(coverage_dir(&p), &mut summary);
             summary.hourly_days.push(d);
         }
     }

@@ -316,9 +316,15 @@ pub fn flows_schema() -> SchemaRef {
 
 /// The `flows` column reference as a Markdown table (what `docs/SCHEMA.md` contains).
 pub fn markdown() -> String {
-    let mut s = markdown_table(COLUMNS);
+    partitioned_markdown(COLUMNS, "time")
+}
+
+/// A partitioned table's column list as a Markdown table, ending in the partition column:
+/// the UTC date of column `time`.
+pub fn partitioned_markdown(columns: &[Column], time: &str) -> String {
+    let mut s = markdown_table(columns);
     s.push_str(&format!(
-        "| `{PARTITION_COLUMN}` | string (Hive partition `date=YYYY-MM-DD`) | no | {ALL} | UTC date of `time`; a directory, not a column inside the files. |\n"
+        "| `{PARTITION_COLUMN}` | string (Hive partition `date=YYYY-MM-DD`) | no | {ALL} | UTC date of `{time}`; a directory, not a column inside the files. |\n"
     ));
     s
 }

@@ -7,7 +7,7 @@ SELECT
     sum(tuples)                                                AS tuples,
     min(first_seen)                                            AS first_seen,
     max(last_seen)                                             AS last_seen
-FROM {{rows}}
+FROM {{nic_hours}}
 WHERE time >= {{since}} AND time < {{until}}
   AND nsg_name IS NOT NULL
 GROUP BY nsg_name

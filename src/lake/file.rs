@@ -23,6 +23,7 @@ use parquet::schema::types::ColumnPath;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, IoContext, Result};
+use crate::lake::coverage::{self, CoverageAgg, coverage_schema};
 use crate::lake::hourly::{self, HourlyAgg, hourly_schema};
 use crate::lake::manifest::FileEntry;
 use crate::schema::{self, flows_schema};
@@ -229,46 +230,66 @@ const HOURLY_SPILL_ROWS: usize = 1 << 16;
 /// quarter 2.05 → 2.16 s. Four of these are held at most: about the memory of one spill.
 const HOURLY_KIND_ROWS: usize = 1 << 14;
 
-/// A `flows` data file and its `hourly` twin (same name, under `hourly/date=…/`): every batch
-/// written to the one is aggregated into the other ([`crate::lake::hourly`]).
+/// A `flows` data file and its twins (same name, under `hourly/date=…/` and
+/// `coverage/date=…/`): every batch written to the one is aggregated into the `hourly` rollup
+/// ([`crate::lake::hourly`]), and the rollup's rows into `coverage`
+/// ([`crate::lake::coverage`]).
 pub struct FlowsFile {
     raw: DataFile,
     agg: HourlyAgg,
+    /// Coverage rows of the whole file (one per hour and NIC: small), written at the end.
+    coverage: CoverageAgg,
     /// Spilled rollup rows not written yet, by direction and decision
     /// ([`HOURLY_KIND_ROWS`]).
     pending: [Vec<RecordBatch>; 4],
     hourly: Option<DataFile>,
     hourly_dir: PathBuf,
+    coverage_dir: PathBuf,
     zstd_level: i32,
     /// Blob ids with rows in this file.
     pub blobs: BTreeSet<u64>,
 }
 
-/// The entries of a finished [`FlowsFile`]: the `flows` file and its `hourly` twin.
+/// Where a [`FlowsFile`] and its twins are written: the staging directories of one
+/// partition of `flows`, `hourly` and `coverage` ([`crate::lake::Txn::twin_dirs`]).
+#[derive(Debug, Clone)]
+pub struct TwinDirs {
+    /// `flows/date=…`.
+    pub flows: PathBuf,
+    /// `hourly/date=…`.
+    pub hourly: PathBuf,
+    /// `coverage/date=…`.
+    pub coverage: PathBuf,
+}
+
+/// The entries of a finished [`FlowsFile`]: the `flows` file and its twins.
 #[derive(Debug, Clone)]
 pub struct FlowsEntries {
     /// The raw tuples.
     pub raw: FileEntry,
     /// Their hourly rollup (same name and blobs).
     pub hourly: FileEntry,
+    /// Their hours and NICs (same name and blobs).
+    pub coverage: FileEntry,
 }
 
 impl FlowsFile {
-    /// Creates `flows_dir/name` and, once it has rows, `hourly_dir/name` (see
-    /// [`DataFile::create`] for the other arguments).
+    /// Creates `dirs.flows/name` and, once it has rows, `dirs.hourly/name` and
+    /// `dirs.coverage/name` (see [`DataFile::create`] for the other arguments).
     pub fn create(
-        flows_dir: &Path,
-        hourly_dir: &Path,
+        dirs: &TwinDirs,
         name: String,
         zstd_level: i32,
         row_group_rows: usize,
     ) -> Result<FlowsFile> {
         Ok(FlowsFile {
-            raw: DataFile::create(flows_dir, name, zstd_level, row_group_rows)?,
+            raw: DataFile::create(&dirs.flows, name, zstd_level, row_group_rows)?,
             agg: HourlyAgg::default(),
+            coverage: CoverageAgg::default(),
             pending: Default::default(),
             hourly: None,
-            hourly_dir: hourly_dir.to_path_buf(),
+            hourly_dir: dirs.hourly.clone(),
+            coverage_dir: dirs.coverage.clone(),
             zstd_level,
             blobs: BTreeSet::new(),
         })
@@ -294,6 +315,7 @@ impl FlowsFile {
     fn spill(&mut self, all: bool) -> Result<()> {
         if !self.agg.is_empty() {
             let (batch, kinds) = self.agg.finish();
+            self.coverage.add(&batch);
             for (kind, range) in kinds {
                 self.pending[kind].push(batch.slice(range.start, range.len()));
             }
@@ -331,11 +353,21 @@ impl FlowsFile {
         }
         self.spill(true)?;
         let mut hourly = self.hourly.take().expect("a file with rows has a rollup");
+        let mut coverage = DataFile::create_with(
+            &self.coverage_dir,
+            self.raw.name.clone(),
+            (coverage_schema(), coverage::TIME_RANGE),
+            self.zstd_level,
+            ROW_GROUP_ROWS,
+        )?;
+        coverage.write(&self.coverage.finish())?;
         self.raw.blobs = self.blobs.clone();
-        hourly.blobs = self.blobs;
+        hourly.blobs = self.blobs.clone();
+        coverage.blobs = self.blobs;
         Ok(Some(FlowsEntries {
             raw: self.raw.finish()?,
             hourly: hourly.finish()?,
+            coverage: coverage.finish()?,
         }))
     }
 }
@@ -365,10 +397,10 @@ pub fn rewrite_without(
     entry: &FileEntry,
     drop_keys: &HashSet<&str>,
     drop_ids: &HashSet<u64>,
-    (flows_dir, hourly_dir): (&Path, &Path),
+    dirs: &TwinDirs,
     name: String,
 ) -> Result<Option<FlowsEntries>> {
-    let mut out = FlowsFile::create(flows_dir, hourly_dir, name, 3, ROW_GROUP_ROWS)?;
+    let mut out = FlowsFile::create(dirs, name, 3, ROW_GROUP_ROWS)?;
     read_batches(src, |batch| {
         let blob = batch.column(schema::idx::SOURCE_BLOB).as_string::<i32>();
         let keep: BooleanArray = (0..blob.len())

@@ -148,12 +148,7 @@ pub fn hourly_schema() -> SchemaRef {
 
 /// The `hourly` column reference as a Markdown table (in `docs/SCHEMA.md`).
 pub fn markdown() -> String {
-    let mut s = schema::markdown_table(COLUMNS);
-    s.push_str(&format!(
-        "| `{}` | string (Hive partition `date=YYYY-MM-DD`) | no | {ALL} | UTC date of `hour`; a directory, not a column inside the files. |\n",
-        schema::PARTITION_COLUMN
-    ));
-    s
+    schema::partitioned_markdown(COLUMNS, "hour")
 }
 
 const HOUR_US: i64 = 3_600_000_000;

@@ -221,13 +221,28 @@ impl Manifest {
     /// Files of `flows` partition `partition` (`date=…`) without their `hourly` twin
     /// (written before the rollup existed).
     pub fn files_without_rollup(&self, partition: &str) -> usize {
-        let twins = self.tables.get(&super::hourly::hourly_dir(partition));
-        self.partitions.get(partition).map_or(0, |files| {
-            files
-                .iter()
-                .filter(|f| !twins.is_some_and(|t| t.iter().any(|h| h.name == f.name)))
-                .count()
-        })
+        without_twin(
+            self.partitions.get(partition),
+            self.tables.get(&super::hourly::hourly_dir(partition)),
+        )
+    }
+
+    /// Files of `flows` partition `partition` without their `coverage` twin (written before
+    /// the table existed).
+    pub fn files_without_coverage(&self, partition: &str) -> usize {
+        without_twin(
+            self.partitions.get(partition),
+            self.tables.get(&super::coverage::coverage_dir(partition)),
+        )
+    }
+
+    /// Files of `hourly` partition `partition` without their `coverage` twin: also those
+    /// whose raw tuples retention dropped.
+    pub fn rollup_without_coverage(&self, partition: &str) -> usize {
+        without_twin(
+            self.tables.get(&super::hourly::hourly_dir(partition)),
+            self.tables.get(&super::coverage::coverage_dir(partition)),
+        )
     }
 
     /// Total rows over all files of `flows`.
@@ -252,6 +267,16 @@ impl Manifest {
             .is_some_and(|(files, name)| files.iter().any(|f| f.name == name));
         live || self.garbage.iter().any(|g| g.path == path)
     }
+}
+
+/// How many of `files` have no file of the same name among `twins`.
+fn without_twin(files: Option<&Vec<FileEntry>>, twins: Option<&Vec<FileEntry>>) -> usize {
+    files.map_or(0, |files| {
+        files
+            .iter()
+            .filter(|f| !twins.is_some_and(|t| t.iter().any(|h| h.name == f.name)))
+            .count()
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@
 //! LAKE/flows/date=YYYY-MM-DD/part-*.parquet   the `flows` table (Hive partitions)
 //! LAKE/hourly/date=YYYY-MM-DD/part-*.parquet  the `hourly` rollup: each file the twin of the
 //!                                             `flows` file of the same name
+//! LAKE/coverage/date=YYYY-MM-DD/part-*.parquet  the `coverage` table (tuples per hour and
+//!                                             NIC): the same files' second twins
 //! LAKE/inventory/part-*.parquet               the `inventory` table (addresses over time)
 //! LAKE/rejects/rejects-*.ndjson               rejected input, one JSON object per line
 //! LAKE/_flowlake/manifest.json                committed state (files, blob checkpoints)
@@ -22,6 +24,7 @@
 //! A transaction's files are always written to a local staging directory first
 //! ([`Txn::partition_dir`]); the backend decides how they become visible.
 
+pub mod coverage;
 pub mod file;
 pub mod hourly;
 mod local;
@@ -137,22 +140,30 @@ impl Txn {
         self.dir.join(REJECTS_DIR)
     }
 
-    /// Staging directory for new files of `hourly` partition `partition`.
-    pub fn hourly_dir(&self, partition: &str) -> PathBuf {
-        self.table_dir(&hourly::hourly_dir(partition))
+    /// Staging directories for new files of `flows` partition `partition` and their `hourly`
+    /// and `coverage` twins.
+    pub fn twin_dirs(&self, partition: &str) -> file::TwinDirs {
+        file::TwinDirs {
+            flows: self.partition_dir(partition),
+            hourly: self.table_dir(&hourly::hourly_dir(partition)),
+            coverage: self.table_dir(&coverage::coverage_dir(partition)),
+        }
     }
 
-    /// Records a finished `flows` data file and its `hourly` twin, written under
-    /// [`Txn::partition_dir`] and [`Txn::hourly_dir`].
+    /// Records a finished `flows` data file and its twins, written under
+    /// [`Txn::twin_dirs`].
     pub fn add_files(&mut self, partition: &str, entries: file::FlowsEntries) {
         self.add_table_file(&flows_dir(partition), entries.raw);
         self.add_table_file(&hourly::hourly_dir(partition), entries.hourly);
+        self.add_table_file(&coverage::coverage_dir(partition), entries.coverage);
     }
 
-    /// Removes a committed data file of `flows` partition `partition`, and its `hourly` twin.
+    /// Removes a committed data file of `flows` partition `partition`, and its twins (those
+    /// it has: files written before a twin existed have none).
     pub fn remove_file(&mut self, partition: &str, name: &str) {
         self.remove_table_file(&flows_dir(partition), name);
         self.remove_table_file(&hourly::hourly_dir(partition), name);
+        self.remove_table_file(&coverage::coverage_dir(partition), name);
     }
 
     /// Records a finished data file written under [`Txn::table_dir`] of `dir`.

@@ -262,8 +262,8 @@ pub struct LakeSession {
     pub commit_pending: bool,
 }
 
-/// Opens a session over the lake at `lake`: tables `flows` (with its `date` partitions) and
-/// `inventory`, the views of [`VIEWS`], and every flowlake function, with the IP sets of
+/// Opens a session over the lake at `lake`: tables `flows` (with its `date` partitions), its
+/// twins `hourly` and `coverage` (when the lake has them) and `inventory`, the views of [`VIEWS`], and every flowlake function, with the IP sets of
 /// `opts` and the lake's inventory.
 pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<LakeSession> {
     let geo = Arc::new(GeoDbs::load(&opts.geo_dbs)?);
@@ -298,6 +298,9 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
     ctx.register_table("flows", Arc::new(FlowsTable::open(lake, &manifest, &ctx)?))?;
     if let Some(hourly) = FlowsTable::open_hourly(lake, &manifest, &ctx)? {
         ctx.register_table("hourly", Arc::new(hourly))?;
+    }
+    if let Some(coverage) = FlowsTable::open_coverage(lake, &manifest, &ctx)? {
+        ctx.register_table("coverage", Arc::new(coverage))?;
     }
     let inventory = Arc::new(k8s::load(&ctx, lake, &manifest, opts.inventory_span).await?);
     register_all(&ctx, sets.clone(), inventory.clone(), geo.clone());

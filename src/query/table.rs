@@ -1,12 +1,12 @@
-//! The `flows` and `hourly` tables: the lake's Parquet files as DataFusion tables with their
-//! `date` partitions.
+//! The `flows`, `hourly` and `coverage` tables: the lake's Parquet files as DataFusion tables
+//! with their `date` partitions.
 //!
 //! Why: investigations filter on time. A predicate on the partition column prunes directories
 //! by itself, but people write `time >= '...'`, not `date >= '...'`. [`FlowsTable`] wraps
 //! DataFusion's listing table and, for every range or equality predicate on `time`, adds the
 //! implied predicate on `date` (the partition is the UTC date of `time`), so a time predicate
 //! prunes partitions too; within the remaining files Parquet statistics on `time` prune row
-//! groups. The `hourly` rollup is the same with `hour` for `time`.
+//! groups. The `hourly` rollup and the `coverage` table are the same with `hour` for `time`.
 
 use std::sync::Arc;
 
@@ -28,6 +28,7 @@ use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
 
 use crate::error::IoContext;
+use crate::lake::coverage::{COVERAGE_DIR, coverage_schema};
 use crate::lake::hourly::{HOURLY_DIR, hourly_schema};
 use crate::lake::manifest::Manifest;
 use crate::query::committed::{self, CommittedStore};
@@ -38,7 +39,7 @@ const TIME: &str = "time";
 const HOUR: &str = "hour";
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// The lake's `flows` table, or its `hourly` rollup (see the module docs).
+/// The lake's `flows` table, its `hourly` rollup or its `coverage` (see the module docs).
 #[derive(Debug)]
 pub struct FlowsTable {
     inner: ListingTable,
@@ -56,7 +57,7 @@ pub struct TableSpec {
     pub lake: String,
     /// `true` for a URL.
     pub remote: bool,
-    /// The table directory: `flows` or `hourly`.
+    /// The table directory: `flows`, `hourly` or `coverage`.
     pub dir: String,
     /// Every committed data file of a remote lake, as (object path, size); empty for a local
     /// lake, which is listed.
@@ -101,12 +102,32 @@ impl FlowsTable {
         manifest: &Manifest,
         ctx: &SessionContext,
     ) -> crate::Result<Option<FlowsTable>> {
+        FlowsTable::open_twin(lake, manifest, ctx, HOURLY_DIR, hourly_schema())
+    }
+
+    /// The `coverage` table over `LAKE/coverage/`; `None` for a local lake that has none yet.
+    pub fn open_coverage(
+        lake: &Location,
+        manifest: &Manifest,
+        ctx: &SessionContext,
+    ) -> crate::Result<Option<FlowsTable>> {
+        FlowsTable::open_twin(lake, manifest, ctx, COVERAGE_DIR, coverage_schema())
+    }
+
+    /// A table of `flows` twins (`hour` for `time`) in directory `dir`.
+    fn open_twin(
+        lake: &Location,
+        manifest: &Manifest,
+        ctx: &SessionContext,
+        dir: &'static str,
+        schema: SchemaRef,
+    ) -> crate::Result<Option<FlowsTable>> {
         if let Location::Local(root) = lake
-            && !root.join(HOURLY_DIR).is_dir()
+            && !root.join(dir).is_dir()
         {
             return Ok(None);
         }
-        FlowsTable::open_dir(lake, manifest, ctx, (HOURLY_DIR, HOUR), hourly_schema()).map(Some)
+        FlowsTable::open_dir(lake, manifest, ctx, (dir, HOUR), schema).map(Some)
     }
 
     fn open_dir(
@@ -160,6 +181,7 @@ impl FlowsTable {
     pub fn from_spec(spec: TableSpec, runtime: &RuntimeEnv) -> crate::Result<FlowsTable> {
         let (schema, time) = match spec.dir.as_str() {
             HOURLY_DIR => (hourly_schema(), HOUR),
+            COVERAGE_DIR => (coverage_schema(), HOUR),
             crate::lake::FLOWS_DIR => (flows_schema(), TIME),
             other => {
                 return Err(crate::Error::Invalid(format!(

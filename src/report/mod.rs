@@ -256,7 +256,10 @@ async fn prepare<'a>(
         &session.manifest,
         (baseline.since, window.since, window.until),
         opts.raw,
-        session.ctx.table_exist("hourly")?,
+        (
+            session.ctx.table_exist("hourly")?,
+            session.ctx.table_exist("coverage")?,
+        ),
     )?;
     let mut runner = Runner {
         session,

@@ -350,8 +350,13 @@ mod tests {
             generated_at: t,
             window: Span { since: t, until: t },
             baseline: Span { since: t, until: t },
-            source: crate::report::Source::choose(&Default::default(), (t, t, t), true, false)
-                .unwrap(),
+            source: crate::report::Source::choose(
+                &Default::default(),
+                (t, t, t),
+                true,
+                (false, false),
+            )
+            .unwrap(),
             coverage: Coverage::default(),
             counts: Counts::of(std::slice::from_ref(&f)),
             findings: vec![f],

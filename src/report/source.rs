@@ -34,6 +34,15 @@ CAST(CASE WHEN flow_state IS NULL OR flow_state = 'begin' THEN 1 ELSE 0 END AS B
 packets_src_to_dst, bytes_src_to_dst, packets_dst_to_src, bytes_dst_to_src, \
 time AS first_seen, time AS last_seen";
 
+/// The columns of `{{nic_hours}}` (one NIC's tuples in an hour: coverage queries), as the
+/// raw tuples give them.
+const RAW_NIC_COLUMNS: &str = "time, date_bin(INTERVAL '1 hour', time) AS hour, \
+resource_id, nsg_name, mac, CAST(1 AS BIGINT) AS tuples, time AS first_seen, time AS last_seen";
+
+/// The same from the `coverage` table.
+const COVERAGE_COLUMNS: &str =
+    "hour AS time, hour, resource_id, nsg_name, mac, tuples, first_seen, last_seen";
+
 /// The same columns from the rollup (`time` is the hour).
 const HOURLY_COLUMNS: &str = "hour AS time, hour, \
 resource_id, nsg_name, acl_id, mac, rule, direction, decision, protocol, protocol_number, \
@@ -61,6 +70,10 @@ pub struct Source {
     pub raw_hours: Vec<DateTime<Utc>>,
     /// Why this table, in a sentence.
     pub why: String,
+    /// Coverage queries (`{{nic_hours}}`) read the `coverage` table: with the rollup, when
+    /// every rollup file in the range has its coverage twin.
+    #[serde(skip)]
+    coverage: bool,
     /// First instant read (the baseline's start).
     #[serde(skip)]
     since: DateTime<Utc>,
@@ -115,20 +128,25 @@ fn days(list: &[&str]) -> String {
 
 impl Source {
     /// Decides what a report over `[since, until)` with the inner bound `split` (the
-    /// window's start) reads. `raw`: `--raw` was given. `rollup`: the session has the
-    /// `hourly` table.
+    /// window's start) reads. `raw`: `--raw` was given. `tables`: the session has the
+    /// `hourly` table, and the `coverage` table.
     pub fn choose(
         manifest: &Manifest,
         (since, split, until): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>),
         raw: bool,
-        rollup: bool,
+        (rollup, coverage): (bool, bool),
     ) -> Result<Source> {
         let parts = partitions(since, until);
         let gone = raw_gone(manifest, &parts);
+        let coverage = coverage
+            && parts.iter().all(|p| {
+                manifest.files_without_coverage(p) == 0 && manifest.rollup_without_coverage(p) == 0
+            });
         let source = |table, raw_hours, why: String| Source {
             table,
             raw_hours,
             why,
+            coverage: coverage && table == Table::Hourly,
             since,
             until,
         };
@@ -183,9 +201,25 @@ impl Source {
 
     /// The relation the report queries read (`{{rows}}`), in parentheses.
     pub fn relation(&self) -> String {
+        self.relation_of(("hourly", HOURLY_COLUMNS), RAW_COLUMNS)
+    }
+
+    /// The relation coverage queries read (`{{nic_hours}}`: NIC, hour, tuples, first and last
+    /// seen), in parentheses: the `coverage` table where it is complete, else the same rows
+    /// as [`Source::relation`].
+    pub fn nic_relation(&self) -> String {
+        match self.coverage {
+            true => self.relation_of(("coverage", COVERAGE_COLUMNS), RAW_NIC_COLUMNS),
+            false => self.relation(),
+        }
+    }
+
+    /// The rows of `rollup` (a table with `hour`, and its columns) for the whole hours, and
+    /// `raw` columns of `flows` for the rest (or for all of it when reading raw tuples).
+    fn relation_of(&self, (rollup, columns): (&str, &str), raw_columns: &str) -> String {
         let raw = |since: DateTime<Utc>, until: DateTime<Utc>| {
             format!(
-                "SELECT {RAW_COLUMNS} FROM flows WHERE time >= {} AND time < {}",
+                "SELECT {raw_columns} FROM flows WHERE time >= {} AND time < {}",
                 ts(since),
                 ts(until)
             )
@@ -194,7 +228,7 @@ impl Source {
             Table::Flows => format!("({})", raw(self.since, self.until)),
             Table::Hourly => {
                 let mut parts = vec![format!(
-                    "SELECT {HOURLY_COLUMNS} FROM hourly WHERE hour >= {} AND hour < {}{}",
+                    "SELECT {columns} FROM {rollup} WHERE hour >= {} AND hour < {}{}",
                     ts(hour_floor(self.since)),
                     ts(self.until),
                     match self.raw_hours.as_slice() {
@@ -262,7 +296,7 @@ mod tests {
             t("2026-11-02T00:00:00Z"),
             t("2026-11-03T00:00:00Z"),
         );
-        let s = Source::choose(&m, whole, false, true).unwrap();
+        let s = Source::choose(&m, whole, false, (true, true)).unwrap();
         assert_eq!(s.table, Table::Hourly);
         assert!(s.raw_hours.is_empty());
         assert!(!s.relation().contains("FROM flows"), "{}", s.relation());
@@ -272,7 +306,7 @@ mod tests {
             t("2026-11-02T10:30:00Z"),
             t("2026-11-02T23:59:00Z"),
         );
-        let s = Source::choose(&m, split, false, true).unwrap();
+        let s = Source::choose(&m, split, false, (true, true)).unwrap();
         assert_eq!(
             s.raw_hours,
             [t("2026-11-02T10:00:00Z"), t("2026-11-02T23:00:00Z")]
@@ -281,9 +315,61 @@ mod tests {
         assert!(rel.contains("hour NOT IN (TIMESTAMP '2026-11-02T10:00:00.000000Z', TIMESTAMP '2026-11-02T23:00:00.000000Z')"), "{rel}");
         assert!(rel.contains("time >= TIMESTAMP '2026-11-02T23:00:00.000000Z' AND time < TIMESTAMP '2026-11-02T23:59:00.000000Z'"), "{rel}");
 
-        let forced = Source::choose(&m, whole, true, true).unwrap();
+        let forced = Source::choose(&m, whole, true, (true, true)).unwrap();
         assert_eq!(forced.table, Table::Flows);
         assert!(!forced.relation().contains("hourly"));
+    }
+
+    #[test]
+    fn coverage_queries_read_the_coverage_table_only_where_every_file_has_that_twin() {
+        let mut m = lake(&["2026-11-01", "2026-11-02"], &[], &[]);
+        let whole = (
+            t("2026-11-01T00:00:00Z"),
+            t("2026-11-02T00:00:00Z"),
+            t("2026-11-03T00:00:00Z"),
+        );
+        // A lake from before the coverage table: coverage is counted from the rollup.
+        let s = Source::choose(&m, whole, false, (true, true)).unwrap();
+        assert_eq!(s.nic_relation(), s.relation());
+        for d in ["2026-11-01", "2026-11-02"] {
+            m.tables.insert(
+                crate::lake::coverage::coverage_dir(&format!("date={d}")),
+                vec![file("a.parquet")],
+            );
+        }
+        let s = Source::choose(&m, whole, false, (true, true)).unwrap();
+        let rel = s.nic_relation();
+        assert!(rel.contains("FROM coverage WHERE hour >= "), "{rel}");
+        assert!(!rel.contains("hourly") && !rel.contains("flows"), "{rel}");
+        // Hours a bound splits come from raw tuples, as for every other query.
+        let split = (
+            t("2026-11-01T00:00:00Z"),
+            t("2026-11-02T10:30:00Z"),
+            t("2026-11-03T00:00:00Z"),
+        );
+        let rel = Source::choose(&m, split, false, (true, true))
+            .unwrap()
+            .nic_relation();
+        assert!(
+            rel.contains("FROM coverage") && rel.contains("UNION ALL SELECT time, date_bin"),
+            "{rel}"
+        );
+        // Not without the session's table, not with --raw, not past a file without the twin.
+        for (raw, tables) in [(false, (true, false)), (true, (true, true))] {
+            let s = Source::choose(&m, whole, raw, tables).unwrap();
+            assert_eq!(s.nic_relation(), s.relation());
+        }
+        m.tables
+            .get_mut(&hourly_dir("date=2026-11-02"))
+            .unwrap()
+            .push(file("b.parquet"));
+        m.partitions
+            .get_mut("date=2026-11-02")
+            .unwrap()
+            .push(file("b.parquet"));
+        let s = Source::choose(&m, whole, false, (true, true)).unwrap();
+        assert_eq!(s.table, Table::Hourly);
+        assert_eq!(s.nic_relation(), s.relation());
     }
 
     #[test]
@@ -294,7 +380,7 @@ mod tests {
             t("2026-11-02T00:00:00Z"),
             t("2026-11-03T00:00:00Z"),
         );
-        let s = Source::choose(&m, span, false, true).unwrap();
+        let s = Source::choose(&m, span, false, (true, true)).unwrap();
         assert_eq!(s.table, Table::Flows);
         assert!(s.why.contains("1 files of flows"), "{}", s.why);
         // Outside the range, a file without a twin does not matter.
@@ -304,7 +390,9 @@ mod tests {
             t("2026-11-03T00:00:00Z"),
         );
         assert_eq!(
-            Source::choose(&m, later, false, true).unwrap().table,
+            Source::choose(&m, later, false, (true, true))
+                .unwrap()
+                .table,
             Table::Hourly
         );
     }
@@ -322,10 +410,12 @@ mod tests {
             t("2026-11-03T00:00:00Z"),
         );
         assert_eq!(
-            Source::choose(&m, whole, false, true).unwrap().table,
+            Source::choose(&m, whole, false, (true, true))
+                .unwrap()
+                .table,
             Table::Hourly
         );
-        let e = Source::choose(&m, whole, true, true)
+        let e = Source::choose(&m, whole, true, (true, true))
             .unwrap_err()
             .to_string();
         assert!(
@@ -337,7 +427,7 @@ mod tests {
             t("2026-11-02T00:00:00Z"),
             t("2026-11-03T00:00:00Z"),
         );
-        let e = Source::choose(&m, split, false, true)
+        let e = Source::choose(&m, split, false, (true, true))
             .unwrap_err()
             .to_string();
         assert!(e.contains("inside the hour 2026-10-31T06:00Z"), "{e}");

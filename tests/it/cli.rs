@@ -161,6 +161,10 @@ fn schema_doc_matches_the_code() {
         doc.contains(&flowlake::lake::hourly::markdown()),
         "docs/SCHEMA.md is out of date: run `flowlake schema --table hourly --markdown`"
     );
+    assert!(
+        doc.contains(&flowlake::lake::coverage::markdown()),
+        "docs/SCHEMA.md is out of date: run `flowlake schema --table coverage --markdown`"
+    );
 }
 
 #[test]

@@ -309,7 +309,8 @@ pub fn assert_rollup_row_groups_are_one_kind(lake: &Path) {
 
 /// The `hourly` rollup of a lake holds exactly its raw tuples aggregated by hour and key:
 /// per key and hour, the rollup's rows summed equal the raw tuples' figures (checked with
-/// `EXCEPT` both ways). Returns the number of keys.
+/// `EXCEPT` both ways), and the `coverage` table is right too ([`assert_coverage_matches`]).
+/// Returns the number of keys.
 pub fn assert_rollup_matches(lake: &Path) -> u64 {
     const KEY: &str = "resource_id, nsg_name, acl_id, mac, rule, direction, decision, \
         protocol, protocol_number, src_ip, dst_ip, dst_port, src_class, dst_class";
@@ -339,5 +340,48 @@ pub fn assert_rollup_matches(lake: &Path) -> u64 {
         "rollup differs from the raw tuples of {}: {r}",
         lake.display()
     );
+    assert_coverage_matches(lake);
     r["keys"].as_u64().unwrap()
+}
+
+/// Asserts that the `coverage` table holds exactly the raw tuples of `flows` counted per hour
+/// and NIC, with their first and last time, and that each `flows` file has its twin.
+pub fn assert_coverage_matches(lake: &Path) {
+    const KEY: &str = "resource_id, nsg_name, mac";
+    let query = format!(
+        "WITH r AS (SELECT date_trunc('hour', time) AS hour, {KEY}, count(*) AS tuples, \
+           min(time) AS first_seen, max(time) AS last_seen \
+         FROM flows GROUP BY date_trunc('hour', time), {KEY}), \
+         c AS (SELECT hour, {KEY}, sum(tuples) AS tuples, min(first_seen) AS first_seen, \
+           max(last_seen) AS last_seen FROM coverage GROUP BY hour, {KEY}) \
+         SELECT (SELECT count(*) FROM r) AS keys, \
+           (SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM c)) AS only_raw, \
+           (SELECT count(*) FROM (SELECT * FROM c EXCEPT SELECT * FROM r)) AS only_coverage"
+    );
+    let rows = sql_json(lake, &query);
+    let r = &rows[0];
+    assert_eq!(
+        (&r["only_raw"], &r["only_coverage"]),
+        (&Value::from(0), &Value::from(0)),
+        "coverage differs from the raw tuples of {}: {r}",
+        lake.display()
+    );
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(lake.join("_flowlake/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    for (partition, files) in manifest["partitions"].as_object().unwrap() {
+        let twins = &manifest["tables"][format!("coverage/{partition}")];
+        for f in files.as_array().unwrap() {
+            let name = f["name"].as_str().unwrap();
+            assert!(
+                twins
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|c| c["name"] == name)),
+                "{partition}/{name} has no coverage twin in {}",
+                lake.display()
+            );
+            assert!(lake.join("coverage").join(partition).join(name).is_file());
+        }
+    }
 }

@@ -149,6 +149,7 @@ fn retain_drops_whole_days_and_reports_read_the_rollup_past_the_raw_horizon() {
         ["date=2026-11-03", "date=2026-11-04"]
     );
     assert_eq!(days_on_disk(&lake, "hourly").len(), 4);
+    assert_eq!(days_on_disk(&lake, "coverage").len(), 4);
     // The rejects of the 1st went with its raw tuples; those of the 4th stay.
     let after = flowlake::lake::load_manifest(&lake).unwrap();
     assert_eq!(s["rejects"].as_array().unwrap().len(), 1);
@@ -200,6 +201,11 @@ fn retain_drops_whole_days_and_reports_read_the_rollup_past_the_raw_horizon() {
     let s = retain_json(&lake, &["--raw", "29d", "--hourly", "30d"]);
     assert_eq!(s["hourly_days"], serde_json::json!(["2026-11-01"]));
     assert_eq!(days_on_disk(&lake, "hourly").len(), 3);
+    assert_eq!(
+        days_on_disk(&lake, "coverage"),
+        days_on_disk(&lake, "hourly"),
+        "coverage goes with the rollup"
+    );
     let version = flowlake::lake::load_manifest(&lake).unwrap().version;
     let s = retain_json(&lake, &["--raw", "29d", "--hourly", "30d"]);
     assert_eq!(s["files"], 0);
@@ -305,15 +311,10 @@ fn raw_tuples_without_a_rollup_are_never_dropped_and_compact_writes_it() {
     let (code, _) = ingest_cli(&[&src], &lake, &[]);
     assert_eq!(code, 0);
     let want = sql_json(&lake, PER_HOUR);
-    // The lake as a version without the rollup left it: no `hourly` files or entries.
-    let path = lake.join("_flowlake/manifest.json");
-    let mut m: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    m["tables"]
-        .as_object_mut()
-        .unwrap()
-        .retain(|k, _| !k.starts_with("hourly/"));
-    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
-    std::fs::remove_dir_all(lake.join("hourly")).unwrap();
+    // The lake as a version without the rollup left it: no `hourly` (nor `coverage`) files
+    // or entries.
+    strip_table(&lake, "hourly");
+    strip_table(&lake, "coverage");
 
     // Reports read the raw tuples and say why.
     let (code, text) = report(&lake, "summary", &DAY_2);
@@ -339,17 +340,7 @@ fn raw_tuples_without_a_rollup_are_never_dropped_and_compact_writes_it() {
     assert_eq!(days_on_disk(&lake, "flows").len(), 2);
 
     // Compaction writes the rollup of every partition, even one of a single file.
-    let out = flowlake(
-        &[
-            "compact",
-            "--lake",
-            lake.to_str().unwrap(),
-            "--min-files",
-            "1000",
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{out:?}");
+    compact_every_partition(&lake);
     assert_eq!(sql_json(&lake, PER_HOUR), want);
     assert_rollup_matches(&lake);
     let (code, text) = report(&lake, "summary", &DAY_2);
@@ -365,4 +356,52 @@ fn raw_tuples_without_a_rollup_are_never_dropped_and_compact_writes_it() {
         s["raw_days"],
         serde_json::json!(["2026-11-01", "2026-11-02"])
     );
+}
+
+/// Removes the table `name` (a twin of `flows`) from a lake, files and manifest entries: the
+/// lake as a version before that table existed left it.
+fn strip_table(lake: &Path, name: &str) {
+    let path = lake.join("_flowlake/manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let prefix = format!("{name}/");
+    m["tables"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|k, _| !k.starts_with(&prefix));
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    std::fs::remove_dir_all(lake.join(name)).unwrap();
+}
+
+#[test]
+fn a_lake_without_the_coverage_table_reports_the_same_and_compact_writes_it() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    gen_tree(&src, 2, 4, 2, 300, 5);
+    let lake = d.path().join("lake");
+    let (code, _) = ingest_cli(&[&src], &lake, &[]);
+    assert_eq!(code, 0);
+    let report_of = |lake: &Path| {
+        let (code, text) = report(lake, "summary", &DAY_2);
+        assert_eq!(code, 0, "{text}");
+        text
+    };
+    let want = report_of(&lake);
+    // A lake from the version before `coverage`: coverage is counted from the rollup.
+    strip_table(&lake, "coverage");
+    let before = report_of(&lake);
+    assert_eq!(comparable(&before), comparable(&want));
+    let v: Value = serde_json::from_str(&before).unwrap();
+    assert_eq!(v["source"]["table"], "hourly");
+    // Compaction writes the twins of every partition, even one of a single file.
+    compact_every_partition(&lake);
+    assert_eq!(days_on_disk(&lake, "coverage").len(), 2);
+    assert_rollup_matches(&lake);
+    assert_eq!(comparable(&report_of(&lake)), comparable(&want));
+}
+
+/// Compacts every partition of `lake`, even one of a single file.
+fn compact_every_partition(lake: &Path) {
+    let lake = lake.to_str().unwrap();
+    let out = flowlake(&["compact", "--lake", lake, "--min-files", "1000"], &[]);
+    assert!(out.status.success(), "{out:?}");
 }

@@ -499,6 +499,8 @@ pub enum Table {
     Flows,
     /// Flow tuples aggregated per hour and conversation.
     Hourly,
+    /// Tuples per hour and NIC: which NICs logged in which hours.
+    Coverage,
     /// Address bindings over time.
     Inventory,
 }

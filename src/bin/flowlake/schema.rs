@@ -1,4 +1,4 @@
-//! `flowlake schema`: the columns of the `flows`, `hourly` or `inventory` table.
+//! `flowlake schema`: the columns of the `flows`, `hourly`, `coverage` or `inventory` table.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,6 +16,10 @@ pub fn run(a: SchemaArgs) -> Result<ExitCode> {
         Table::Hourly => (
             flowlake::lake::hourly::COLUMNS,
             flowlake::lake::hourly::markdown(),
+        ),
+        Table::Coverage => (
+            flowlake::lake::coverage::COLUMNS,
+            flowlake::lake::coverage::markdown(),
         ),
         Table::Inventory => (
             flowlake::inventory::table::COLUMNS,
