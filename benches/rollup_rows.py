@@ -1,6 +1,7 @@
-"""Rollup size: rows and bytes of the hourly rollup against the raw tuples, for two kinds of
-traffic from `flowlake gen`: servers (the default mix: egress to a pool of destinations, DNS,
-east-west calls, some inbound web, denied scans from random addresses) and web front ends
+"""Rollup size: rows and bytes of the hourly rollup (and of the coverage table) against the raw
+tuples, for two kinds of traffic from `flowlake gen`: servers (the default mix: egress to a
+pool of destinations, DNS, east-west calls, some inbound web, denied scans from random
+addresses) and web front ends
 (`--mix web-clients`: mostly short inbound HTTPS connections from returning clients, each
 from a new ephemeral port).
 
@@ -38,13 +39,16 @@ for mix in ["servers", "web-clients"]:
     m = json.load(open(os.path.join(lake, "_flowlake/manifest.json")))
     raw = [f for fs in m["partitions"].values() for f in fs]
     hourly = [f for d, fs in m["tables"].items() if d.startswith("hourly/") for f in fs]
+    coverage = [f for d, fs in m["tables"].items() if d.startswith("coverage/") for f in fs]
     r = {"mix": mix, "raw_rows": sum(f["rows"] for f in raw), "raw_bytes": sum(f["bytes"] for f in raw),
-         "hourly_rows": sum(f["rows"] for f in hourly), "hourly_bytes": sum(f["bytes"] for f in hourly)}
+         "hourly_rows": sum(f["rows"] for f in hourly), "hourly_bytes": sum(f["bytes"] for f in hourly),
+         "coverage_rows": sum(f["rows"] for f in coverage), "coverage_bytes": sum(f["bytes"] for f in coverage)}
     r["row_ratio"] = r["raw_rows"] / r["hourly_rows"]
     r["byte_ratio"] = r["raw_bytes"] / r["hourly_bytes"]
     results.append(r)
     print(f"{mix:<12} raw {r['raw_rows']:>12,} rows {r['raw_bytes'] / 1e6:>8.1f} MB   "
           f"hourly {r['hourly_rows']:>11,} rows {r['hourly_bytes'] / 1e6:>7.1f} MB   "
-          f"{r['row_ratio']:>5.1f}x fewer rows, {r['byte_ratio']:>5.1f}x fewer bytes", flush=True)
+          f"{r['row_ratio']:>5.1f}x fewer rows, {r['byte_ratio']:>5.1f}x fewer bytes   "
+          f"coverage {r['coverage_rows']:,} rows {r['coverage_bytes'] / 1e3:.0f} kB", flush=True)
     shutil.rmtree(base)
 print(json.dumps(results))

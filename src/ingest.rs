@@ -273,7 +273,7 @@ impl Files<'_> {
                 day,
                 Open {
                     partition,
-                    rows: FlowRows::default(),
+                    rows: FlowRows::with_capacity(BATCH_ROWS),
                     file,
                     last_use: 0,
                     last_blob: 0,

@@ -436,7 +436,6 @@ impl HourlyAgg {
     /// kind 0 inbound deny, 1 inbound allow, 2 outbound deny, 3 outbound allow.
     pub fn finish(&mut self) -> (RecordBatch, Vec<(usize, std::ops::Range<usize>)>) {
         let mut rows: Vec<(Key, Acc)> = self.rows.drain().collect();
-        let text = |t: &Interner, id: u32| t.text[id as usize].clone();
         // By direction and decision, then hour (so time predicates skip pages), then the rest.
         rows.sort_unstable_by_key(|(k, _)| *k);
         let n = rows.len();
@@ -460,7 +459,7 @@ impl HourlyAgg {
                 _ => kinds.push((kind, r..r + 1)),
             }
             hour.append_value(k.hour);
-            let g = text(&self.groups, k.group);
+            let g = &*self.groups.text[k.group as usize];
             for (b, part) in group.iter_mut().zip(g.split('\u{1}')) {
                 match part {
                     "\u{0}" => b.append_null(),
