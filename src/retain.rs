@@ -2,8 +2,8 @@
 //! commit.
 //!
 //! Why: raw tuples are for investigations, weeks back; the hourly rollup is for a year of
-//! reports and baselines (the `coverage` table, made from it, goes with it). A nightly `flowlake retain --raw 30d --hourly 400d` keeps the lake's
-//! size flat. A day's partition is dropped once all of it is older than the horizon (`now`
+//! reports and baselines (the `coverage` table, made from it, goes with it). A nightly
+//! `flowlake retain --raw 30d --hourly 400d` keeps the lake's size flat. A day's partition is dropped once all of it is older than the horizon (`now`
 //! minus the span), so the lake keeps at least the span and at most a day more. The drop is
 //! one transaction ([`crate::lake`]): on a local lake each dropped directory disappears in one
 //! rename after the commit point, and a crash at any step leaves either the old lake or the

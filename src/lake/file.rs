@@ -243,8 +243,8 @@ pub struct FlowsFile {
     /// ([`HOURLY_KIND_ROWS`]).
     pending: [Vec<RecordBatch>; 4],
     hourly: Option<DataFile>,
-    hourly_dir: PathBuf,
-    coverage_dir: PathBuf,
+    /// Where the file and its twins go.
+    dirs: TwinDirs,
     zstd_level: i32,
     /// Blob ids with rows in this file.
     pub blobs: BTreeSet<u64>,
@@ -288,8 +288,7 @@ impl FlowsFile {
             coverage: CoverageAgg::default(),
             pending: Default::default(),
             hourly: None,
-            hourly_dir: dirs.hourly.clone(),
-            coverage_dir: dirs.coverage.clone(),
+            dirs: dirs.clone(),
             zstd_level,
             blobs: BTreeSet::new(),
         })
@@ -326,11 +325,9 @@ impl FlowsFile {
                 continue;
             }
             if self.hourly.is_none() {
-                self.hourly = Some(DataFile::create_with(
-                    &self.hourly_dir,
-                    self.raw.name.clone(),
+                self.hourly = Some(self.twin(
+                    &self.dirs.hourly,
                     (hourly_schema(), hourly::TIME_RANGE),
-                    self.zstd_level,
                     HOURLY_ROW_GROUP_ROWS,
                 )?);
             }
@@ -343,7 +340,19 @@ impl FlowsFile {
         Ok(())
     }
 
-    /// Finishes both files; `None` (and no file left behind) when no row was written.
+    /// Creates the twin of the raw file in `dir`: the same name, rows of `schema`.
+    fn twin(
+        &self,
+        dir: &Path,
+        schema: (SchemaRef, (usize, usize)),
+        row_group_rows: usize,
+    ) -> Result<DataFile> {
+        let name = self.raw.name.clone();
+        DataFile::create_with(dir, name, schema, self.zstd_level, row_group_rows)
+    }
+
+    /// Finishes the file and its twins; `None` (and no file left behind) when no row was
+    /// written.
     pub fn finish(mut self) -> Result<Option<FlowsEntries>> {
         if self.raw.rows() == 0 {
             let path = self.raw.path.clone();
@@ -353,11 +362,9 @@ impl FlowsFile {
         }
         self.spill(true)?;
         let mut hourly = self.hourly.take().expect("a file with rows has a rollup");
-        let mut coverage = DataFile::create_with(
-            &self.coverage_dir,
-            self.raw.name.clone(),
+        let mut coverage = self.twin(
+            &self.dirs.coverage,
             (coverage_schema(), coverage::TIME_RANGE),
-            self.zstd_level,
             ROW_GROUP_ROWS,
         )?;
         coverage.write(&self.coverage.finish())?;

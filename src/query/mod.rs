@@ -263,8 +263,9 @@ pub struct LakeSession {
 }
 
 /// Opens a session over the lake at `lake`: tables `flows` (with its `date` partitions), its
-/// twins `hourly` and `coverage` (when the lake has them) and `inventory`, the views of [`VIEWS`], and every flowlake function, with the IP sets of
-/// `opts` and the lake's inventory.
+/// twins `hourly` and `coverage` (when the lake has them) and `inventory`, the views of
+/// [`VIEWS`], and every flowlake function, with the IP sets of `opts` and the lake's
+/// inventory.
 pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<LakeSession> {
     let geo = Arc::new(GeoDbs::load(&opts.geo_dbs)?);
     let sets = Arc::new(IpSets::load(&opts.sets, &geo)?);

@@ -138,10 +138,12 @@ impl Source {
     ) -> Result<Source> {
         let parts = partitions(since, until);
         let gone = raw_gone(manifest, &parts);
+        // Read with the rollup only, when every `flows` file has its `hourly` twin: the
+        // rollup's files (with those whose raw tuples are gone) are the ones to check.
         let coverage = coverage
-            && parts.iter().all(|p| {
-                manifest.files_without_coverage(p) == 0 && manifest.rollup_without_coverage(p) == 0
-            });
+            && parts
+                .iter()
+                .all(|p| manifest.rollup_without_coverage(p) == 0);
         let source = |table, raw_hours, why: String| Source {
             table,
             raw_hours,

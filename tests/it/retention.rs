@@ -305,11 +305,7 @@ fn a_crash_at_any_step_of_retain_leaves_the_old_lake_or_the_new_one() {
 #[test]
 fn raw_tuples_without_a_rollup_are_never_dropped_and_compact_writes_it() {
     let d = tempfile::tempdir().unwrap();
-    let src = d.path().join("src");
-    gen_tree(&src, 2, 4, 2, 300, 5);
-    let lake = d.path().join("lake");
-    let (code, _) = ingest_cli(&[&src], &lake, &[]);
-    assert_eq!(code, 0);
+    let lake = two_day_lake(d.path());
     let want = sql_json(&lake, PER_HOUR);
     // The lake as a version without the rollup left it: no `hourly` (nor `coverage`) files
     // or entries.
@@ -375,11 +371,7 @@ fn strip_table(lake: &Path, name: &str) {
 #[test]
 fn a_lake_without_the_coverage_table_reports_the_same_and_compact_writes_it() {
     let d = tempfile::tempdir().unwrap();
-    let src = d.path().join("src");
-    gen_tree(&src, 2, 4, 2, 300, 5);
-    let lake = d.path().join("lake");
-    let (code, _) = ingest_cli(&[&src], &lake, &[]);
-    assert_eq!(code, 0);
+    let lake = two_day_lake(d.path());
     let report_of = |lake: &Path| {
         let (code, text) = report(lake, "summary", &DAY_2);
         assert_eq!(code, 0, "{text}");
@@ -404,4 +396,14 @@ fn compact_every_partition(lake: &Path) {
     let lake = lake.to_str().unwrap();
     let out = flowlake(&["compact", "--lake", lake, "--min-files", "1000"], &[]);
     assert!(out.status.success(), "{out:?}");
+}
+
+/// A lake of two days (2026-11-01..02, 4 hours a day, 2 NICs) ingested under `dir`.
+fn two_day_lake(dir: &Path) -> PathBuf {
+    let src = dir.join("src");
+    gen_tree(&src, 2, 4, 2, 300, 5);
+    let lake = dir.join("lake");
+    let (code, _) = ingest_cli(&[&src], &lake, &[]);
+    assert_eq!(code, 0);
+    lake
 }

@@ -155,6 +155,16 @@ pub enum ClusterCommand {
     Executor(ExecutorArgs),
 }
 
+/// The location databases of a cluster node.
+#[derive(clap::Args)]
+pub struct NodeGeoArgs {
+    /// A MaxMind-format database for the location functions (repeat for several): the same
+    /// files as the clients' `--geo-db` / `[geo] databases`, which plans name by type and
+    /// build.
+    #[arg(long = "geo-db", value_name = "PATH")]
+    pub geo_dbs: Vec<PathBuf>,
+}
+
 #[derive(Parser)]
 pub struct SchedulerArgs {
     /// Address and port to listen on.
@@ -167,11 +177,8 @@ pub struct SchedulerArgs {
     /// its tasks run elsewhere (at least 10s: an executor busy on every slot asks every 5s).
     #[arg(long, default_value = "30s", value_name = "SPAN", value_parser = executor_timeout)]
     pub executor_timeout: u64,
-    /// A MaxMind-format database for the location functions (repeat for several): the same
-    /// files as the clients' `--geo-db` / `[geo] databases`, which plans name by type and
-    /// build.
-    #[arg(long = "geo-db", value_name = "PATH")]
-    pub geo_dbs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub geo: NodeGeoArgs,
 }
 
 #[derive(Parser)]
@@ -195,11 +202,8 @@ pub struct ExecutorArgs {
     /// Directory for shuffle files (default: a temporary directory).
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
-    /// A MaxMind-format database for the location functions (repeat for several): the same
-    /// files as the clients' `--geo-db` / `[geo] databases`, which plans name by type and
-    /// build.
-    #[arg(long = "geo-db", value_name = "PATH")]
-    pub geo_dbs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub geo: NodeGeoArgs,
 }
 
 #[derive(Subcommand)]

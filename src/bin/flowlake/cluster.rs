@@ -20,7 +20,7 @@ pub fn run(c: ClusterCommand) -> Result<ExitCode> {
             bind: a.bind,
             external_host: a.external_host,
             executor_timeout: a.executor_timeout,
-            geo_dbs: a.geo_dbs,
+            geo_dbs: a.geo.geo_dbs,
         }))?,
         ClusterCommand::Executor(a) => rt.block_on(node::run_executor(executor_options(a)?))?,
     }
@@ -48,6 +48,6 @@ fn executor_options(a: ExecutorArgs) -> Result<ExecutorOptions> {
             usize::from,
         ),
         work_dir: a.work_dir.map(|d| d.display().to_string()),
-        geo_dbs: a.geo_dbs,
+        geo_dbs: a.geo.geo_dbs,
     })
 }
