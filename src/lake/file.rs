@@ -15,9 +15,11 @@ use arrow::datatypes::TimestampMicrosecondType;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use arrow::datatypes::SchemaRef;
@@ -26,6 +28,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::lake::coverage::{self, CoverageAgg, coverage_schema};
 use crate::lake::hourly::{self, HourlyAgg, hourly_schema};
 use crate::lake::manifest::FileEntry;
+use crate::lake::rows::GROUP_COLUMNS;
+use crate::lake::runs::RunColumn;
 use crate::schema::{self, flows_schema};
 
 /// Rows per Parquet row group.
@@ -92,11 +96,28 @@ pub(crate) fn writer_properties(level: i32, row_group_rows: usize) -> WriterProp
     .build()
 }
 
+/// Whether a text column is written as runs ([`crate::lake::runs`]): those that hold one
+/// value per flow group ([`GROUP_COLUMNS`]: resource, NSG, MAC, rule, blob…) or record
+/// (`provider`), one dictionary lookup per run instead of arrow-rs's hash and comparisons per
+/// row. The same columns of `hourly` and `coverage` come in runs too (their rows are sorted by
+/// group).
+fn is_run_column(name: &str) -> bool {
+    name == "provider" || GROUP_COLUMNS.contains(&name)
+}
+
 /// A Parquet file being written in the staging area.
 pub struct DataFile {
     name: String,
     path: PathBuf,
-    writer: ArrowWriter<File>,
+    writer: SerializedFileWriter<File>,
+    columns: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// Per column: whether it is written as runs, and with min/max statistics.
+    runs: Vec<Option<bool>>,
+    zstd_level: i32,
+    row_group_rows: usize,
+    /// The row group being gathered.
+    group: Option<RowGroup>,
     /// The columns whose minimum and maximum are the file's time range.
     time_cols: (usize, usize),
     rows: u64,
@@ -104,6 +125,18 @@ pub struct DataFile {
     max_time_us: i64,
     /// Blob ids with rows in this file.
     pub blobs: BTreeSet<u64>,
+}
+
+/// The column chunks of a row group being written.
+struct RowGroup {
+    chunks: Vec<Chunk>,
+    rows: usize,
+}
+
+/// One column chunk being written: by arrow-rs, or as runs.
+enum Chunk {
+    Arrow(Box<ArrowColumnWriter>),
+    Runs(RunColumn),
 }
 
 impl DataFile {
@@ -127,7 +160,8 @@ impl DataFile {
     }
 
     /// Creates `dir/name` for rows of `schema`; the minimum of column `time.0` and the
-    /// maximum of column `time.1` are the time range the file spans.
+    /// maximum of column `time.1` are the time range the file spans. Columns named in
+    /// [`is_run_column`] are written as runs.
     fn create_with(
         dir: &Path,
         name: String,
@@ -138,19 +172,34 @@ impl DataFile {
         std::fs::create_dir_all(dir).ctx("create directory", dir)?;
         let path = dir.join(&name);
         let file = File::create(&path).ctx("create", &path)?;
-        let writer = ArrowWriter::try_new(
-            file,
-            schema,
-            Some(writer_properties(zstd_level, row_group_rows)),
-        )
-        .map_err(|source| Error::Parquet {
+        let perr = |source| Error::Parquet {
             path: path.clone(),
             source,
-        })?;
+        };
+        let props = writer_properties(zstd_level, row_group_rows);
+        let runs = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                is_run_column(f.name()).then(|| {
+                    props.statistics_enabled(&ColumnPath::from(f.name().as_str()))
+                        != EnabledStatistics::None
+                })
+            })
+            .collect();
+        let (writer, columns) = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(perr)?;
         Ok(DataFile {
             name,
             path,
             writer,
+            columns,
+            schema,
+            runs,
+            zstd_level,
+            row_group_rows: row_group_rows.max(1),
+            group: None,
             time_cols,
             rows: 0,
             min_time_us: i64::MAX,
@@ -159,12 +208,19 @@ impl DataFile {
         })
     }
 
+    fn perr(&self) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
+        |source| Error::Parquet {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
     /// Rows written so far.
     pub fn rows(&self) -> u64 {
         self.rows
     }
 
-    /// Appends a batch of the canonical schema.
+    /// Appends a batch of the canonical schema (or with `Utf8View` for its text columns).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -179,22 +235,89 @@ impl DataFile {
             self.max_time_us = self.max_time_us.max(hi);
         }
         self.rows += batch.num_rows() as u64;
-        self.writer.write(batch).map_err(|source| Error::Parquet {
-            path: self.path.clone(),
-            source,
-        })
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let group = match self.group.take() {
+                Some(group) => group,
+                None => self.new_row_group()?,
+            };
+            let group = self.group.insert(group);
+            let len = (batch.num_rows() - start).min(self.row_group_rows - group.rows);
+            let part = batch.slice(start, len);
+            for ((chunk, column), field) in group
+                .chunks
+                .iter_mut()
+                .zip(part.columns())
+                .zip(self.schema.fields())
+            {
+                let written = match chunk {
+                    Chunk::Arrow(w) => parquet::arrow::arrow_writer::compute_leaves(field, column)
+                        .and_then(|leaves| leaves.iter().try_for_each(|leaf| w.write(leaf))),
+                    Chunk::Runs(r) => r.add(column.as_ref()),
+                };
+                written.map_err(|source| Error::Parquet {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            }
+            group.rows += len;
+            start += len;
+            if group.rows >= self.row_group_rows {
+                self.end_row_group()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The column writers of the next row group.
+    fn new_row_group(&self) -> Result<RowGroup> {
+        let index = self.writer.flushed_row_groups().len();
+        let writers = self
+            .columns
+            .create_column_writers(index)
+            .map_err(self.perr())?;
+        let chunks = writers
+            .into_iter()
+            .zip(&self.runs)
+            .enumerate()
+            .map(|(i, (w, runs))| match runs {
+                Some(statistics) => Chunk::Runs(RunColumn::new(
+                    self.writer.schema_descr().column(i),
+                    *statistics,
+                    self.zstd_level,
+                )),
+                None => Chunk::Arrow(Box::new(w)),
+            })
+            .collect();
+        Ok(RowGroup { chunks, rows: 0 })
     }
 
     /// Ends the row group being written (if any): the next row starts a new one.
     fn end_row_group(&mut self) -> Result<()> {
-        self.writer.flush().map_err(|source| Error::Parquet {
+        let Some(group) = self.group.take() else {
+            return Ok(());
+        };
+        let perr = |source| Error::Parquet {
             path: self.path.clone(),
             source,
-        })
+        };
+        let mut out = self.writer.next_row_group().map_err(perr)?;
+        for chunk in group.chunks {
+            match chunk {
+                Chunk::Arrow(w) => w.close().and_then(|c| c.append_to_row_group(&mut out)),
+                Chunk::Runs(r) => r
+                    .finish()
+                    .and_then(|(bytes, close)| out.append_column(&bytes, close)),
+            }
+            .map_err(perr)?;
+        }
+        out.close().map_err(perr)?;
+        Ok(())
     }
 
     /// Finishes the file, flushes it to disk and describes it for the manifest.
-    pub fn finish(self) -> Result<FileEntry> {
+    pub fn finish(mut self) -> Result<FileEntry> {
+        self.end_row_group()?;
         let path = self.path;
         let file = self.writer.into_inner().map_err(|source| Error::Parquet {
             path: path.clone(),
@@ -422,4 +545,169 @@ pub fn rewrite_without(
         .filter(|id| !drop_ids.contains(id))
         .collect();
     out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, StringArray, StringViewArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+    use parquet::file::metadata::PageIndexPolicy;
+    use parquet::file::statistics::Statistics;
+
+    use super::*;
+
+    /// Row `i`'s `rule` (runs of 1 to 4,999 rows over three values, one longer than a view
+    /// holds inline) and `mac` (runs of values and of nulls).
+    fn rule(i: usize) -> &'static str {
+        const RULES: [&str; 3] = [
+            "DefaultRule_DenyAllInBound",
+            "allow",
+            "UserRule_a-long-name",
+        ];
+        RULES[(i * i / 7_919 + i / 4_999) % 3]
+    }
+
+    fn mac(i: usize) -> Option<&'static str> {
+        match (i / 3_001) % 4 {
+            0 => Some("00-0D-3A-10-00-01"),
+            1 => None,
+            2 => Some("00-0D-3A-10-00-00"),
+            _ => Some("00-0D-3A-10-00-02"),
+        }
+    }
+
+    #[test]
+    fn run_columns_read_back_as_written_with_statistics_and_page_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("rule", DataType::Utf8, false),
+            Field::new("mac", DataType::Utf8, true),
+            Field::new("src_ip", DataType::Utf8, false),
+        ]));
+        let views = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| match f.data_type() {
+                    DataType::Utf8 => Field::new(f.name(), DataType::Utf8View, f.is_nullable()),
+                    _ => f.as_ref().clone(),
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let rows = 70_000;
+        let mut file = DataFile::create_with(
+            dir.path(),
+            "f.parquet".into(),
+            (schema.clone(), (0, 0)),
+            1,
+            30_000,
+        )
+        .unwrap();
+        // Batches of 7,000 rows (row groups end inside them), every other one with `Utf8View`
+        // text built by a builder (equal long values in distinct views).
+        for (k, start) in (0..rows).step_by(7_000).enumerate() {
+            let range = start..(start + 7_000).min(rows);
+            let rules: Vec<&str> = range.clone().map(rule).collect();
+            let macs: Vec<Option<&str>> = range.clone().map(mac).collect();
+            let (rules, macs): (ArrayRef, ArrayRef) = if k % 2 == 0 {
+                (
+                    Arc::new(StringArray::from(rules)),
+                    Arc::new(StringArray::from(macs)),
+                )
+            } else {
+                (
+                    Arc::new(StringViewArray::from(rules)),
+                    Arc::new(StringViewArray::from(macs)),
+                )
+            };
+            let time = TimestampMicrosecondArray::from_iter_values(range.clone().map(|i| i as i64))
+                .with_timezone("UTC");
+            let ips: Vec<String> = range.map(|i| format!("10.0.0.{}", i % 250)).collect();
+            let (ips, batch_schema): (ArrayRef, _) = if k % 2 == 0 {
+                (Arc::new(StringArray::from(ips)), schema.clone())
+            } else {
+                (Arc::new(StringViewArray::from(ips)), views.clone())
+            };
+            let batch =
+                RecordBatch::try_new(batch_schema, vec![Arc::new(time), rules, macs, ips]).unwrap();
+            file.write(&batch).unwrap();
+        }
+        let entry = file.finish().unwrap();
+        assert_eq!(entry.rows, rows as u64);
+
+        let path = dir.path().join("f.parquet");
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let open = || {
+            ParquetRecordBatchReaderBuilder::try_new_with_options(
+                File::open(&path).unwrap(),
+                options.clone(),
+            )
+            .unwrap()
+        };
+        let builder = open();
+        let meta = builder.metadata().clone();
+        assert_eq!(meta.num_row_groups(), 3);
+        for (g, rg) in meta.row_groups().iter().enumerate() {
+            let range = g * 30_000..((g + 1) * 30_000).min(rows);
+            assert_eq!(rg.num_rows() as usize, range.len());
+            let macs: Vec<&str> = range.clone().filter_map(mac).collect();
+            let nulls = range.len() - macs.len();
+            let Some(Statistics::ByteArray(s)) = rg.column(2).statistics() else {
+                panic!("mac has statistics")
+            };
+            assert_eq!(s.null_count_opt(), Some(nulls as u64));
+            assert_eq!(
+                s.min_opt().unwrap().as_utf8().unwrap(),
+                *macs.iter().min().unwrap()
+            );
+            assert_eq!(
+                s.max_opt().unwrap().as_utf8().unwrap(),
+                *macs.iter().max().unwrap()
+            );
+            let pages = &meta.offset_index().unwrap()[g][1].page_locations;
+            assert_eq!(pages.len(), range.len().div_ceil(runs_page_rows()));
+        }
+        // Every row read back; then a selection in the middle of a page of the second row
+        // group (skipping rows uses the offset index) reads the same values.
+        assert_eq!(check_rows(builder, 0), rows);
+        let selection =
+            RowSelection::from(vec![RowSelector::skip(52_345), RowSelector::select(9_000)]);
+        let at = check_rows(open().with_row_selection(selection), 52_345);
+        assert_eq!(at, 52_345 + 9_000);
+    }
+
+    /// Reads the rows `builder` selects, checking each against [`rule`] and [`mac`] from row
+    /// `at` on; returns the row after the last.
+    fn check_rows(builder: ParquetRecordBatchReaderBuilder<File>, mut at: usize) -> usize {
+        for batch in builder.build().unwrap() {
+            let batch = batch.unwrap();
+            let (r, m) = (
+                batch.column(1).as_string::<i32>(),
+                batch.column(2).as_string::<i32>(),
+            );
+            for i in 0..batch.num_rows() {
+                assert_eq!(r.value(i), rule(at + i), "rule of row {}", at + i);
+                assert_eq!(
+                    m.is_valid(i).then(|| m.value(i)),
+                    mac(at + i),
+                    "mac of row {}",
+                    at + i
+                );
+            }
+            at += batch.num_rows();
+        }
+        at
+    }
+
+    fn runs_page_rows() -> usize {
+        crate::lake::runs::PAGE_ROWS
+    }
 }

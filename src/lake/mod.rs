@@ -31,6 +31,7 @@ mod local;
 pub mod manifest;
 mod remote;
 pub mod rows;
+mod runs;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

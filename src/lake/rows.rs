@@ -71,28 +71,31 @@ struct GroupViews {
 /// Identifies a group within an ingest: (blob id, record index, group index).
 pub type GroupKey = (u64, u32, u32);
 
+/// The columns holding one value per flow group (record × rule × NIC), repeated on each of
+/// its tuples: built as views into one block per group.
+pub const GROUP_COLUMNS: [&str; 9] = [
+    "resource_id",
+    "target_resource_id",
+    "subscription_id",
+    "resource_group",
+    "nsg_name",
+    "acl_id",
+    "mac",
+    "rule",
+    "source_blob",
+];
+
 /// The canonical schema with `Utf8View` for the group-constant columns: what [`FlowRows`]
 /// builds. The Parquet writer takes these batches under the canonical schema (it encodes a
 /// view column exactly like a `Utf8` one), so files and their embedded Arrow schema are plain
 /// `Utf8`.
 static BUILD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    const VIEWS: [&str; 9] = [
-        "resource_id",
-        "target_resource_id",
-        "subscription_id",
-        "resource_group",
-        "nsg_name",
-        "acl_id",
-        "mac",
-        "rule",
-        "source_blob",
-    ];
     let canonical = flows_schema();
     let fields: Vec<Field> = canonical
         .fields()
         .iter()
         .map(|f| {
-            if VIEWS.contains(&f.name().as_str()) {
+            if GROUP_COLUMNS.contains(&f.name().as_str()) {
                 Field::new(f.name(), DataType::Utf8View, f.is_nullable())
             } else {
                 f.as_ref().clone()
