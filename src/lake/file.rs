@@ -21,6 +21,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+use zstd::bulk::Compressor;
 
 use arrow::datatypes::SchemaRef;
 
@@ -28,7 +29,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::lake::coverage::{self, CoverageAgg, coverage_schema};
 use crate::lake::hourly::{self, HourlyAgg, hourly_schema};
 use crate::lake::manifest::FileEntry;
-use crate::lake::rows::GROUP_COLUMNS;
+use crate::lake::rows::{GROUP_COLUMNS, KEY_COLUMNS};
 use crate::lake::runs::RunColumn;
 use crate::schema::{self, flows_schema};
 
@@ -50,9 +51,16 @@ pub fn partition_name(day: i32) -> String {
     format!("{}={}", schema::PARTITION_COLUMN, date.format("%Y-%m-%d"))
 }
 
-/// Long identifiers that queries match exactly, not by range: their min/max statistics would
-/// cost two full-length comparisons per row and rarely prune a row group (a file mixes many).
-const NO_STATISTICS: [&str; 3] = ["source_blob", "resource_id", "target_resource_id"];
+/// Long identifiers that queries match exactly, not by range, and addresses: their min/max
+/// statistics would cost two comparisons per row and never prune a row group or page (one
+/// mixes many: the addresses of a page of 20,000 tuples span `10.…` to `99.…`).
+const NO_STATISTICS: [&str; 5] = [
+    "source_blob",
+    "resource_id",
+    "target_resource_id",
+    "src_ip",
+    "dst_ip",
+];
 
 /// Numeric columns of `flows` and `hourly` whose values rarely repeat within a row group
 /// (microsecond times, byte and packet counters, sums): a dictionary page fills after a few
@@ -96,13 +104,15 @@ pub(crate) fn writer_properties(level: i32, row_group_rows: usize) -> WriterProp
     .build()
 }
 
-/// Whether a text column is written as runs ([`crate::lake::runs`]): those that hold one
-/// value per flow group ([`GROUP_COLUMNS`]: resource, NSG, MAC, rule, blob…) or record
-/// (`provider`), one dictionary lookup per run instead of arrow-rs's hash and comparisons per
-/// row. The same columns of `hourly` and `coverage` come in runs too (their rows are sorted by
-/// group).
+/// Whether a text column is written by [`crate::lake::runs`] instead of arrow-rs, which
+/// hashes every row's value and compares it up to three times: those that hold one value per
+/// flow group ([`GROUP_COLUMNS`]: resource, NSG, MAC, rule, blob…), whose runs are looked up
+/// once each; those of a few names ([`KEY_COLUMNS`]: provider, protocol, direction,
+/// decision, state, address classes), built as dictionary keys and written without reading
+/// a string; and `encryption` (mostly null). The same columns of `hourly` and `coverage`
+/// come in runs too (their rows are sorted by kind and group).
 fn is_run_column(name: &str) -> bool {
-    name == "provider" || GROUP_COLUMNS.contains(&name)
+    GROUP_COLUMNS.contains(&name) || KEY_COLUMNS.contains(&name) || name == "encryption"
 }
 
 /// A Parquet file being written in the staging area.
@@ -115,6 +125,8 @@ pub struct DataFile {
     /// Per column: whether it is written as runs, and with min/max statistics.
     runs: Vec<Option<bool>>,
     zstd_level: i32,
+    /// Compresses the pages of run columns.
+    zstd: Compressor<'static>,
     row_group_rows: usize,
     /// The row group being gathered.
     group: Option<RowGroup>,
@@ -190,6 +202,8 @@ impl DataFile {
         let (writer, columns) = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .and_then(ArrowWriter::into_serialized_writer)
             .map_err(perr)?;
+        let zstd = Compressor::new(zstd_level)
+            .map_err(|e| perr(parquet::errors::ParquetError::External(Box::new(e))))?;
         Ok(DataFile {
             name,
             path,
@@ -198,6 +212,7 @@ impl DataFile {
             schema,
             runs,
             zstd_level,
+            zstd,
             row_group_rows: row_group_rows.max(1),
             group: None,
             time_cols,
@@ -253,7 +268,7 @@ impl DataFile {
                 let written = match chunk {
                     Chunk::Arrow(w) => parquet::arrow::arrow_writer::compute_leaves(field, column)
                         .and_then(|leaves| leaves.iter().try_for_each(|leaf| w.write(leaf))),
-                    Chunk::Runs(r) => r.add(column.as_ref()),
+                    Chunk::Runs(r) => r.add(column.as_ref(), &mut self.zstd),
                 };
                 written.map_err(|source| Error::Parquet {
                     path: self.path.clone(),
@@ -306,7 +321,7 @@ impl DataFile {
             match chunk {
                 Chunk::Arrow(w) => w.close().and_then(|c| c.append_to_row_group(&mut out)),
                 Chunk::Runs(r) => r
-                    .finish()
+                    .finish(&mut self.zstd)
                     .and_then(|(bytes, close)| out.append_column(&bytes, close)),
             }
             .map_err(perr)?;

@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Int32Array, Int32Builder, Int64Array, Int64Builder, StringArray,
-    StringBuilder, StringViewArray, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, Int8Array, Int32Array, Int32Builder, Int64Array, Int64Builder,
+    StringArray, StringBuilder, StringViewArray, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, SchemaRef, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Int8Type, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 
 use crate::lake::rows::protocol_name;
@@ -249,10 +249,12 @@ impl Interner {
     }
 }
 
-/// A text column of a `flows` batch: `Utf8` (read from files) or `Utf8View` (as ingest builds).
+/// A text column of a `flows` batch: `Utf8` (read from files), or as ingest builds it:
+/// `Utf8View` (group columns) or `Int8` dictionary keys (few names).
 enum Text<'a> {
     Plain(&'a StringArray),
     View(&'a StringViewArray),
+    Keys(&'a Int8Array, &'a StringArray),
 }
 
 impl<'a> Text<'a> {
@@ -262,6 +264,10 @@ impl<'a> Text<'a> {
             .unwrap_or_else(|| panic!("flows batches have column {name}"));
         match c.data_type() {
             DataType::Utf8View => Text::View(c.as_string_view()),
+            DataType::Dictionary(..) => {
+                let d = c.as_dictionary::<Int8Type>();
+                Text::Keys(d.keys(), d.values().as_string::<i32>())
+            }
             _ => Text::Plain(c.as_string::<i32>()),
         }
     }
@@ -270,6 +276,7 @@ impl<'a> Text<'a> {
         match self {
             Text::Plain(a) => (!a.is_null(i)).then(|| a.value(i)),
             Text::View(a) => (!a.is_null(i)).then(|| a.value(i)),
+            Text::Keys(k, names) => (!k.is_null(i)).then(|| names.value(k.value(i) as usize)),
         }
     }
 
@@ -279,7 +286,7 @@ impl<'a> Text<'a> {
         match self {
             Text::View(a) if a.is_null(i) => Some(u128::MAX),
             Text::View(a) => Some(a.views()[i]),
-            Text::Plain(_) => None,
+            Text::Plain(_) | Text::Keys(..) => None,
         }
     }
 }

@@ -9,11 +9,11 @@ use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, Int32Builder, Int64Builder, StringBuilder, StringViewBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, DictionaryArray, Int8Builder, Int32Builder, Int64Builder, StringArray, StringBuilder,
+    StringViewBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::buffer::Buffer;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Int8Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use crate::addr::classify;
@@ -24,7 +24,7 @@ use crate::schema::flows_schema;
 pub struct FlowRows {
     time: TimestampMicrosecondBuilder,
     record_time: TimestampMicrosecondBuilder,
-    provider: StringBuilder,
+    provider: Keys,
     log_version: Int32Builder,
     resource_id: StringViewBuilder,
     target_resource_id: StringViewBuilder,
@@ -38,18 +38,18 @@ pub struct FlowRows {
     dst_ip: StringBuilder,
     src_port: Int32Builder,
     dst_port: Int32Builder,
-    protocol: StringBuilder,
+    protocol: Keys,
     protocol_number: Int32Builder,
-    direction: StringBuilder,
-    decision: StringBuilder,
-    flow_state: StringBuilder,
+    direction: Keys,
+    decision: Keys,
+    flow_state: Keys,
     encryption: StringBuilder,
     packets_s2d: Int64Builder,
     bytes_s2d: Int64Builder,
     packets_d2s: Int64Builder,
     bytes_d2s: Int64Builder,
-    src_class: StringBuilder,
-    dst_class: StringBuilder,
+    src_class: Keys,
+    dst_class: Keys,
     source_blob: StringViewBuilder,
     source_record: Int32Builder,
     len: usize,
@@ -85,6 +85,60 @@ pub const GROUP_COLUMNS: [&str; 9] = [
     "source_blob",
 ];
 
+/// The columns holding one of a few names (an enum's: protocol, direction, address class…):
+/// built as `Int8` dictionary keys ([`Keys`]).
+pub const KEY_COLUMNS: [&str; 7] = [
+    "provider",
+    "protocol",
+    "direction",
+    "decision",
+    "flow_state",
+    "src_class",
+    "dst_class",
+];
+
+/// A text column of a few names, built as `Int8` keys into the names met so far: a name is
+/// found by its address (the same `&'static str` every time), so a row costs a comparison of
+/// two pointers instead of a copy of the string, and the writer reads no string either.
+struct Keys {
+    keys: Int8Builder,
+    names: Vec<&'static str>,
+}
+
+impl Keys {
+    fn with_capacity(rows: usize) -> Keys {
+        Keys {
+            keys: Int8Builder::with_capacity(rows),
+            names: Vec::new(),
+        }
+    }
+
+    fn append(&mut self, name: Option<&'static str>) {
+        let Some(name) = name else {
+            return self.keys.append_null();
+        };
+        let key = match self.names.iter().position(|n| std::ptr::eq(*n, name)) {
+            Some(k) => k,
+            None => match self.names.iter().position(|n| *n == name) {
+                Some(k) => k,
+                None => {
+                    self.names.push(name);
+                    self.names.len() - 1
+                }
+            },
+        };
+        let key = i8::try_from(key).expect("a key column holds an enum's few names");
+        self.keys.append_value(key);
+    }
+
+    /// Takes the keys so far as a dictionary array (the names stay for the next batch).
+    fn finish(&mut self) -> ArrayRef {
+        let names = Arc::new(StringArray::from(self.names.clone()));
+        let keys = self.keys.finish();
+        Arc::new(DictionaryArray::<Int8Type>::try_new(keys, names).expect("keys index the names"))
+    }
+}
+
 /// The canonical schema with `Utf8View` for the group-constant columns: what [`FlowRows`]
 /// builds. The Parquet writer takes these batches under the canonical schema (it encodes a
 /// view column exactly like a `Utf8` one), so files and their embedded Arrow schema are plain
@@ -97,6 +151,10 @@ static BUILD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         .map(|f| {
             if GROUP_COLUMNS.contains(&f.name().as_str()) {
                 Field::new(f.name(), DataType::Utf8View, f.is_nullable())
+            } else if KEY_COLUMNS.contains(&f.name().as_str()) {
+                let key = Box::new(DataType::Int8);
+                let dict = DataType::Dictionary(key, Box::new(DataType::Utf8));
+                Field::new(f.name(), dict, f.is_nullable())
             } else {
                 f.as_ref().clone()
             }
@@ -142,10 +200,11 @@ impl FlowRows {
         // Text columns: room for the average value (addresses ~13 bytes, keywords ~6).
         let text = |bytes: usize| StringBuilder::with_capacity(rows, rows * bytes);
         let view = || StringViewBuilder::with_capacity(rows);
+        let keys = || Keys::with_capacity(rows);
         FlowRows {
             time: ts(),
             record_time: ts(),
-            provider: text(9),
+            provider: keys(),
             log_version: int32(),
             resource_id: view(),
             target_resource_id: view(),
@@ -159,18 +218,18 @@ impl FlowRows {
             dst_ip: text(14),
             src_port: int32(),
             dst_port: int32(),
-            protocol: text(3),
+            protocol: keys(),
             protocol_number: int32(),
-            direction: text(8),
-            decision: text(5),
-            flow_state: text(5),
+            direction: keys(),
+            decision: keys(),
+            flow_state: keys(),
             encryption: text(0),
             packets_s2d: int64(),
             bytes_s2d: int64(),
             packets_d2s: int64(),
             bytes_d2s: int64(),
-            src_class: text(7),
-            dst_class: text(7),
+            src_class: keys(),
+            dst_class: keys(),
             source_blob: view(),
             source_record: int32(),
             len: 0,
@@ -279,28 +338,28 @@ impl FlowRows {
         }
         self.time.append_value(t.time_us);
         self.record_time.append_value(rec.time_us);
-        self.provider.append_value(rec.provider.as_str());
+        self.provider.append(Some(rec.provider.as_str()));
         self.log_version.append_value(rec.version);
         append_ip(&mut self.src_ip, &mut self.scratch, t.src, t.src_text);
         append_ip(&mut self.dst_ip, &mut self.scratch, t.dst, t.dst_text);
         self.src_port.append_value(t.src_port);
         self.dst_port.append_value(t.dst_port);
-        self.protocol.append_option(protocol_name(t.protocol));
+        self.protocol.append(protocol_name(t.protocol));
         self.protocol_number.append_value(t.protocol);
-        self.direction.append_value(match t.direction {
+        self.direction.append(Some(match t.direction {
             Direction::Inbound => "inbound",
             Direction::Outbound => "outbound",
-        });
+        }));
         self.decision
-            .append_value(if t.allowed { "allow" } else { "deny" });
-        self.flow_state.append_option(t.state.map(|s| s.as_str()));
+            .append(Some(if t.allowed { "allow" } else { "deny" }));
+        self.flow_state.append(t.state.map(|s| s.as_str()));
         self.encryption.append_option(t.encryption);
         self.packets_s2d.append_option(t.counters.packets_s2d);
         self.bytes_s2d.append_option(t.counters.bytes_s2d);
         self.packets_d2s.append_option(t.counters.packets_d2s);
         self.bytes_d2s.append_option(t.counters.bytes_d2s);
-        self.src_class.append_value(classify(t.src).as_str());
-        self.dst_class.append_value(classify(t.dst).as_str());
+        self.src_class.append(Some(classify(t.src).as_str()));
+        self.dst_class.append(Some(classify(t.dst).as_str()));
         self.source_record.append_value(rec.index as i32);
         self.len += 1;
     }
@@ -310,7 +369,7 @@ impl FlowRows {
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.time.finish()),
             Arc::new(self.record_time.finish()),
-            Arc::new(self.provider.finish()),
+            self.provider.finish(),
             Arc::new(self.log_version.finish()),
             Arc::new(self.resource_id.finish()),
             Arc::new(self.target_resource_id.finish()),
@@ -324,18 +383,18 @@ impl FlowRows {
             Arc::new(self.dst_ip.finish()),
             Arc::new(self.src_port.finish()),
             Arc::new(self.dst_port.finish()),
-            Arc::new(self.protocol.finish()),
+            self.protocol.finish(),
             Arc::new(self.protocol_number.finish()),
-            Arc::new(self.direction.finish()),
-            Arc::new(self.decision.finish()),
-            Arc::new(self.flow_state.finish()),
+            self.direction.finish(),
+            self.decision.finish(),
+            self.flow_state.finish(),
             Arc::new(self.encryption.finish()),
             Arc::new(self.packets_s2d.finish()),
             Arc::new(self.bytes_s2d.finish()),
             Arc::new(self.packets_d2s.finish()),
             Arc::new(self.bytes_d2s.finish()),
-            Arc::new(self.src_class.finish()),
-            Arc::new(self.dst_class.finish()),
+            self.src_class.finish(),
+            self.dst_class.finish(),
             Arc::new(self.source_blob.finish()),
             Arc::new(self.source_record.finish()),
         ];

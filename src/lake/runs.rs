@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Int8Type};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType, ZstdLevel};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
@@ -31,6 +31,7 @@ use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation}
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
+use zstd::bulk::Compressor;
 
 /// Rows per data page: arrow-rs's default page row limit, so readers see pages of the size
 /// they see in the other columns.
@@ -42,18 +43,24 @@ const STATISTICS_MAX_LEN: usize = 64;
 /// Run value of null rows.
 const NULL: u32 = u32::MAX;
 
-/// A text column of one row group being gathered as runs.
+/// A text column of one row group being gathered as runs, encoded a page at a time.
 pub struct RunColumn {
     descr: ColumnDescPtr,
     /// Whether the chunk gets min/max statistics.
     statistics: bool,
     zstd_level: i32,
     ids: HashMap<Arc<[u8]>, u32, foldhash::fast::FixedState>,
-    /// Distinct values by id.
+    /// Distinct values by id: only values of rows in this chunk (they are its statistics).
     values: Vec<Arc<[u8]>>,
-    /// (id or [`NULL`], rows), in row order.
+    /// The page being gathered: (id or [`NULL`], rows), in row order.
     runs: Vec<(u32, u32)>,
+    page_rows: usize,
+    /// The id of the previous row (or [`NULL`]), across pages.
+    last: u32,
+    /// Encoded data pages: compressed bytes, uncompressed length, rows.
+    pages: Vec<(Bytes, usize, u32)>,
     rows: usize,
+    nulls: u64,
 }
 
 impl RunColumn {
@@ -66,12 +73,17 @@ impl RunColumn {
             ids: HashMap::default(),
             values: Vec::new(),
             runs: Vec::new(),
+            page_rows: 0,
+            last: NULL,
+            pages: Vec::new(),
             rows: 0,
+            nulls: 0,
         }
     }
 
-    /// Appends a `Utf8`, `LargeUtf8` or `Utf8View` array.
-    pub fn add(&mut self, array: &dyn Array) -> Result<()> {
+    /// Appends a `Utf8`, `LargeUtf8`, `Utf8View` or `Dictionary(Int8, Utf8)` array; full
+    /// pages are compressed by `zstd`.
+    pub fn add(&mut self, array: &dyn Array, zstd: &mut Compressor<'_>) -> Result<()> {
         match array.data_type() {
             DataType::Utf8View => {
                 let a = array.as_string_view();
@@ -81,18 +93,37 @@ impl RunColumn {
                 let mut last_view = None;
                 for i in 0..a.len() {
                     if a.is_null(i) {
-                        self.push(NULL);
+                        self.push(NULL, zstd)?;
                         last_view = None;
                     } else if last_view == Some(views[i]) {
-                        self.extend();
+                        self.push(self.last, zstd)?;
                     } else {
-                        self.push_value(a.value(i).as_bytes());
+                        self.push_value(a.value(i).as_bytes(), zstd)?;
                         last_view = Some(views[i]);
                     }
                 }
             }
-            DataType::Utf8 => self.add_values(array.as_string::<i32>().iter()),
-            DataType::LargeUtf8 => self.add_values(array.as_string::<i64>().iter()),
+            DataType::Dictionary(key, value)
+                if **key == DataType::Int8 && **value == DataType::Utf8 =>
+            {
+                // Each dictionary value is looked up once, when a row first uses it.
+                let a = array.as_dictionary::<Int8Type>();
+                let values = a.values().as_string::<i32>();
+                let mut ids: Vec<Option<u32>> = vec![None; values.len()];
+                for key in a.keys() {
+                    let id = match key {
+                        None => NULL,
+                        Some(k) => {
+                            let k = usize::try_from(k).map_err(|_| self.bad_key(k))?;
+                            let slot = ids.get_mut(k).ok_or_else(|| self.bad_key(k))?;
+                            *slot.get_or_insert_with(|| self.id(values.value(k).as_bytes()))
+                        }
+                    };
+                    self.push(id, zstd)?;
+                }
+            }
+            DataType::Utf8 => self.add_values(array.as_string::<i32>().iter(), zstd)?,
+            DataType::LargeUtf8 => self.add_values(array.as_string::<i64>().iter(), zstd)?,
             other => {
                 return Err(ParquetError::General(format!(
                     "column {} is written as runs of text, not {other}",
@@ -103,100 +134,123 @@ impl RunColumn {
         Ok(())
     }
 
-    fn add_values<'a>(&mut self, values: impl Iterator<Item = Option<&'a str>>) {
+    fn bad_key(&self, key: impl std::fmt::Display) -> ParquetError {
+        ParquetError::General(format!(
+            "column {}: dictionary key {key} out of range",
+            self.descr.path()
+        ))
+    }
+
+    fn add_values<'a>(
+        &mut self,
+        values: impl Iterator<Item = Option<&'a str>>,
+        zstd: &mut Compressor<'_>,
+    ) -> Result<()> {
         for v in values {
             match v {
-                None => self.push(NULL),
-                Some(v) => self.push_value(v.as_bytes()),
+                None => self.push(NULL, zstd)?,
+                Some(v) => self.push_value(v.as_bytes(), zstd)?,
             }
         }
+        Ok(())
     }
 
     /// Appends one non-null value: to the current run when it is that run's value.
-    fn push_value(&mut self, v: &[u8]) {
-        if let Some(&(id, _)) = self.runs.last()
-            && id != NULL
-            && *self.values[id as usize] == *v
-        {
-            return self.extend();
-        }
-        let id = match self.ids.get(v) {
-            Some(&id) => id,
-            None => {
-                let id = self.values.len() as u32;
-                let v: Arc<[u8]> = v.into();
-                self.values.push(v.clone());
-                self.ids.insert(v, id);
-                id
-            }
+    fn push_value(&mut self, v: &[u8], zstd: &mut Compressor<'_>) -> Result<()> {
+        let id = if self.last != NULL && *self.values[self.last as usize] == *v {
+            self.last
+        } else {
+            self.id(v)
         };
-        self.push(id);
+        self.push(id, zstd)
     }
 
-    /// Appends one row of value `id` (or [`NULL`]).
-    fn push(&mut self, id: u32) {
+    /// The id of value `v`, given one if it is new.
+    fn id(&mut self, v: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(v) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        let v: Arc<[u8]> = v.into();
+        self.values.push(v.clone());
+        self.ids.insert(v, id);
+        id
+    }
+
+    /// Appends one row of value `id` (or [`NULL`]); encodes the page once it is full.
+    fn push(&mut self, id: u32, zstd: &mut Compressor<'_>) -> Result<()> {
         match self.runs.last_mut() {
             Some((last, n)) if *last == id => *n += 1,
             _ => self.runs.push((id, 1)),
         }
+        self.last = id;
         self.rows += 1;
+        self.nulls += u64::from(id == NULL);
+        self.page_rows += 1;
+        if self.page_rows == PAGE_ROWS {
+            self.end_page(zstd)?;
+        }
+        Ok(())
     }
 
-    /// Appends one more row of the current run.
-    fn extend(&mut self) {
-        self.runs.last_mut().expect("a run is open").1 += 1;
-        self.rows += 1;
+    /// Encodes the runs gathered as a data page: RLE definition levels (nullable columns),
+    /// the indices' bit width, the indices.
+    fn end_page(&mut self, zstd: &mut Compressor<'_>) -> Result<()> {
+        if self.runs.is_empty() {
+            return Ok(());
+        }
+        let mut raw = Vec::new();
+        if self.descr.max_def_level() > 0 {
+            let mut levels = Vec::new();
+            hybrid(
+                &mut levels,
+                self.runs.iter().map(|&(id, n)| (u32::from(id != NULL), n)),
+                1,
+            );
+            raw.extend_from_slice(&(levels.len() as u32).to_le_bytes());
+            raw.extend_from_slice(&levels);
+        }
+        // Every id in the page is below the dictionary's size so far.
+        let bit_width = bits_for(self.values.len().saturating_sub(1) as u64).max(1);
+        raw.push(bit_width);
+        hybrid(
+            &mut raw,
+            self.runs.iter().copied().filter(|r| r.0 != NULL),
+            bit_width,
+        );
+        let compressed = compress(zstd, &raw)?;
+        self.pages
+            .push((compressed, raw.len(), self.page_rows as u32));
+        self.runs.clear();
+        self.page_rows = 0;
+        Ok(())
     }
 
     /// Encodes the chunk: its bytes, with the dictionary page at offset 0, and what the row
     /// group writer needs to splice them in
     /// ([`parquet::file::writer::SerializedRowGroupWriter::append_column`]).
-    pub fn finish(self) -> Result<(Bytes, ColumnCloseResult)> {
+    pub fn finish(mut self, zstd: &mut Compressor<'_>) -> Result<(Bytes, ColumnCloseResult)> {
+        self.end_page(zstd)?;
         let level = ZstdLevel::try_new(self.zstd_level)?;
-        let compress = |raw: Vec<u8>| -> Result<(Bytes, usize)> {
-            let len = raw.len();
-            let out = zstd::bulk::compress(&raw, self.zstd_level)
-                .map_err(|e| ParquetError::External(Box::new(e)))?;
-            Ok((Bytes::from(out), len))
-        };
         let mut sink = TrackedWrite::new(Vec::new());
         let mut specs: Vec<PageWriteSpec> = Vec::new();
         let mut locations = Vec::new();
         {
-            let mut pages = SerializedPageWriter::new(&mut sink);
+            let mut out = SerializedPageWriter::new(&mut sink);
             let mut dict = Vec::new();
             for v in &self.values {
                 dict.extend_from_slice(&(v.len() as u32).to_le_bytes());
                 dict.extend_from_slice(v);
             }
-            let (buf, raw_len) = compress(dict)?;
             let page = Page::DictionaryPage {
-                buf,
+                buf: compress(zstd, &dict)?,
                 num_values: self.values.len() as u32,
                 encoding: Encoding::PLAIN,
                 is_sorted: false,
             };
-            specs.push(pages.write_page(CompressedPage::new(page, raw_len))?);
-
-            let bit_width = bits_for(self.values.len().saturating_sub(1) as u64).max(1);
-            let nullable = self.descr.max_def_level() > 0;
-            let mut first_row = 0usize;
-            for page_runs in paged(&self.runs, PAGE_ROWS) {
-                let rows: u32 = page_runs.iter().map(|r| r.1).sum();
-                let mut raw = Vec::new();
-                if nullable {
-                    let mut levels = Vec::new();
-                    for &(id, n) in &page_runs {
-                        rle_run(&mut levels, u32::from(id != NULL), n, 1);
-                    }
-                    raw.extend_from_slice(&(levels.len() as u32).to_le_bytes());
-                    raw.extend_from_slice(&levels);
-                }
-                raw.push(bit_width);
-                for &(id, n) in page_runs.iter().filter(|r| r.0 != NULL) {
-                    rle_run(&mut raw, id, n, bit_width);
-                }
-                let (buf, raw_len) = compress(raw)?;
+            specs.push(out.write_page(CompressedPage::new(page, dict.len()))?);
+            let mut first_row = 0i64;
+            for (buf, raw_len, rows) in std::mem::take(&mut self.pages) {
                 let page = Page::DataPage {
                     buf,
                     num_values: rows,
@@ -205,16 +259,16 @@ impl RunColumn {
                     rep_level_encoding: Encoding::RLE,
                     statistics: None,
                 };
-                let spec = pages.write_page(CompressedPage::new(page, raw_len))?;
+                let spec = out.write_page(CompressedPage::new(page, raw_len))?;
                 locations.push(PageLocation {
                     offset: spec.offset as i64,
                     compressed_page_size: spec.compressed_size as i32,
-                    first_row_index: first_row as i64,
+                    first_row_index: first_row,
                 });
-                first_row += rows as usize;
+                first_row += i64::from(rows);
                 specs.push(spec);
             }
-            pages.close()?;
+            out.close()?;
         }
         let data_pages = specs.len() as i32 - 1;
         let encodings = [Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY];
@@ -257,14 +311,8 @@ impl RunColumn {
     }
 
     /// Null count and, when both fit [`STATISTICS_MAX_LEN`], the minimum and maximum of the
-    /// values in the chunk (every dictionary value occurs in it).
+    /// values in the chunk.
     fn statistics(&self) -> Statistics {
-        let nulls: u64 = self
-            .runs
-            .iter()
-            .filter(|r| r.0 == NULL)
-            .map(|r| u64::from(r.1))
-            .sum();
         let (min, max) = (self.values.iter().min(), self.values.iter().max());
         let (min, max) = match (min.filter(|v| fits(v)), max.filter(|v| fits(v))) {
             (Some(min), Some(max)) => (
@@ -273,7 +321,69 @@ impl RunColumn {
             ),
             _ => (None, None),
         };
-        Statistics::new(min, max, None, Some(nulls), false)
+        Statistics::new(min, max, None, Some(self.nulls), false)
+    }
+}
+
+/// A zstd frame of `raw`.
+fn compress(zstd: &mut Compressor<'_>, raw: &[u8]) -> Result<Bytes> {
+    zstd.compress(raw)
+        .map(Bytes::from)
+        .map_err(|e| ParquetError::External(Box::new(e)))
+}
+
+/// Appends `runs` (value, count) in the RLE / bit-packing hybrid encoding with `bit_width`
+/// bits a value: runs of 8 or more as RLE runs, shorter ones gathered into bit-packed groups
+/// of 8 values. Only the last group is padded (readers know how many values there are).
+fn hybrid(out: &mut Vec<u8>, runs: impl Iterator<Item = (u32, u32)>, bit_width: u8) {
+    let mut literals: Vec<u32> = Vec::new();
+    for (value, mut n) in runs {
+        if !literals.is_empty() {
+            // Fill the open group of 8 first: a bit-packed run ends only at a group's end.
+            let fill = ((8 - literals.len() % 8) % 8).min(n as usize);
+            literals.extend(std::iter::repeat_n(value, fill));
+            n -= fill as u32;
+        }
+        if n >= 8 {
+            bit_packed(out, &mut literals, bit_width);
+            rle_run(out, value, n, bit_width);
+        } else {
+            literals.extend(std::iter::repeat_n(value, n as usize));
+        }
+    }
+    bit_packed(out, &mut literals, bit_width);
+}
+
+/// Appends `values` (padded with zeros to a multiple of 8) as one bit-packed run: a ULEB128
+/// header `groups << 1 | 1`, then the values' low `bit_width` bits, least significant first.
+fn bit_packed(out: &mut Vec<u8>, values: &mut Vec<u32>, bit_width: u8) {
+    if values.is_empty() {
+        return;
+    }
+    values.resize(values.len().div_ceil(8) * 8, 0);
+    uleb128(out, ((values.len() as u64 / 8) << 1) | 1);
+    let (mut acc, mut bits) = (0u64, 0u8);
+    for &v in values.iter() {
+        acc |= u64::from(v) << bits;
+        bits += bit_width;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    values.clear();
+}
+
+fn uleb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
     }
 }
 
@@ -290,58 +400,98 @@ fn bits_for(max: u64) -> u8 {
 /// Appends an RLE run (`n` times `value`, `bit_width` bits) of the RLE / bit-packing hybrid
 /// encoding: a ULEB128 header `n << 1`, then the value in whole bytes, little-endian.
 fn rle_run(out: &mut Vec<u8>, value: u32, n: u32, bit_width: u8) {
-    let mut header = u64::from(n) << 1;
-    loop {
-        let byte = (header & 0x7f) as u8;
-        header >>= 7;
-        if header == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
-    }
+    uleb128(out, u64::from(n) << 1);
     let bytes = usize::from(bit_width).div_ceil(8);
     out.extend_from_slice(&value.to_le_bytes()[..bytes]);
-}
-
-/// The runs of each page of at most `page_rows` rows (a run crossing a boundary is split).
-fn paged(runs: &[(u32, u32)], page_rows: usize) -> Vec<Vec<(u32, u32)>> {
-    let mut pages = Vec::new();
-    let mut page: Vec<(u32, u32)> = Vec::new();
-    let mut room = page_rows as u32;
-    for &(id, mut n) in runs {
-        while n > 0 {
-            let take = n.min(room);
-            page.push((id, take));
-            n -= take;
-            room -= take;
-            if room == 0 {
-                pages.push(std::mem::take(&mut page));
-                room = page_rows as u32;
-            }
-        }
-    }
-    if !page.is_empty() {
-        pages.push(page);
-    }
-    pages
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Decodes `count` values of the RLE / bit-packing hybrid encoding (the spec's reader).
+    fn decode(mut data: &[u8], bit_width: u8, count: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        while out.len() < count {
+            let (mut header, mut shift) = (0u64, 0);
+            loop {
+                let b = data[0];
+                data = &data[1..];
+                header |= u64::from(b & 0x7f) << shift;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            if header & 1 == 0 {
+                let bytes = usize::from(bit_width).div_ceil(8);
+                let mut v = [0u8; 4];
+                v[..bytes].copy_from_slice(&data[..bytes]);
+                data = &data[bytes..];
+                out.extend(std::iter::repeat_n(
+                    u32::from_le_bytes(v),
+                    (header >> 1) as usize,
+                ));
+            } else {
+                let values = (header >> 1) as usize * 8;
+                for i in 0..values {
+                    let bit = i * usize::from(bit_width);
+                    let mut v = 0u32;
+                    for b in 0..usize::from(bit_width) {
+                        let at = bit + b;
+                        v |= u32::from((data[at / 8] >> (at % 8)) & 1) << b;
+                    }
+                    out.push(v);
+                }
+                data = &data[values * usize::from(bit_width) / 8..];
+            }
+        }
+        assert!(data.is_empty(), "nothing follows the last run");
+        out.truncate(count);
+        out
+    }
+
     #[test]
-    fn runs_are_split_at_page_boundaries() {
-        let pages = paged(&[(0, 5), (NULL, 2), (1, 10)], 6);
-        assert_eq!(
-            pages,
-            vec![
-                vec![(0, 5), (NULL, 1)],
-                vec![(NULL, 1), (1, 5)],
-                vec![(1, 5)]
-            ]
-        );
+    fn hybrid_bit_packs_short_runs_as_the_spec_does() {
+        // The spec's example: 0..8 with bit width 3.
+        let mut out = Vec::new();
+        hybrid(&mut out, (0..8).map(|v| (v, 1)), 3);
+        assert_eq!(out, [0x03, 0x88, 0xc6, 0xfa]);
+    }
+
+    #[test]
+    fn hybrid_runs_decode_to_their_values() {
+        let runs: Vec<(u32, u32)> = vec![
+            (1, 3),
+            (0, 1),
+            (2, 20),
+            (3, 1),
+            (1, 7),
+            (0, 9),
+            (2, 2),
+            (5, 8),
+            (4, 1),
+            (1, 100),
+            (6, 5),
+        ];
+        let want: Vec<u32> = runs
+            .iter()
+            .flat_map(|&(v, n)| std::iter::repeat_n(v, n as usize))
+            .collect();
+        for bit_width in [3, 8, 12] {
+            let mut out = Vec::new();
+            hybrid(&mut out, runs.iter().copied(), bit_width);
+            assert_eq!(
+                decode(&out, bit_width, want.len()),
+                want,
+                "bit width {bit_width}"
+            );
+        }
+        let levels: Vec<(u32, u32)> = runs.iter().map(|&(v, n)| (v % 2, n)).collect();
+        let mut out = Vec::new();
+        hybrid(&mut out, levels.iter().copied(), 1);
+        let want: Vec<u32> = want.iter().map(|v| v % 2).collect();
+        assert_eq!(decode(&out, 1, want.len()), want);
     }
 
     #[test]
