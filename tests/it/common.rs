@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, Once};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int32Type, Int64Type, TimestampMicrosecondType};
@@ -66,6 +67,30 @@ pub fn python_has(modules: &[&str]) -> bool {
         .args(["-c", &format!("import {}", modules.join(", "))])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// A temporary directory for a fixture shared by the tests of one process (held in a
+/// static): statics are never dropped, so a `TempDir` there would never be removed (each
+/// test process left its scenario behind, 40 MB a run). The directory is removed when the
+/// process exits instead.
+pub fn fixture_dir() -> PathBuf {
+    static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static REGISTER: Once = Once::new();
+    extern "C" fn remove_all() {
+        if let Ok(dirs) = DIRS.lock() {
+            for d in dirs.iter() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+    // SAFETY: `remove_all` is an `extern "C"` function that neither unwinds nor depends on
+    // anything torn down before `atexit` handlers run.
+    REGISTER.call_once(|| unsafe {
+        libc::atexit(remove_all);
+    });
+    let dir = tempfile::tempdir().unwrap().keep();
+    DIRS.lock().unwrap().push(dir.clone());
+    dir
 }
 
 /// Every data file under `lake/flows`, sorted.

@@ -41,16 +41,15 @@ pub fn geo_args(dbs: &[PathBuf]) -> Vec<String> {
 
 /// A small lake to run the queries in.
 pub fn lake() -> &'static Path {
-    static LAKE: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
-    &LAKE
-        .get_or_init(|| {
-            let d = tempfile::tempdir().unwrap();
-            crate::common::gen_tree(&d.path().join("blobs"), 1, 1, 1, 20, 1);
-            let lake = d.path().join("lake");
-            crate::common::ingest_lib(&[&d.path().join("blobs")], &lake);
-            (d, lake)
-        })
-        .1
+    static LAKE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LAKE.get_or_init(|| {
+        let d = crate::common::fixture_dir();
+        crate::common::gen_tree(&d.join("blobs"), 1, 1, 1, 20, 1);
+        let lake = d.join("lake");
+        crate::common::ingest_lib(&[&d.join("blobs")], &lake);
+        lake
+    })
+    .as_path()
 }
 
 fn sql(dbs: &[PathBuf], config: Option<&Path>, query: &str) -> (i32, Vec<Value>, String) {

@@ -14,7 +14,6 @@ use crate::common::{copy_dir, flowlake};
 /// for 10:00-12:59 on the 4th are removed before the ingest, to make a coverage gap. `lake`
 /// has the cluster's inventory imported; `plain` is the same lake without it.
 pub struct Scenario {
-    _dir: tempfile::TempDir,
     pub lake: PathBuf,
     pub plain: PathBuf,
     pub files: PathBuf,
@@ -24,9 +23,9 @@ pub struct Scenario {
 pub fn scenario() -> &'static Scenario {
     static S: OnceLock<Scenario> = OnceLock::new();
     S.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let blobs = dir.path().join("blobs");
-        let files = dir.path().join("scenario");
+        let dir = crate::common::fixture_dir();
+        let blobs = dir.join("blobs");
+        let files = dir.join("scenario");
         let opts = flowlake::synth::GenOptions {
             scenario: Some(files.clone()),
             ..crate::common::gen_options(&blobs, 4, 24, 8, 300, 7)
@@ -48,9 +47,9 @@ pub fn scenario() -> &'static Scenario {
             }
         }
         assert_eq!(removed, 3);
-        let plain = dir.path().join("plain");
+        let plain = dir.join("plain");
         crate::common::ingest_lib(&[&blobs], &plain);
-        let lake = dir.path().join("lake");
+        let lake = dir.join("lake");
         copy_dir(&plain, &lake);
         let key: Value =
             serde_json::from_str(&std::fs::read_to_string(files.join("scenario.json")).unwrap())
@@ -72,7 +71,6 @@ pub fn scenario() -> &'static Scenario {
         );
         assert!(out.status.success(), "{out:?}");
         Scenario {
-            _dir: dir,
             lake,
             plain,
             files,
