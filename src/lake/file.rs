@@ -29,7 +29,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::lake::coverage::{self, CoverageAgg, coverage_schema};
 use crate::lake::hourly::{self, HourlyAgg, hourly_schema};
 use crate::lake::manifest::FileEntry;
-use crate::lake::rows::{GROUP_COLUMNS, KEY_COLUMNS};
+use crate::lake::rows::{ADDRESS_COLUMNS, GROUP_COLUMNS, KEY_COLUMNS};
 use crate::lake::runs::RunColumn;
 use crate::schema::{self, flows_schema};
 
@@ -109,10 +109,14 @@ pub(crate) fn writer_properties(level: i32, row_group_rows: usize) -> WriterProp
 /// flow group ([`GROUP_COLUMNS`]: resource, NSG, MAC, rule, blob…), whose runs are looked up
 /// once each; those of a few names ([`KEY_COLUMNS`]: provider, protocol, direction,
 /// decision, state, address classes), built as dictionary keys and written without reading
-/// a string; and `encryption` (mostly null). The same columns of `hourly` and `coverage`
+/// a string; the addresses ([`ADDRESS_COLUMNS`]), built as keys into each batch's distinct
+/// addresses, each looked up once a batch; and `encryption` (mostly null). The same columns of `hourly` and `coverage`
 /// come in runs too (their rows are sorted by kind and group).
 fn is_run_column(name: &str) -> bool {
-    GROUP_COLUMNS.contains(&name) || KEY_COLUMNS.contains(&name) || name == "encryption"
+    GROUP_COLUMNS.contains(&name)
+        || KEY_COLUMNS.contains(&name)
+        || ADDRESS_COLUMNS.contains(&name)
+        || name == "encryption"
 }
 
 /// A Parquet file being written in the staging area.

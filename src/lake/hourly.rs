@@ -18,7 +18,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, Int8Array, Int32Array, Int32Builder, Int64Array, Int64Builder,
     StringArray, StringBuilder, StringViewArray, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, Int8Type, SchemaRef, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Int8Type, Int32Type, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 
 use crate::lake::rows::protocol_name;
@@ -254,7 +254,8 @@ impl Interner {
 enum Text<'a> {
     Plain(&'a StringArray),
     View(&'a StringViewArray),
-    Keys(&'a Int8Array, &'a StringArray),
+    Keys8(&'a Int8Array, &'a StringArray),
+    Keys32(&'a Int32Array, &'a StringArray),
 }
 
 impl<'a> Text<'a> {
@@ -264,9 +265,13 @@ impl<'a> Text<'a> {
             .unwrap_or_else(|| panic!("flows batches have column {name}"));
         match c.data_type() {
             DataType::Utf8View => Text::View(c.as_string_view()),
+            DataType::Dictionary(key, _) if **key == DataType::Int32 => {
+                let d = c.as_dictionary::<Int32Type>();
+                Text::Keys32(d.keys(), d.values().as_string::<i32>())
+            }
             DataType::Dictionary(..) => {
                 let d = c.as_dictionary::<Int8Type>();
-                Text::Keys(d.keys(), d.values().as_string::<i32>())
+                Text::Keys8(d.keys(), d.values().as_string::<i32>())
             }
             _ => Text::Plain(c.as_string::<i32>()),
         }
@@ -276,7 +281,8 @@ impl<'a> Text<'a> {
         match self {
             Text::Plain(a) => (!a.is_null(i)).then(|| a.value(i)),
             Text::View(a) => (!a.is_null(i)).then(|| a.value(i)),
-            Text::Keys(k, names) => (!k.is_null(i)).then(|| names.value(k.value(i) as usize)),
+            Text::Keys8(k, names) => (!k.is_null(i)).then(|| names.value(k.value(i) as usize)),
+            Text::Keys32(k, names) => (!k.is_null(i)).then(|| names.value(k.value(i) as usize)),
         }
     }
 
@@ -286,7 +292,42 @@ impl<'a> Text<'a> {
         match self {
             Text::View(a) if a.is_null(i) => Some(u128::MAX),
             Text::View(a) => Some(a.views()[i]),
-            Text::Plain(_) | Text::Keys(..) => None,
+            Text::Plain(_) | Text::Keys8(..) | Text::Keys32(..) => None,
+        }
+    }
+}
+
+/// An address column of a `flows` batch and the ids its dictionary keys (as ingest builds
+/// it) were interned to, so each distinct address of a batch is hashed once.
+struct Addresses<'a> {
+    text: Text<'a>,
+    ids: Vec<u32>,
+}
+
+impl<'a> Addresses<'a> {
+    fn of(batch: &'a RecordBatch, name: &str) -> Addresses<'a> {
+        let text = Text::of(batch, name);
+        let keys = match &text {
+            Text::Keys32(_, names) => names.len(),
+            _ => 0,
+        };
+        Addresses {
+            text,
+            ids: vec![u32::MAX; keys],
+        }
+    }
+
+    /// Row `i`'s address id in `interner`.
+    fn id(&mut self, i: usize, interner: &mut Interner) -> u32 {
+        match &self.text {
+            Text::Keys32(k, names) if k.is_valid(i) => {
+                let key = k.value(i) as usize;
+                if self.ids[key] == u32::MAX {
+                    self.ids[key] = interner.id(names.value(key));
+                }
+                self.ids[key]
+            }
+            text => interner.id(text.get(i).unwrap_or("")),
         }
     }
 }
@@ -332,7 +373,10 @@ impl HourlyAgg {
             .column(schema::idx::TIME)
             .as_primitive::<TimestampMicrosecondType>();
         let groups: Vec<Text<'_>> = GROUP.iter().map(|c| Text::of(batch, c)).collect();
-        let (src, dst) = (Text::of(batch, "src_ip"), Text::of(batch, "dst_ip"));
+        let (mut src, mut dst) = (
+            Addresses::of(batch, "src_ip"),
+            Addresses::of(batch, "dst_ip"),
+        );
         let (src_class, dst_class) = (Text::of(batch, "src_class"), Text::of(batch, "dst_class"));
         let (direction, decision) = (Text::of(batch, "direction"), Text::of(batch, "decision"));
         let state = Text::of(batch, "flow_state");
@@ -378,8 +422,7 @@ impl HourlyAgg {
                 }
             };
             let t = time.value(i);
-            let (s, d) = (src.get(i).unwrap_or(""), dst.get(i).unwrap_or(""));
-            let (s_id, d_id) = (self.addrs.id(s), self.addrs.id(d));
+            let (s_id, d_id) = (src.id(i, &mut self.addrs), dst.id(i, &mut self.addrs));
             for (id, class) in [(s_id, &src_class), (d_id, &dst_class)] {
                 if id as usize == self.addr_class.len() {
                     let c = self.classes.id(class.get(i).unwrap_or(""));

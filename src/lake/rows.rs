@@ -4,6 +4,7 @@
 //! per in-flight row is the Arrow representation only, and a full batch is handed to the
 //! Parquet writer without copying.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
@@ -13,7 +14,7 @@ use arrow::array::{
     StringViewBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::buffer::Buffer;
-use arrow::datatypes::{DataType, Field, Int8Type, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Int8Type, Int32Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use crate::addr::classify;
@@ -34,8 +35,8 @@ pub struct FlowRows {
     acl_id: StringViewBuilder,
     mac: StringViewBuilder,
     rule: StringViewBuilder,
-    src_ip: StringBuilder,
-    dst_ip: StringBuilder,
+    src_ip: Addrs,
+    dst_ip: Addrs,
     src_port: Int32Builder,
     dst_port: Int32Builder,
     protocol: Keys,
@@ -97,6 +98,10 @@ pub const KEY_COLUMNS: [&str; 7] = [
     "dst_class",
 ];
 
+/// The address columns: built as `Int32` dictionary keys into the batch's addresses
+/// ([`Addrs`]).
+pub const ADDRESS_COLUMNS: [&str; 2] = ["src_ip", "dst_ip"];
+
 /// A text column of a few names, built as `Int8` keys into the names met so far: a name is
 /// found by its address (the same `&'static str` every time), so a row costs a comparison of
 /// two pointers instead of a copy of the string, and the writer reads no string either.
@@ -153,6 +158,10 @@ static BUILD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
                 Field::new(f.name(), DataType::Utf8View, f.is_nullable())
             } else if KEY_COLUMNS.contains(&f.name().as_str()) {
                 let key = Box::new(DataType::Int8);
+                let dict = DataType::Dictionary(key, Box::new(DataType::Utf8));
+                Field::new(f.name(), dict, f.is_nullable())
+            } else if ADDRESS_COLUMNS.contains(&f.name().as_str()) {
+                let key = Box::new(DataType::Int32);
                 let dict = DataType::Dictionary(key, Box::new(DataType::Utf8));
                 Field::new(f.name(), dict, f.is_nullable())
             } else {
@@ -214,8 +223,8 @@ impl FlowRows {
             acl_id: view(),
             mac: view(),
             rule: view(),
-            src_ip: text(14),
-            dst_ip: text(14),
+            src_ip: Addrs::with_capacity(rows),
+            dst_ip: Addrs::with_capacity(rows),
             src_port: int32(),
             dst_port: int32(),
             protocol: keys(),
@@ -240,15 +249,46 @@ impl FlowRows {
     }
 }
 
-fn append_ip(b: &mut StringBuilder, scratch: &mut String, ip: IpAddr, text: &str) {
-    match ip {
-        // Rust's IPv4 parser accepts only the canonical dotted quad, so the input is canonical.
-        IpAddr::V4(_) => b.append_value(text),
-        IpAddr::V6(v6) => {
-            scratch.clear();
-            let _ = write!(scratch, "{v6}");
-            b.append_value(scratch.as_str());
+/// An address column built as `Int32` dictionary keys into the batch's distinct addresses,
+/// found by their numeric value: the rollup and the writer then look each address's text up
+/// once per batch instead of hashing it on every row.
+struct Addrs {
+    keys: Int32Builder,
+    ids: HashMap<IpAddr, i32, foldhash::fast::FixedState>,
+    text: StringBuilder,
+}
+
+impl Addrs {
+    fn with_capacity(rows: usize) -> Addrs {
+        Addrs {
+            keys: Int32Builder::with_capacity(rows),
+            ids: HashMap::default(),
+            text: StringBuilder::new(),
         }
+    }
+
+    fn append(&mut self, scratch: &mut String, ip: IpAddr, text: &str) {
+        let next = self.ids.len() as i32;
+        let key = *self.ids.entry(ip).or_insert_with(|| {
+            match ip {
+                // Rust's IPv4 parser accepts only the canonical dotted quad, so the input is
+                // canonical.
+                IpAddr::V4(_) => self.text.append_value(text),
+                IpAddr::V6(v6) => {
+                    scratch.clear();
+                    let _ = write!(scratch, "{v6}");
+                    self.text.append_value(scratch.as_str());
+                }
+            }
+            next
+        });
+        self.keys.append_value(key);
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        let text = Arc::new(self.text.finish());
+        let keys = self.keys.finish();
+        Arc::new(DictionaryArray::<Int32Type>::try_new(keys, text).expect("keys index the text"))
     }
 }
 
@@ -340,8 +380,8 @@ impl FlowRows {
         self.record_time.append_value(rec.time_us);
         self.provider.append(Some(rec.provider.as_str()));
         self.log_version.append_value(rec.version);
-        append_ip(&mut self.src_ip, &mut self.scratch, t.src, t.src_text);
-        append_ip(&mut self.dst_ip, &mut self.scratch, t.dst, t.dst_text);
+        self.src_ip.append(&mut self.scratch, t.src, t.src_text);
+        self.dst_ip.append(&mut self.scratch, t.dst, t.dst_text);
         self.src_port.append_value(t.src_port);
         self.dst_port.append_value(t.dst_port);
         self.protocol.append(protocol_name(t.protocol));
@@ -379,8 +419,8 @@ impl FlowRows {
             Arc::new(self.acl_id.finish()),
             Arc::new(self.mac.finish()),
             Arc::new(self.rule.finish()),
-            Arc::new(self.src_ip.finish()),
-            Arc::new(self.dst_ip.finish()),
+            self.src_ip.finish(),
+            self.dst_ip.finish(),
             Arc::new(self.src_port.finish()),
             Arc::new(self.dst_port.finish()),
             self.protocol.finish(),

@@ -18,8 +18,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Int8Type};
+use arrow::array::{Array, AsArray, DictionaryArray};
+use arrow::datatypes::{ArrowDictionaryKeyType, ArrowNativeType, DataType, Int8Type, Int32Type};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType, ZstdLevel};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
@@ -103,33 +103,48 @@ impl RunColumn {
                     }
                 }
             }
-            DataType::Dictionary(key, value)
-                if **key == DataType::Int8 && **value == DataType::Utf8 =>
-            {
-                // Each dictionary value is looked up once, when a row first uses it.
-                let a = array.as_dictionary::<Int8Type>();
-                let values = a.values().as_string::<i32>();
-                let mut ids: Vec<Option<u32>> = vec![None; values.len()];
-                for key in a.keys() {
-                    let id = match key {
-                        None => NULL,
-                        Some(k) => {
-                            let k = usize::try_from(k).map_err(|_| self.bad_key(k))?;
-                            let slot = ids.get_mut(k).ok_or_else(|| self.bad_key(k))?;
-                            *slot.get_or_insert_with(|| self.id(values.value(k).as_bytes()))
-                        }
-                    };
-                    self.push(id, zstd)?;
-                }
-            }
+            DataType::Dictionary(key, value) if **value == DataType::Utf8 => match **key {
+                DataType::Int8 => self.add_keys(array.as_dictionary::<Int8Type>(), zstd)?,
+                DataType::Int32 => self.add_keys(array.as_dictionary::<Int32Type>(), zstd)?,
+                _ => return Err(self.unsupported(array.data_type())),
+            },
             DataType::Utf8 => self.add_values(array.as_string::<i32>().iter(), zstd)?,
             DataType::LargeUtf8 => self.add_values(array.as_string::<i64>().iter(), zstd)?,
-            other => {
-                return Err(ParquetError::General(format!(
-                    "column {} is written as runs of text, not {other}",
-                    self.descr.path()
-                )));
-            }
+            other => return Err(self.unsupported(other)),
+        }
+        Ok(())
+    }
+
+    fn unsupported(&self, t: &DataType) -> ParquetError {
+        ParquetError::General(format!(
+            "column {} is written as runs of text, not {t}",
+            self.descr.path()
+        ))
+    }
+
+    /// Appends dictionary keys: each dictionary value is looked up once, when a row first
+    /// uses it.
+    fn add_keys<K: ArrowDictionaryKeyType>(
+        &mut self,
+        a: &DictionaryArray<K>,
+        zstd: &mut Compressor<'_>,
+    ) -> Result<()> {
+        let values = a.values().as_string::<i32>();
+        let mut ids: Vec<Option<u32>> = vec![None; values.len()];
+        for key in a.keys() {
+            let id = match key {
+                None => NULL,
+                Some(k) => {
+                    let slot = k
+                        .to_usize()
+                        .and_then(|k| ids.get_mut(k).map(|slot| (k, slot)));
+                    let Some((k, slot)) = slot else {
+                        return Err(self.bad_key(format!("{k:?}")));
+                    };
+                    *slot.get_or_insert_with(|| self.id(values.value(k).as_bytes()))
+                }
+            };
+            self.push(id, zstd)?;
         }
         Ok(())
     }
