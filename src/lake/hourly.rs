@@ -572,7 +572,14 @@ impl HourlyAgg {
         ];
         let batch =
             RecordBatch::try_new(hourly_schema(), cols).expect("builders match the hourly schema");
-        *self = HourlyAgg::default();
+        // Start over, forgetting the strings interned (memory stays bounded by one spill) but
+        // keeping the rows map's room: growing it again from empty (rehashing, faulting fresh
+        // pages) was 7 % of ingest's CPU time.
+        let rows = std::mem::take(&mut self.rows);
+        *self = HourlyAgg {
+            rows,
+            ..HourlyAgg::default()
+        };
         (batch, kinds)
     }
 }

@@ -88,19 +88,26 @@ impl RunColumn {
             DataType::Utf8View => {
                 let a = array.as_string_view();
                 // Equal views hold equal strings (the same bytes inline, or the same buffer,
-                // offset and length): a run is recognised without reading its values.
+                // offset and length): a run is measured without reading its values.
                 let views = a.views();
                 let mut last_view = None;
-                for i in 0..a.len() {
-                    if a.is_null(i) {
-                        self.push(NULL, zstd)?;
-                        last_view = None;
-                    } else if last_view == Some(views[i]) {
-                        self.push(self.last, zstd)?;
-                    } else {
-                        self.push_value(a.value(i).as_bytes(), zstd)?;
-                        last_view = Some(views[i]);
+                let mut i = 0;
+                while i < a.len() {
+                    let (view, null) = (views[i], a.is_null(i));
+                    let mut j = i + 1;
+                    while j < a.len() && views[j] == view && a.is_null(j) == null {
+                        j += 1;
                     }
+                    let id = if null {
+                        NULL
+                    } else if last_view == Some(view) {
+                        self.last
+                    } else {
+                        last_view = Some(view);
+                        self.value_id(a.value(i).as_bytes())
+                    };
+                    self.push(id, j - i, zstd)?;
+                    i = j;
                 }
             }
             DataType::Dictionary(key, value) if **value == DataType::Utf8 => match **key {
@@ -131,20 +138,27 @@ impl RunColumn {
     ) -> Result<()> {
         let values = a.values().as_string::<i32>();
         let mut ids: Vec<Option<u32>> = vec![None; values.len()];
-        for key in a.keys() {
-            let id = match key {
-                None => NULL,
-                Some(k) => {
-                    let slot = k
-                        .to_usize()
-                        .and_then(|k| ids.get_mut(k).map(|slot| (k, slot)));
-                    let Some((k, slot)) = slot else {
-                        return Err(self.bad_key(format!("{k:?}")));
-                    };
-                    *slot.get_or_insert_with(|| self.id(values.value(k).as_bytes()))
-                }
+        let keys = a.keys();
+        let mut i = 0;
+        while i < keys.len() {
+            let (key, null) = (keys.values()[i], keys.is_null(i));
+            let mut j = i + 1;
+            while j < keys.len() && keys.values()[j] == key && keys.is_null(j) == null {
+                j += 1;
+            }
+            let id = if null {
+                NULL
+            } else {
+                let slot = key
+                    .to_usize()
+                    .and_then(|k| ids.get_mut(k).map(|slot| (k, slot)));
+                let Some((k, slot)) = slot else {
+                    return Err(self.bad_key(format!("{key:?}")));
+                };
+                *slot.get_or_insert_with(|| self.id(values.value(k).as_bytes()))
             };
-            self.push(id, zstd)?;
+            self.push(id, j - i, zstd)?;
+            i = j;
         }
         Ok(())
     }
@@ -162,22 +176,19 @@ impl RunColumn {
         zstd: &mut Compressor<'_>,
     ) -> Result<()> {
         for v in values {
-            match v {
-                None => self.push(NULL, zstd)?,
-                Some(v) => self.push_value(v.as_bytes(), zstd)?,
-            }
+            let id = v.map_or(NULL, |v| self.value_id(v.as_bytes()));
+            self.push(id, 1, zstd)?;
         }
         Ok(())
     }
 
-    /// Appends one non-null value: to the current run when it is that run's value.
-    fn push_value(&mut self, v: &[u8], zstd: &mut Compressor<'_>) -> Result<()> {
-        let id = if self.last != NULL && *self.values[self.last as usize] == *v {
+    /// The id of non-null value `v`: the previous row's when it is that row's value.
+    fn value_id(&mut self, v: &[u8]) -> u32 {
+        if self.last != NULL && *self.values[self.last as usize] == *v {
             self.last
         } else {
             self.id(v)
-        };
-        self.push(id, zstd)
+        }
     }
 
     /// The id of value `v`, given one if it is new.
@@ -192,18 +203,24 @@ impl RunColumn {
         id
     }
 
-    /// Appends one row of value `id` (or [`NULL`]); encodes the page once it is full.
-    fn push(&mut self, id: u32, zstd: &mut Compressor<'_>) -> Result<()> {
-        match self.runs.last_mut() {
-            Some((last, n)) if *last == id => *n += 1,
-            _ => self.runs.push((id, 1)),
-        }
+    /// Appends `n` rows of value `id` (or [`NULL`]), encoding each page once it is full.
+    fn push(&mut self, id: u32, mut n: usize, zstd: &mut Compressor<'_>) -> Result<()> {
         self.last = id;
-        self.rows += 1;
-        self.nulls += u64::from(id == NULL);
-        self.page_rows += 1;
-        if self.page_rows == PAGE_ROWS {
-            self.end_page(zstd)?;
+        self.rows += n;
+        if id == NULL {
+            self.nulls += n as u64;
+        }
+        while n > 0 {
+            let take = n.min(PAGE_ROWS - self.page_rows);
+            match self.runs.last_mut() {
+                Some((last, m)) if *last == id => *m += take as u32,
+                _ => self.runs.push((id, take as u32)),
+            }
+            self.page_rows += take;
+            n -= take;
+            if self.page_rows == PAGE_ROWS {
+                self.end_page(zstd)?;
+            }
         }
         Ok(())
     }
