@@ -15,13 +15,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Int8Array, Int32Array, Int32Builder, Int64Array, Int64Builder,
-    StringArray, StringBuilder, StringViewArray, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, DictionaryArray, Int8Array, Int32Array, Int32Builder, Int64Array,
+    Int64Builder, StringArray, StringBuilder, StringViewArray, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, Int8Type, Int32Type, SchemaRef, TimestampMicrosecondType};
+use arrow::datatypes::{
+    DataType, Field, Int8Type, Int32Type, Schema, SchemaRef, TimestampMicrosecondType,
+};
 use arrow::record_batch::RecordBatch;
 
-use crate::lake::rows::protocol_name;
+use crate::lake::rows::{Keys, protocol_name};
 use crate::schema::{self, ColType::*, Column, col};
 
 /// Directory of the `hourly` table inside the lake.
@@ -145,6 +147,28 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema::arrow_schema(COLUM
 pub fn hourly_schema() -> SchemaRef {
     SCHEMA.clone()
 }
+
+/// What [`HourlyAgg::finish`] builds: the `hourly` schema with its addresses and classes as
+/// `Int32` dictionary keys into the rollup's interned strings, and its direction, decision
+/// and protocol as `Int8` keys ([`crate::lake::rows::KEY_COLUMNS`]), so neither the rollup
+/// nor the writer copies or hashes a string per row. The files are plain `Utf8`.
+static BUILD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let dict = |key: DataType| DataType::Dictionary(Box::new(key), Box::new(DataType::Utf8));
+    let fields: Vec<Field> = SCHEMA
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "src_ip" | "dst_ip" | "src_class" | "dst_class" => {
+                Field::new(f.name(), dict(DataType::Int32), f.is_nullable())
+            }
+            "direction" | "decision" | "protocol" => {
+                Field::new(f.name(), dict(DataType::Int8), f.is_nullable())
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+});
 
 /// The `hourly` column reference as a Markdown table (in `docs/SCHEMA.md`).
 pub fn markdown() -> String {
@@ -492,9 +516,11 @@ impl HourlyAgg {
         let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
         let (mut hour, mut first, mut last) = (ts(), ts(), ts());
         let mut group: [StringBuilder; 5] = std::array::from_fn(|_| StringBuilder::new());
-        let mut strings: [StringBuilder; 6] = std::array::from_fn(|_| StringBuilder::new());
-        let [direction, decision, protocol, src_ip, dst_ip, _] = &mut strings;
-        let mut classes: [StringBuilder; 2] = std::array::from_fn(|_| StringBuilder::new());
+        let mut names: [Keys; 3] = std::array::from_fn(|_| Keys::with_capacity(n));
+        let [direction, decision, protocol] = &mut names;
+        let mut addr_ids: [Int32Builder; 4] =
+            std::array::from_fn(|_| Int32Builder::with_capacity(n));
+        let [src_ip, dst_ip, src_class, dst_class] = &mut addr_ids;
         let (mut proto_n, mut dst_port) = (
             Int32Builder::with_capacity(n),
             Int32Builder::with_capacity(n),
@@ -516,18 +542,16 @@ impl HourlyAgg {
                     p => b.append_value(p),
                 }
             }
-            direction.append_value(if k.outbound { "outbound" } else { "inbound" });
-            decision.append_value(if k.allow { "allow" } else { "deny" });
+            direction.append(Some(if k.outbound { "outbound" } else { "inbound" }));
+            decision.append(Some(if k.allow { "allow" } else { "deny" }));
             // `flows.protocol` is this keyword of the number too (`lake::rows`).
-            protocol.append_option(protocol_name(k.protocol));
+            protocol.append(protocol_name(k.protocol));
             proto_n.append_value(k.protocol);
-            src_ip.append_value(&*self.addrs.text[k.src as usize]);
-            dst_ip.append_value(&*self.addrs.text[k.dst as usize]);
+            src_ip.append_value(k.src as i32);
+            dst_ip.append_value(k.dst as i32);
             dst_port.append_value(k.dst_port);
-            for (b, id) in classes.iter_mut().zip([k.src, k.dst]) {
-                let c = self.addr_class[id as usize];
-                b.append_value(&*self.classes.text[c as usize]);
-            }
+            src_class.append_value(self.addr_class[k.src as usize] as i32);
+            dst_class.append_value(self.addr_class[k.dst as usize] as i32);
             let [tuples, begun, ended, ports] = &mut counts;
             tuples.append_value(a.tuples);
             begun.append_value(a.begun);
@@ -540,7 +564,16 @@ impl HourlyAgg {
             last.append_value(a.last);
         }
         let [resource_id, nsg_name, acl_id, mac, rule] = &mut group;
-        let [src_class, dst_class] = &mut classes;
+        let strings = |interner: &Interner| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(
+                interner.text.iter().map(|t| &**t),
+            ))
+        };
+        let (addrs, classes) = (strings(&self.addrs), strings(&self.classes));
+        let keys = |b: &mut Int32Builder, values: &ArrayRef| -> ArrayRef {
+            let keys = DictionaryArray::<Int32Type>::try_new(b.finish(), values.clone());
+            Arc::new(keys.expect("ids index the interned strings"))
+        };
         let [tuples, begun, ended, ports] = &mut counts;
         let [p_s2d, b_s2d, p_d2s, b_d2s] = &mut sums;
         let cols: Vec<ArrayRef> = vec![
@@ -550,15 +583,15 @@ impl HourlyAgg {
             Arc::new(acl_id.finish()),
             Arc::new(mac.finish()),
             Arc::new(rule.finish()),
-            Arc::new(direction.finish()),
-            Arc::new(decision.finish()),
-            Arc::new(protocol.finish()),
+            direction.finish(),
+            decision.finish(),
+            protocol.finish(),
             Arc::new(proto_n.finish()),
-            Arc::new(src_ip.finish()),
-            Arc::new(dst_ip.finish()),
+            keys(src_ip, &addrs),
+            keys(dst_ip, &addrs),
             Arc::new(dst_port.finish()),
-            Arc::new(src_class.finish()),
-            Arc::new(dst_class.finish()),
+            keys(src_class, &classes),
+            keys(dst_class, &classes),
             Arc::new(tuples.finish()),
             Arc::new(begun.finish()),
             Arc::new(ended.finish()),
@@ -570,8 +603,8 @@ impl HourlyAgg {
             Arc::new(first.finish()),
             Arc::new(last.finish()),
         ];
-        let batch =
-            RecordBatch::try_new(hourly_schema(), cols).expect("builders match the hourly schema");
+        let batch = RecordBatch::try_new(BUILD_SCHEMA.clone(), cols)
+            .expect("builders match the hourly build schema");
         // Start over, forgetting the strings interned (memory stays bounded by one spill) but
         // keeping the rows map's room: growing it again from empty (rehashing, faulting fresh
         // pages) was 7 % of ingest's CPU time.
@@ -703,9 +736,12 @@ mod tests {
             .values()
             .to_vec();
         assert_eq!(ports, [443, 80, 443, 443]);
-        let decisions: Vec<&str> = b
-            .column_by_name("decision")
-            .unwrap()
+        let decisions = arrow::compute::cast(
+            b.column_by_name("decision").unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let decisions: Vec<&str> = decisions
             .as_string::<i32>()
             .iter()
             .map(Option::unwrap)

@@ -105,20 +105,22 @@ pub const ADDRESS_COLUMNS: [&str; 2] = ["src_ip", "dst_ip"];
 /// A text column of a few names, built as `Int8` keys into the names met so far: a name is
 /// found by its address (the same `&'static str` every time), so a row costs a comparison of
 /// two pointers instead of a copy of the string, and the writer reads no string either.
-struct Keys {
+pub(crate) struct Keys {
     keys: Int8Builder,
     names: Vec<&'static str>,
 }
 
 impl Keys {
-    fn with_capacity(rows: usize) -> Keys {
+    /// Room for `rows` keys.
+    pub(crate) fn with_capacity(rows: usize) -> Keys {
         Keys {
             keys: Int8Builder::with_capacity(rows),
             names: Vec::new(),
         }
     }
 
-    fn append(&mut self, name: Option<&'static str>) {
+    /// Appends `name`'s key (or null).
+    pub(crate) fn append(&mut self, name: Option<&'static str>) {
         let Some(name) = name else {
             return self.keys.append_null();
         };
@@ -137,7 +139,7 @@ impl Keys {
     }
 
     /// Takes the keys so far as a dictionary array (the names stay for the next batch).
-    fn finish(&mut self) -> ArrayRef {
+    pub(crate) fn finish(&mut self) -> ArrayRef {
         let names = Arc::new(StringArray::from(self.names.clone()));
         let keys = self.keys.finish();
         Arc::new(DictionaryArray::<Int8Type>::try_new(keys, names).expect("keys index the names"))
