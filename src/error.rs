@@ -149,3 +149,18 @@ impl<T> IoContext<T> for io::Result<T> {
         })
     }
 }
+
+/// Adds the file to a Parquet error.
+pub trait ParquetContext<T> {
+    /// Wraps the error as [`Error::Parquet`].
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> ParquetContext<T> for parquet::errors::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|source| Error::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

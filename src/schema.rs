@@ -88,10 +88,12 @@ pub(crate) const fn col(
     }
 }
 
-const ALL: &str = "NSG v1, NSG v2, VNet v4";
+/// The formats a column comes from: all of them.
+pub(crate) const ALL: &str = "NSG v1, NSG v2, VNet v4";
 const NSG: &str = "NSG v1, NSG v2";
 const V2_V4: &str = "NSG v2, VNet v4";
-const VNET: &str = "VNet v4";
+/// VNet flow logs only.
+pub(crate) const VNET: &str = "VNet v4";
 
 use ColType::*;
 

@@ -17,7 +17,7 @@ use arrow::array::{
 use arrow::datatypes::{Int64Type, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 
-use crate::schema::{self, ColType::*, Column, col};
+use crate::schema::{self, ALL, ColType::*, Column, col};
 
 /// Directory of the `coverage` table inside the lake.
 pub const COVERAGE_DIR: &str = "coverage";
@@ -26,8 +26,6 @@ pub const COVERAGE_DIR: &str = "coverage";
 pub fn coverage_dir(partition: &str) -> String {
     format!("{COVERAGE_DIR}/{partition}")
 }
-
-const ALL: &str = "NSG v1, NSG v2, VNet v4";
 
 /// The columns of `coverage`, in file order.
 pub const COLUMNS: &[Column] = &[

@@ -25,7 +25,7 @@ use zstd::bulk::Compressor;
 
 use arrow::datatypes::SchemaRef;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{IoContext, ParquetContext, Result};
 use crate::lake::coverage::{self, CoverageAgg, coverage_schema};
 use crate::lake::hourly::{self, HourlyAgg, hourly_schema};
 use crate::lake::manifest::FileEntry;
@@ -121,8 +121,8 @@ pub(crate) fn writer_properties(level: i32, row_group_rows: usize) -> WriterProp
 /// once each; those of a few names ([`KEY_COLUMNS`]: provider, protocol, direction,
 /// decision, state, address classes), built as dictionary keys and written without reading
 /// a string; the addresses ([`ADDRESS_COLUMNS`]), built as keys into each batch's distinct
-/// addresses, each looked up once a batch; and `encryption` (mostly null). The same columns of `hourly` and `coverage`
-/// come in runs too (their rows are sorted by kind and group).
+/// addresses, each looked up once a batch; and `encryption` (mostly null). The same columns
+/// of `hourly` and `coverage` come in runs too (their rows are sorted by kind and group).
 fn is_run_column(name: &str) -> bool {
     GROUP_COLUMNS.contains(&name)
         || KEY_COLUMNS.contains(&name)
@@ -199,10 +199,6 @@ impl DataFile {
         std::fs::create_dir_all(dir).ctx("create directory", dir)?;
         let path = dir.join(&name);
         let file = File::create(&path).ctx("create", &path)?;
-        let perr = |source| Error::Parquet {
-            path: path.clone(),
-            source,
-        };
         let props = writer_properties(zstd_level, row_group_rows);
         let runs = schema
             .fields()
@@ -216,9 +212,8 @@ impl DataFile {
             .collect();
         let (writer, columns) = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .and_then(ArrowWriter::into_serialized_writer)
-            .map_err(perr)?;
-        let zstd = Compressor::new(zstd_level)
-            .map_err(|e| perr(parquet::errors::ParquetError::External(Box::new(e))))?;
+            .at(&path)?;
+        let zstd = Compressor::new(zstd_level).ctx("start zstd for", &path)?;
         Ok(DataFile {
             name,
             path,
@@ -236,13 +231,6 @@ impl DataFile {
             max_time_us: i64::MIN,
             blobs: BTreeSet::new(),
         })
-    }
-
-    fn perr(&self) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
-        |source| Error::Parquet {
-            path: self.path.clone(),
-            source,
-        }
     }
 
     /// Rows written so far.
@@ -267,11 +255,10 @@ impl DataFile {
         self.rows += batch.num_rows() as u64;
         let mut start = 0;
         while start < batch.num_rows() {
-            let group = match self.group.take() {
-                Some(group) => group,
-                None => self.new_row_group()?,
-            };
-            let group = self.group.insert(group);
+            if self.group.is_none() {
+                self.group = Some(self.new_row_group()?);
+            }
+            let group = self.group.as_mut().expect("started above");
             let len = (batch.num_rows() - start).min(self.row_group_rows - group.rows);
             let part = batch.slice(start, len);
             for ((chunk, column), field) in group
@@ -285,10 +272,7 @@ impl DataFile {
                         .and_then(|leaves| leaves.iter().try_for_each(|leaf| w.write(leaf))),
                     Chunk::Runs(r) => r.add(column.as_ref(), &mut self.zstd),
                 };
-                written.map_err(|source| Error::Parquet {
-                    path: self.path.clone(),
-                    source,
-                })?;
+                written.at(&self.path)?;
             }
             group.rows += len;
             start += len;
@@ -302,10 +286,7 @@ impl DataFile {
     /// The column writers of the next row group.
     fn new_row_group(&self) -> Result<RowGroup> {
         let index = self.writer.flushed_row_groups().len();
-        let writers = self
-            .columns
-            .create_column_writers(index)
-            .map_err(self.perr())?;
+        let writers = self.columns.create_column_writers(index).at(&self.path)?;
         let chunks = writers
             .into_iter()
             .zip(&self.runs)
@@ -327,11 +308,7 @@ impl DataFile {
         let Some(group) = self.group.take() else {
             return Ok(());
         };
-        let perr = |source| Error::Parquet {
-            path: self.path.clone(),
-            source,
-        };
-        let mut out = self.writer.next_row_group().map_err(perr)?;
+        let mut out = self.writer.next_row_group().at(&self.path)?;
         for chunk in group.chunks {
             match chunk {
                 Chunk::Arrow(w) => w.close().and_then(|c| c.append_to_row_group(&mut out)),
@@ -339,9 +316,9 @@ impl DataFile {
                     .finish(&mut self.zstd)
                     .and_then(|(bytes, close)| out.append_column(&bytes, close)),
             }
-            .map_err(perr)?;
+            .at(&self.path)?;
         }
-        out.close().map_err(perr)?;
+        out.close().at(&self.path)?;
         Ok(())
     }
 
@@ -349,10 +326,7 @@ impl DataFile {
     pub fn finish(mut self) -> Result<FileEntry> {
         self.end_row_group()?;
         let path = self.path;
-        let file = self.writer.into_inner().map_err(|source| Error::Parquet {
-            path: path.clone(),
-            source,
-        })?;
+        let file = self.writer.into_inner().at(&path)?;
         file.sync_all().ctx("sync", &path)?;
         let bytes = file.metadata().ctx("stat", &path)?.len();
         Ok(FileEntry {
@@ -535,15 +509,11 @@ impl FlowsFile {
 /// Streams the record batches of a lake file to `f`.
 pub fn read_batches(path: &Path, mut f: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
     let file = File::open(path).ctx("open", path)?;
-    let perr = |source| Error::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(perr)?
+        .at(path)?
         .with_batch_size(65_536)
         .build()
-        .map_err(perr)?;
+        .at(path)?;
     for batch in reader {
         f(batch?)?;
     }

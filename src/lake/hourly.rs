@@ -18,13 +18,11 @@ use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Int8Array, Int32Array, Int32Builder, Int64Array,
     Int64Builder, StringArray, StringBuilder, StringViewArray, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{
-    DataType, Field, Int8Type, Int32Type, Schema, SchemaRef, TimestampMicrosecondType,
-};
+use arrow::datatypes::{DataType, Int8Type, Int32Type, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 
-use crate::lake::rows::{Keys, protocol_name};
-use crate::schema::{self, ColType::*, Column, col};
+use crate::lake::rows::{Keys, built_batch, protocol_name};
+use crate::schema::{self, ALL, ColType::*, Column, VNET, col};
 
 /// Directory of the `hourly` table inside the lake.
 pub const HOURLY_DIR: &str = "hourly";
@@ -33,8 +31,6 @@ pub const HOURLY_DIR: &str = "hourly";
 pub fn hourly_dir(partition: &str) -> String {
     format!("{HOURLY_DIR}/{partition}")
 }
-
-const ALL: &str = "NSG v1, NSG v2, VNet v4";
 
 /// The columns of `hourly`, in file order.
 pub const COLUMNS: &[Column] = &[
@@ -53,7 +49,7 @@ pub const COLUMNS: &[Column] = &[
         "As in `flows`: the NSG or flow log.",
     ),
     col("nsg_name", Text, true, ALL, "As in `flows`."),
-    col("acl_id", Text, true, "VNet v4", "As in `flows`."),
+    col("acl_id", Text, true, VNET, "As in `flows`."),
     col("mac", Text, true, ALL, "As in `flows`: the NIC."),
     col("rule", Text, false, ALL, "As in `flows`."),
     col("direction", Text, false, ALL, "As in `flows`."),
@@ -147,28 +143,6 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema::arrow_schema(COLUM
 pub fn hourly_schema() -> SchemaRef {
     SCHEMA.clone()
 }
-
-/// What [`HourlyAgg::finish`] builds: the `hourly` schema with its addresses and classes as
-/// `Int32` dictionary keys into the rollup's interned strings, and its direction, decision
-/// and protocol as `Int8` keys ([`crate::lake::rows::KEY_COLUMNS`]), so neither the rollup
-/// nor the writer copies or hashes a string per row. The files are plain `Utf8`.
-static BUILD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let dict = |key: DataType| DataType::Dictionary(Box::new(key), Box::new(DataType::Utf8));
-    let fields: Vec<Field> = SCHEMA
-        .fields()
-        .iter()
-        .map(|f| match f.name().as_str() {
-            "src_ip" | "dst_ip" | "src_class" | "dst_class" => {
-                Field::new(f.name(), dict(DataType::Int32), f.is_nullable())
-            }
-            "direction" | "decision" | "protocol" => {
-                Field::new(f.name(), dict(DataType::Int8), f.is_nullable())
-            }
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
-});
 
 /// The `hourly` column reference as a Markdown table (in `docs/SCHEMA.md`).
 pub fn markdown() -> String {
@@ -603,8 +577,10 @@ impl HourlyAgg {
             Arc::new(first.finish()),
             Arc::new(last.finish()),
         ];
-        let batch = RecordBatch::try_new(BUILD_SCHEMA.clone(), cols)
-            .expect("builders match the hourly build schema");
+        // Addresses and classes are `Int32` keys into the interned strings, direction,
+        // decision and protocol `Int8` keys: neither this nor the writer copies or hashes a
+        // string per row.
+        let batch = built_batch(&SCHEMA, cols);
         // Start over, forgetting the strings interned (memory stays bounded by one spill) but
         // keeping the rows map's room: growing it again from empty (rehashing, faulting fresh
         // pages) was 7 % of ingest's CPU time.

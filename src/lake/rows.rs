@@ -7,14 +7,14 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, DictionaryArray, Int8Builder, Int32Builder, Int64Builder, StringArray, StringBuilder,
     StringViewBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::buffer::Buffer;
-use arrow::datatypes::{DataType, Field, Int8Type, Int32Type, Schema, SchemaRef};
+use arrow::datatypes::{Field, Int8Type, Int32Type, Schema};
 use arrow::record_batch::RecordBatch;
 
 use crate::addr::classify;
@@ -146,33 +146,20 @@ impl Keys {
     }
 }
 
-/// The canonical schema with `Utf8View` for the group-constant columns: what [`FlowRows`]
-/// builds. The Parquet writer takes these batches under the canonical schema (it encodes a
-/// view column exactly like a `Utf8` one), so files and their embedded Arrow schema are plain
-/// `Utf8`.
-static BUILD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let canonical = flows_schema();
+/// A batch of `canonical`'s columns as they were built: each field takes its array's type
+/// (ingest builds text columns as views or dictionary keys). The Parquet writer takes these
+/// batches under the canonical schema (it encodes them as it would `Utf8`), so files and
+/// their embedded Arrow schema are plain `Utf8`.
+pub(crate) fn built_batch(canonical: &Schema, cols: Vec<ArrayRef>) -> RecordBatch {
     let fields: Vec<Field> = canonical
         .fields()
         .iter()
-        .map(|f| {
-            if GROUP_COLUMNS.contains(&f.name().as_str()) {
-                Field::new(f.name(), DataType::Utf8View, f.is_nullable())
-            } else if KEY_COLUMNS.contains(&f.name().as_str()) {
-                let key = Box::new(DataType::Int8);
-                let dict = DataType::Dictionary(key, Box::new(DataType::Utf8));
-                Field::new(f.name(), dict, f.is_nullable())
-            } else if ADDRESS_COLUMNS.contains(&f.name().as_str()) {
-                let key = Box::new(DataType::Int32);
-                let dict = DataType::Dictionary(key, Box::new(DataType::Utf8));
-                Field::new(f.name(), dict, f.is_nullable())
-            } else {
-                f.as_ref().clone()
-            }
-        })
+        .zip(&cols)
+        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
         .collect();
-    Arc::new(Schema::new(fields))
-});
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .expect("built columns match the canonical schema")
+}
 
 /// IANA keyword for a protocol number (the common ones).
 pub fn protocol_name(n: i32) -> Option<&'static str> {
@@ -441,6 +428,6 @@ impl FlowRows {
             Arc::new(self.source_record.finish()),
         ];
         *self = FlowRows::with_capacity(self.capacity);
-        RecordBatch::try_new(BUILD_SCHEMA.clone(), cols).expect("builders match the build schema")
+        built_batch(&flows_schema(), cols)
     }
 }

@@ -1,18 +1,20 @@
-//! Parquet column chunks for text columns whose values come in runs.
+//! Parquet column chunks for text columns whose values come in runs or as dictionary keys.
 //!
 //! Why: nine columns of `flows` (resource, NSG, MAC, rule, blob, …) hold one value per flow
-//! group, repeated on each of its tuples. arrow-rs's dictionary encoder hashes and compares
-//! every row's value, and compares it again for the statistics: for these long strings that
-//! was the largest share of ingest's CPU time. Here a run of equal values (told apart by their
-//! 16-byte views where the batch has them, else by their bytes) is looked up once, and the
-//! chunk is written as arrow-rs would write it: a PLAIN dictionary page, then data pages of at
-//! most [`PAGE_ROWS`] rows holding RLE definition levels and RLE dictionary indices, zstd
-//! compressed, with chunk statistics and an offset index.
+//! group, repeated on each of its tuples, and the others hold few values (ingest builds them
+//! as dictionary keys, `lake::rows`). arrow-rs's dictionary encoder hashes and compares every
+//! row's value, and compares it again for the statistics: for these strings that was the
+//! largest share of ingest's CPU time. Here a run of equal values (told apart by their 16-byte
+//! views or dictionary keys where the batch has them, else by their bytes) is looked up once,
+//! and the chunk is written as arrow-rs would write it: a PLAIN dictionary page, then data
+//! pages of at most [`PAGE_ROWS`] rows holding RLE definition levels and RLE / bit-packed
+//! dictionary indices, zstd compressed, with chunk statistics and an offset index (no column
+//! index).
 //!
 //! ```text
-//!   batches ──add──▶ runs: (dictionary id | null, length)…   dictionary: distinct values
-//!                                  │                                  │
-//!   finish ──▶ [dictionary page][data page: def levels, bit width, RLE ids]…  + metadata
+//!   add ──▶ runs (id | null, length) ──every PAGE_ROWS rows──▶ data pages (def levels, ids)
+//!       └─▶ dictionary (distinct values of the chunk)
+//!   finish ──▶ [dictionary page][data page]…  + chunk metadata, offset index
 //! ```
 
 use std::collections::HashMap;
