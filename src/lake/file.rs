@@ -551,7 +551,9 @@ pub fn rewrite_without(
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{ArrayRef, StringArray, StringViewArray, TimestampMicrosecondArray};
+    use arrow::array::{
+        ArrayRef, Int32RunArray, StringArray, StringViewArray, TimestampMicrosecondArray,
+    };
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
     use parquet::file::metadata::PageIndexPolicy;
@@ -592,16 +594,6 @@ mod tests {
             Field::new("mac", DataType::Utf8, true),
             Field::new("src_ip", DataType::Utf8, false),
         ]));
-        let views = Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .map(|f| match f.data_type() {
-                    DataType::Utf8 => Field::new(f.name(), DataType::Utf8View, f.is_nullable()),
-                    _ => f.as_ref().clone(),
-                })
-                .collect::<Vec<_>>(),
-        ));
         let rows = 70_000;
         let mut file = DataFile::create_with(
             dir.path(),
@@ -611,33 +603,37 @@ mod tests {
             30_000,
         )
         .unwrap();
-        // Batches of 7,000 rows (row groups end inside them), every other one with `Utf8View`
-        // text built by a builder (equal long values in distinct views).
+        // Batches of 7,000 rows (row groups end inside them, slicing runs), with text as
+        // `Utf8`, as `Utf8View` built by a builder (equal long values in distinct views), or
+        // run-end encoded, in turn.
         for (k, start) in (0..rows).step_by(7_000).enumerate() {
             let range = start..(start + 7_000).min(rows);
             let rules: Vec<&str> = range.clone().map(rule).collect();
             let macs: Vec<Option<&str>> = range.clone().map(mac).collect();
-            let (rules, macs): (ArrayRef, ArrayRef) = if k % 2 == 0 {
-                (
+            let (rules, macs): (ArrayRef, ArrayRef) = match k % 3 {
+                0 => (
                     Arc::new(StringArray::from(rules)),
                     Arc::new(StringArray::from(macs)),
-                )
-            } else {
-                (
+                ),
+                1 => (
                     Arc::new(StringViewArray::from(rules)),
                     Arc::new(StringViewArray::from(macs)),
-                )
+                ),
+                _ => (
+                    Arc::new(rules.into_iter().collect::<Int32RunArray>()),
+                    Arc::new(macs.into_iter().collect::<Int32RunArray>()),
+                ),
             };
             let time = TimestampMicrosecondArray::from_iter_values(range.clone().map(|i| i as i64))
                 .with_timezone("UTC");
             let ips: Vec<String> = range.map(|i| format!("10.0.0.{}", i % 250)).collect();
-            let (ips, batch_schema): (ArrayRef, _) = if k % 2 == 0 {
-                (Arc::new(StringArray::from(ips)), schema.clone())
+            let ips: ArrayRef = if k % 3 == 1 {
+                Arc::new(StringViewArray::from(ips))
             } else {
-                (Arc::new(StringViewArray::from(ips)), views.clone())
+                Arc::new(StringArray::from(ips))
             };
             let batch =
-                RecordBatch::try_new(batch_schema, vec![Arc::new(time), rules, macs, ips]).unwrap();
+                crate::lake::rows::built_batch(&schema, vec![Arc::new(time), rules, macs, ips]);
             file.write(&batch).unwrap();
         }
         let entry = file.finish().unwrap();

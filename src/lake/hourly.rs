@@ -16,7 +16,8 @@ use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Int8Array, Int32Array, Int32Builder, Int64Array,
-    Int64Builder, StringArray, StringBuilder, StringViewArray, TimestampMicrosecondBuilder,
+    Int64Builder, RunArray, StringArray, StringBuilder, StringViewArray,
+    TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Int8Type, Int32Type, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
@@ -247,13 +248,15 @@ impl Interner {
     }
 }
 
-/// A text column of a `flows` batch: `Utf8` (read from files), or as ingest builds it:
-/// `Utf8View` (group columns) or `Int8` dictionary keys (few names).
+/// A text column of a `flows` batch: `Utf8` (read from files), `Utf8View`, or as ingest
+/// builds it: run-end encoded (group columns), `Int8` dictionary keys (few names) or `Int32`
+/// keys (addresses).
 enum Text<'a> {
     Plain(&'a StringArray),
     View(&'a StringViewArray),
     Keys8(&'a Int8Array, &'a StringArray),
     Keys32(&'a Int32Array, &'a StringArray),
+    Runs(&'a RunArray<Int32Type>, &'a StringArray),
 }
 
 impl<'a> Text<'a> {
@@ -271,6 +274,10 @@ impl<'a> Text<'a> {
                 let d = c.as_dictionary::<Int8Type>();
                 Text::Keys8(d.keys(), d.values().as_string::<i32>())
             }
+            DataType::RunEndEncoded(..) => {
+                let r = c.as_run::<Int32Type>();
+                Text::Runs(r, r.values().as_string::<i32>())
+            }
             _ => Text::Plain(c.as_string::<i32>()),
         }
     }
@@ -281,7 +288,27 @@ impl<'a> Text<'a> {
             Text::View(a) => (!a.is_null(i)).then(|| a.value(i)),
             Text::Keys8(k, names) => (!k.is_null(i)).then(|| names.value(k.value(i) as usize)),
             Text::Keys32(k, names) => (!k.is_null(i)).then(|| names.value(k.value(i) as usize)),
+            Text::Runs(r, values) => {
+                let p = r.run_ends().get_physical_index(i);
+                (!values.is_null(p)).then(|| values.value(p))
+            }
         }
+    }
+
+    /// The column's runs, `(end, value)` in row order, where it is run-end encoded.
+    fn runs(&self) -> Option<Vec<(usize, Option<&'a str>)>> {
+        let Text::Runs(r, values) = self else {
+            return None;
+        };
+        if r.is_empty() {
+            return Some(Vec::new());
+        }
+        let ends = r.run_ends();
+        let runs = (ends.get_start_physical_index()..).zip(ends.sliced_values());
+        Some(
+            runs.map(|(p, end)| (end as usize, (!values.is_null(p)).then(|| values.value(p))))
+                .collect(),
+        )
     }
 
     /// Row `i`'s view (`Utf8View` columns; `u128::MAX`, which no string's view is, for null):
@@ -290,7 +317,7 @@ impl<'a> Text<'a> {
         match self {
             Text::View(a) if a.is_null(i) => Some(u128::MAX),
             Text::View(a) => Some(a.views()[i]),
-            Text::Plain(_) | Text::Keys8(..) | Text::Keys32(..) => None,
+            Text::Plain(_) | Text::Keys8(..) | Text::Keys32(..) | Text::Runs(..) => None,
         }
     }
 }
@@ -333,12 +360,32 @@ impl<'a> Addresses<'a> {
 /// Group columns, in the order they are joined for interning.
 const GROUP: [&str; 5] = ["resource_id", "nsg_name", "acl_id", "mac", "rule"];
 
-/// The group of the previous row in [`HourlyAgg::add`]: its columns' views and strings, and
-/// its interned id.
-struct LastGroup<'a> {
-    views: [Option<u128>; 5],
-    strings: [Option<&'a str>; 5],
-    id: u32,
+/// The runs of rows by group of one batch ([`HourlyAgg::group_runs`]), and the strings of the
+/// last, so a group met again straight away is not interned again.
+#[derive(Default)]
+struct GroupRuns<'a> {
+    runs: Vec<(usize, u32)>,
+    last: Option<([Option<&'a str>; 5], u32)>,
+}
+
+impl<'a> GroupRuns<'a> {
+    /// Rows up to `end` hold the group of `strings`.
+    fn add(&mut self, agg: &mut HourlyAgg, end: usize, strings: [Option<&'a str>; 5]) {
+        let id = match self.last {
+            Some((last, id)) if last == strings => id,
+            _ => agg.group_id(strings),
+        };
+        self.last = Some((strings, id));
+        match self.runs.last_mut() {
+            Some((e, last_id)) if *last_id == id => *e = end,
+            _ => self.runs.push((end, id)),
+        }
+    }
+
+    /// Rows up to `end` hold the last run's group.
+    fn extend(&mut self, end: usize) {
+        self.runs.last_mut().expect("a run before").0 = end;
+    }
 }
 
 /// Aggregates `flows` batches into `hourly` rows.
@@ -401,24 +448,12 @@ impl HourlyAgg {
             int64("packets_dst_to_src"),
             int64("bytes_dst_to_src"),
         ];
-        // Rows of one group (record × rule × NIC) come together: intern its strings once. Ingest
-        // builds these columns as views into one block per group, so the group's rows have
-        // equal views, compared without reading the (long) strings.
-        let mut last_group: Option<LastGroup<'_>> = None;
+        let mut group_runs = self.group_runs(&groups, n).into_iter();
+        let (mut group_end, mut group) = (0, 0);
         for i in 0..n {
-            let views: [Option<u128>; 5] = std::array::from_fn(|k| groups[k].view(i));
-            let group = match &last_group {
-                Some(last) if views.iter().all(Option::is_some) && last.views == views => last.id,
-                _ => {
-                    let strings: [Option<&str>; 5] = std::array::from_fn(|k| groups[k].get(i));
-                    let id = match &last_group {
-                        Some(last) if last.strings == strings => last.id,
-                        _ => self.group_id(strings),
-                    };
-                    last_group = Some(LastGroup { views, strings, id });
-                    id
-                }
-            };
+            if i == group_end {
+                (group_end, group) = group_runs.next().expect("the group runs cover the batch");
+            }
             let t = time.value(i);
             let (s_id, d_id) = (src.id(i, &mut self.addrs), dst.id(i, &mut self.addrs));
             for (id, class) in [(s_id, &src_class), (d_id, &dst_class)] {
@@ -464,6 +499,46 @@ impl HourlyAgg {
             acc.last = acc.last.max(t);
             acc.ports.insert(src_port.value(i) as u16);
         }
+    }
+
+    /// The rows of a batch of `n` rows by group: `(end, interned group id)` in row order.
+    /// Rows of one group (record × rule × NIC) come together, so its strings are interned once
+    /// per run: ingest builds the group columns run-end encoded, and the runs are read as
+    /// they are; otherwise (`Utf8View` read from files) rows with equal views hold equal
+    /// strings, compared without reading the (long) strings.
+    fn group_runs(&mut self, groups: &[Text<'_>], n: usize) -> Vec<(usize, u32)> {
+        let mut runs = GroupRuns::default();
+        let column_runs: Option<Vec<_>> = groups.iter().map(Text::runs).collect();
+        if let Some(columns) = column_runs {
+            // The columns' runs merged: a run ends where any column's does.
+            let mut at = [0usize; 5];
+            let mut start = 0;
+            while start < n {
+                let end = (0..5)
+                    .map(|k| columns[k][at[k]].0)
+                    .min()
+                    .expect("five columns");
+                runs.add(self, end, std::array::from_fn(|k| columns[k][at[k]].1));
+                for k in 0..5 {
+                    if columns[k][at[k]].0 == end {
+                        at[k] += 1;
+                    }
+                }
+                start = end;
+            }
+        } else {
+            let mut last_views = None;
+            for i in 0..n {
+                let views: [Option<u128>; 5] = std::array::from_fn(|k| groups[k].view(i));
+                if views.iter().all(Option::is_some) && last_views == Some(views) {
+                    runs.extend(i + 1);
+                } else {
+                    last_views = Some(views);
+                    runs.add(self, i + 1, std::array::from_fn(|k| groups[k].get(i)));
+                }
+            }
+        }
+        runs.runs
     }
 
     /// The interned id of a group's strings (in [`GROUP`] order).

@@ -10,10 +10,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, Int8Builder, Int32Builder, Int64Builder, StringArray, StringBuilder,
-    StringViewBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, DictionaryArray, Int8Builder, Int32Array, Int32Builder, Int64Builder, RunArray,
+    StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::buffer::Buffer;
 use arrow::datatypes::{Field, Int8Type, Int32Type, Schema};
 use arrow::record_batch::RecordBatch;
 
@@ -27,14 +26,6 @@ pub struct FlowRows {
     record_time: TimestampMicrosecondBuilder,
     provider: Keys,
     log_version: Int32Builder,
-    resource_id: StringViewBuilder,
-    target_resource_id: StringViewBuilder,
-    subscription_id: StringViewBuilder,
-    resource_group: StringViewBuilder,
-    nsg_name: StringViewBuilder,
-    acl_id: StringViewBuilder,
-    mac: StringViewBuilder,
-    rule: StringViewBuilder,
     src_ip: Addrs,
     dst_ip: Addrs,
     src_port: Int32Builder,
@@ -51,29 +42,65 @@ pub struct FlowRows {
     bytes_d2s: Int64Builder,
     src_class: Keys,
     dst_class: Keys,
-    source_blob: StringViewBuilder,
     source_record: Int32Builder,
+    groups: Groups,
     len: usize,
     /// Rows the builders have room for after [`FlowRows::finish`].
     capacity: usize,
     scratch: String,
-    group: Option<GroupViews>,
 }
 
-/// Where the strings shared by all tuples of one group (record × rule × NIC) live: one block
-/// appended to each view builder, so each row stores a 16-byte view instead of a copy.
-struct GroupViews {
-    key: GroupKey,
-    block: u32,
-    /// (offset, len) in the block per constant column, in [`FlowRows::push`] order; None = null.
-    spans: [Option<(u32, u32)>; 9],
+/// The [`GROUP_COLUMNS`] of a batch as runs: one value per column for each group (record ×
+/// rule × NIC), and where each group's rows end, shared by the nine columns. A row costs
+/// nothing here; the batch holds them as run-end encoded arrays, which the writer
+/// (`lake::runs`) and the rollup read a run at a time.
+struct Groups {
+    /// The values of each group, in [`GROUP_COLUMNS`] order.
+    values: [StringBuilder; 9],
+    /// The row after each finished group's last.
+    ends: Vec<i32>,
+    /// The group rows are being added to.
+    current: Option<GroupKey>,
+}
+
+impl Groups {
+    fn new() -> Groups {
+        Groups {
+            values: std::array::from_fn(|_| StringBuilder::new()),
+            ends: Vec::new(),
+            current: None,
+        }
+    }
+
+    /// Starts group `key` with its values at row `row` (ending the previous group there).
+    fn enter(&mut self, key: GroupKey, row: usize, values: [Option<&str>; 9]) {
+        if self.current.is_some() {
+            self.ends.push(row as i32);
+        }
+        for (b, v) in self.values.iter_mut().zip(values) {
+            b.append_option(v);
+        }
+        self.current = Some(key);
+    }
+
+    /// The columns of the `rows` rows added, as run-end encoded arrays; starts over.
+    fn finish(&mut self, rows: usize) -> [ArrayRef; 9] {
+        if self.current.take().is_some() {
+            self.ends.push(rows as i32);
+        }
+        let ends = Int32Array::from(std::mem::take(&mut self.ends));
+        self.values.each_mut().map(|b| {
+            let runs = RunArray::<Int32Type>::try_new(&ends, &b.finish());
+            Arc::new(runs.expect("a run per group value")) as ArrayRef
+        })
+    }
 }
 
 /// Identifies a group within an ingest: (blob id, record index, group index).
 pub type GroupKey = (u64, u32, u32);
 
 /// The columns holding one value per flow group (record × rule × NIC), repeated on each of
-/// its tuples: built as views into one block per group.
+/// its tuples: built as run-end encoded arrays, one run per group.
 pub const GROUP_COLUMNS: [&str; 9] = [
     "resource_id",
     "target_resource_id",
@@ -147,7 +174,7 @@ impl Keys {
 }
 
 /// A batch of `canonical`'s columns as they were built: each field takes its array's type
-/// (ingest builds text columns as views or dictionary keys). The Parquet writer takes these
+/// (ingest builds text columns run-end encoded or as dictionary keys). The Parquet writer takes these
 /// batches under the canonical schema (it encodes them as it would `Utf8`), so files and
 /// their embedded Arrow schema are plain `Utf8`.
 pub(crate) fn built_batch(canonical: &Schema, cols: Vec<ArrayRef>) -> RecordBatch {
@@ -197,21 +224,12 @@ impl FlowRows {
         let ts = || TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
         // Text columns: room for the average value (addresses ~13 bytes, keywords ~6).
         let text = |bytes: usize| StringBuilder::with_capacity(rows, rows * bytes);
-        let view = || StringViewBuilder::with_capacity(rows);
         let keys = || Keys::with_capacity(rows);
         FlowRows {
             time: ts(),
             record_time: ts(),
             provider: keys(),
             log_version: int32(),
-            resource_id: view(),
-            target_resource_id: view(),
-            subscription_id: view(),
-            resource_group: view(),
-            nsg_name: view(),
-            acl_id: view(),
-            mac: view(),
-            rule: view(),
             src_ip: Addrs::with_capacity(rows),
             dst_ip: Addrs::with_capacity(rows),
             src_port: int32(),
@@ -228,12 +246,11 @@ impl FlowRows {
             bytes_d2s: int64(),
             src_class: keys(),
             dst_class: keys(),
-            source_blob: view(),
             source_record: int32(),
+            groups: Groups::new(),
             len: 0,
             capacity: rows,
             scratch: String::new(),
-            group: None,
         }
     }
 }
@@ -292,57 +309,8 @@ impl FlowRows {
         self.len == 0
     }
 
-    /// The builders of the group-constant columns, in the order of `GroupViews::spans`.
-    fn group_builders(&mut self) -> [&mut StringViewBuilder; 9] {
-        [
-            &mut self.resource_id,
-            &mut self.target_resource_id,
-            &mut self.subscription_id,
-            &mut self.resource_group,
-            &mut self.nsg_name,
-            &mut self.acl_id,
-            &mut self.mac,
-            &mut self.rule,
-            &mut self.source_blob,
-        ]
-    }
-
-    fn enter_group(&mut self, key: GroupKey, blob: &str, rec: &RecordMeta<'_>, g: &GroupMeta<'_>) {
-        let values: [Option<&str>; 9] = [
-            Some(rec.resource_id),
-            rec.target_resource_id,
-            rec.subscription_id.as_deref(),
-            rec.resource_group.as_deref(),
-            rec.nsg_name.as_deref(),
-            g.acl_id,
-            g.mac,
-            Some(g.rule),
-            Some(blob),
-        ];
-        let mut bytes = Vec::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
-        let mut spans = [None; 9];
-        for (span, v) in spans.iter_mut().zip(values) {
-            if let Some(v) = v {
-                *span = Some((bytes.len() as u32, v.len() as u32));
-                bytes.extend_from_slice(v.as_bytes());
-            }
-        }
-        let buffer = Buffer::from_vec(bytes);
-        let blocks = self
-            .group_builders()
-            .map(|b| b.append_block(buffer.clone()));
-        debug_assert!(
-            blocks.iter().all(|b| *b == blocks[0]),
-            "all view builders hold the same blocks"
-        );
-        self.group = Some(GroupViews {
-            key,
-            block: blocks[0],
-            spans,
-        });
-    }
-
-    /// Appends one tuple. `key` identifies its group; rows of one group share their strings.
+    /// Appends one tuple. `key` identifies its group; rows of one group are one run of its
+    /// values.
     pub fn push(
         &mut self,
         key: GroupKey,
@@ -351,19 +319,19 @@ impl FlowRows {
         g: &GroupMeta<'_>,
         t: &Tuple<'_>,
     ) {
-        if self.group.as_ref().is_none_or(|gv| gv.key != key) {
-            self.enter_group(key, blob, rec, g);
-        }
-        let gv = self.group.as_ref().expect("entered above");
-        let (block, spans) = (gv.block, gv.spans);
-        for (b, span) in self.group_builders().into_iter().zip(spans) {
-            match span {
-                // SAFETY: the block was appended to this builder in `enter_group` (blocks are
-                // only cleared by `finish`, which also forgets the group), and the span covers
-                // exactly one `&str` copied into it, so it is in bounds and valid UTF-8.
-                Some((off, len)) => unsafe { b.append_view_unchecked(block, off, len) },
-                None => b.append_null(),
-            }
+        if self.groups.current != Some(key) {
+            let values = [
+                Some(rec.resource_id),
+                rec.target_resource_id,
+                rec.subscription_id.as_deref(),
+                rec.resource_group.as_deref(),
+                rec.nsg_name.as_deref(),
+                g.acl_id,
+                g.mac,
+                Some(g.rule),
+                Some(blob),
+            ];
+            self.groups.enter(key, self.len, values);
         }
         self.time.append_value(t.time_us);
         self.record_time.append_value(rec.time_us);
@@ -395,19 +363,16 @@ impl FlowRows {
 
     /// Takes the buffered rows as a batch of the canonical schema.
     pub fn finish(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
+        // The eight group columns from `resource_id` to `rule`, and `source_blob`.
+        let [group @ .., source_blob] = self.groups.finish(self.len);
+        let mut cols: Vec<ArrayRef> = vec![
             Arc::new(self.time.finish()),
             Arc::new(self.record_time.finish()),
             self.provider.finish(),
             Arc::new(self.log_version.finish()),
-            Arc::new(self.resource_id.finish()),
-            Arc::new(self.target_resource_id.finish()),
-            Arc::new(self.subscription_id.finish()),
-            Arc::new(self.resource_group.finish()),
-            Arc::new(self.nsg_name.finish()),
-            Arc::new(self.acl_id.finish()),
-            Arc::new(self.mac.finish()),
-            Arc::new(self.rule.finish()),
+        ];
+        cols.extend(group);
+        cols.extend([
             self.src_ip.finish(),
             self.dst_ip.finish(),
             Arc::new(self.src_port.finish()),
@@ -424,9 +389,9 @@ impl FlowRows {
             Arc::new(self.bytes_d2s.finish()),
             self.src_class.finish(),
             self.dst_class.finish(),
-            Arc::new(self.source_blob.finish()),
+            source_blob,
             Arc::new(self.source_record.finish()),
-        ];
+        ]);
         *self = FlowRows::with_capacity(self.capacity);
         built_batch(&flows_schema(), cols)
     }

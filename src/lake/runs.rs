@@ -1,15 +1,15 @@
 //! Parquet column chunks for text columns whose values come in runs or as dictionary keys.
 //!
 //! Why: nine columns of `flows` (resource, NSG, MAC, rule, blob, …) hold one value per flow
-//! group, repeated on each of its tuples, and the others hold few values (ingest builds them
-//! as dictionary keys, `lake::rows`). arrow-rs's dictionary encoder hashes and compares every
-//! row's value, and compares it again for the statistics: for these strings that was the
-//! largest share of ingest's CPU time. Here a run of equal values (told apart by their 16-byte
-//! views or dictionary keys where the batch has them, else by their bytes) is looked up once,
-//! and the chunk is written as arrow-rs would write it: a PLAIN dictionary page, then data
-//! pages of at most [`PAGE_ROWS`] rows holding RLE definition levels and RLE / bit-packed
-//! dictionary indices, zstd compressed, with chunk statistics and an offset index (no column
-//! index).
+//! group, repeated on each of its tuples, and the others hold few values (ingest builds the
+//! first run-end encoded and the others as dictionary keys, `lake::rows`). arrow-rs's
+//! dictionary encoder hashes and compares every row's value, and compares it again for the
+//! statistics: for these strings that was the largest share of ingest's CPU time. Here a run
+//! of equal values (given as runs, told apart by their 16-byte views or dictionary keys where
+//! the batch has them, else by their bytes) is looked up once, and the chunk is written as
+//! arrow-rs would write it: a PLAIN dictionary page, then data pages of at most
+//! [`PAGE_ROWS`] rows holding RLE definition levels and RLE / bit-packed dictionary indices,
+//! zstd compressed, with chunk statistics and an offset index (no column index).
 //!
 //! ```text
 //!   add ──▶ runs (id | null, length) ──every PAGE_ROWS rows──▶ data pages (def levels, ids)
@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, DictionaryArray};
+use arrow::array::{Array, AsArray, DictionaryArray, RunArray};
 use arrow::datatypes::{ArrowDictionaryKeyType, ArrowNativeType, DataType, Int8Type, Int32Type};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType, ZstdLevel};
@@ -83,8 +83,8 @@ impl RunColumn {
         }
     }
 
-    /// Appends a `Utf8`, `LargeUtf8`, `Utf8View` or `Dictionary(Int8, Utf8)` array; full
-    /// pages are compressed by `zstd`.
+    /// Appends a `Utf8`, `LargeUtf8`, `Utf8View`, `Dictionary(Int8 | Int32, Utf8)` or
+    /// `RunEndEncoded(Int32, Utf8)` array; full pages are compressed by `zstd`.
     pub fn add(&mut self, array: &dyn Array, zstd: &mut Compressor<'_>) -> Result<()> {
         match array.data_type() {
             DataType::Utf8View => {
@@ -117,6 +117,12 @@ impl RunColumn {
                 DataType::Int32 => self.add_keys(array.as_dictionary::<Int32Type>(), zstd)?,
                 _ => return Err(self.unsupported(array.data_type())),
             },
+            DataType::RunEndEncoded(ends, values)
+                if *ends.data_type() == DataType::Int32
+                    && *values.data_type() == DataType::Utf8 =>
+            {
+                self.add_runs(array.as_run::<Int32Type>(), zstd)?
+            }
             DataType::Utf8 => self.add_values(array.as_string::<i32>().iter(), zstd)?,
             DataType::LargeUtf8 => self.add_values(array.as_string::<i64>().iter(), zstd)?,
             other => return Err(self.unsupported(other)),
@@ -161,6 +167,28 @@ impl RunColumn {
             };
             self.push(id, j - i, zstd)?;
             i = j;
+        }
+        Ok(())
+    }
+
+    /// Appends run-end encoded values: each run is looked up once (or not at all when it
+    /// repeats the previous run's value), and no row is visited.
+    fn add_runs(&mut self, a: &RunArray<Int32Type>, zstd: &mut Compressor<'_>) -> Result<()> {
+        if a.is_empty() {
+            return Ok(());
+        }
+        let values = a.values().as_string::<i32>();
+        let ends = a.run_ends();
+        let mut row = 0;
+        for (p, end) in (ends.get_start_physical_index()..).zip(ends.sliced_values()) {
+            let end = end as usize;
+            let id = if values.is_null(p) {
+                NULL
+            } else {
+                self.value_id(values.value(p).as_bytes())
+            };
+            self.push(id, end - row, zstd)?;
+            row = end;
         }
         Ok(())
     }
