@@ -212,7 +212,8 @@ struct Files<'t> {
     tag: usize,
     seq: u32,
     tick: u64,
-    open: HashMap<i32, Open>,
+    /// Open files by day (at most [`MAX_OPEN`]: a list beats a map for these few).
+    open: Vec<(i32, Open)>,
     finished: Vec<(String, FlowsEntries)>,
 }
 
@@ -226,7 +227,8 @@ impl Files<'_> {
     }
 
     fn close(&mut self, day: i32) -> Result<()> {
-        if let Some(mut o) = self.open.remove(&day) {
+        if let Some(at) = self.open.iter().position(|(d, _)| *d == day) {
+            let (_, mut o) = self.open.swap_remove(at);
             Self::flush(&mut o)?;
             if let Some(entries) = o.file.finish()? {
                 self.finished.push((o.partition, entries));
@@ -236,7 +238,7 @@ impl Files<'_> {
     }
 
     fn close_all(&mut self) -> Result<()> {
-        let days: Vec<i32> = self.open.keys().copied().collect();
+        let days: Vec<i32> = self.open.iter().map(|(d, _)| *d).collect();
         for d in days {
             self.close(d)?;
         }
@@ -245,44 +247,52 @@ impl Files<'_> {
 
     fn open_for(&mut self, day: i32) -> Result<&mut Open> {
         self.tick += 1;
-        if !self.open.contains_key(&day) {
-            if self.open.len() >= MAX_OPEN {
-                let lru = self
-                    .open
-                    .iter()
-                    .min_by_key(|(_, o)| o.last_use)
-                    .map(|(d, _)| *d)
-                    .expect("open is not empty");
-                self.close(lru)?;
-            }
-            let partition = partition_name(day);
-            self.seq += 1;
-            let name = format!(
-                "part-{}-w{}-{:05}.parquet",
-                self.txn.stem(),
-                self.tag,
-                self.seq
-            );
-            let file = FlowsFile::create(
-                &self.txn.twin_dirs(&partition),
-                name,
-                1,
-                crate::lake::file::ROW_GROUP_ROWS,
-            )?;
-            self.open.insert(
-                day,
-                Open {
-                    partition,
-                    rows: FlowRows::with_capacity(BATCH_ROWS),
-                    file,
-                    last_use: 0,
-                    last_blob: 0,
-                },
-            );
-        }
-        let o = self.open.get_mut(&day).expect("just inserted");
+        let at = match self.open.iter().position(|(d, _)| *d == day) {
+            Some(at) => at,
+            None => self.open_new(day)?,
+        };
+        let o = &mut self.open[at].1;
         o.last_use = self.tick;
         Ok(o)
+    }
+
+    /// Opens the file of `day` (closing the least recently used beyond [`MAX_OPEN`]); its
+    /// place in `open`.
+    fn open_new(&mut self, day: i32) -> Result<usize> {
+        if self.open.len() >= MAX_OPEN {
+            let lru = self
+                .open
+                .iter()
+                .min_by_key(|(_, o)| o.last_use)
+                .map(|(d, _)| *d)
+                .expect("open is not empty");
+            self.close(lru)?;
+        }
+        let partition = partition_name(day);
+        self.seq += 1;
+        let name = format!(
+            "part-{}-w{}-{:05}.parquet",
+            self.txn.stem(),
+            self.tag,
+            self.seq
+        );
+        let file = FlowsFile::create(
+            &self.txn.twin_dirs(&partition),
+            name,
+            1,
+            crate::lake::file::ROW_GROUP_ROWS,
+        )?;
+        self.open.push((
+            day,
+            Open {
+                partition,
+                rows: FlowRows::with_capacity(BATCH_ROWS),
+                file,
+                last_use: 0,
+                last_blob: 0,
+            },
+        ));
+        Ok(self.open.len() - 1)
     }
 }
 
@@ -310,7 +320,7 @@ impl<'t> Worker<'t> {
                 tag,
                 seq: 0,
                 tick: 0,
-                open: HashMap::new(),
+                open: Vec::new(),
                 finished: Vec::new(),
             },
             rejects: None,

@@ -14,6 +14,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
+use smallvec::SmallVec;
+
 use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Int8Array, Int32Array, Int32Builder, Int64Array,
     Int64Builder, RunArray, StringArray, StringBuilder, StringViewArray,
@@ -188,7 +190,9 @@ struct Acc {
 /// clients).
 #[derive(Debug, Clone)]
 enum Ports {
-    Few(Vec<u16>),
+    /// Up to eight ports are held inline: most rows have one or a few, and allocating a list
+    /// for each was a malloc and a free per row.
+    Few(SmallVec<[u16; 8]>),
     Many(Box<[u64; 1024]>, u32),
 }
 
@@ -227,6 +231,15 @@ impl Ports {
             Ports::Many(_, n) => i64::from(*n),
         }
     }
+}
+
+/// How a tuple's flow state counts in a row: a flow begun (state `begin`, or none: NSG v1),
+/// ended, or neither.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Begun,
+    Ended,
+    Other,
 }
 
 /// Strings interned to ids, with their text kept for output.
@@ -311,6 +324,24 @@ impl<'a> Text<'a> {
         )
     }
 
+    /// `f` of each of the first `n` rows' value, found once per name where the column has
+    /// `Int8` keys.
+    fn per_row<T: Copy>(&self, n: usize, f: impl Fn(Option<&str>) -> T) -> Vec<T> {
+        match self {
+            Text::Keys8(keys, names) => {
+                let by_key: Vec<T> = (0..names.len()).map(|k| f(Some(names.value(k)))).collect();
+                let null = f(None);
+                (0..n)
+                    .map(|i| match keys.is_valid(i) {
+                        true => by_key[keys.value(i) as usize],
+                        false => null,
+                    })
+                    .collect()
+            }
+            _ => (0..n).map(|i| f(self.get(i))).collect(),
+        }
+    }
+
     /// Row `i`'s view (`Utf8View` columns; `u128::MAX`, which no string's view is, for null):
     /// rows with equal views hold equal strings, told apart without reading them.
     fn view(&self, i: usize) -> Option<u128> {
@@ -391,7 +422,10 @@ impl<'a> GroupRuns<'a> {
 /// Aggregates `flows` batches into `hourly` rows.
 #[derive(Default)]
 pub struct HourlyAgg {
-    rows: HashMap<Key, Acc, foldhash::fast::FixedState>,
+    /// Each row's slot in `accs`.
+    rows: HashMap<Key, u32, foldhash::fast::FixedState>,
+    /// The rows' sums, in the order the rows were met: the map's entries stay small.
+    accs: Vec<Acc>,
     groups: Interner,
     addrs: Interner,
     /// The class (`flows.src_class`) of each address, by address id.
@@ -423,8 +457,13 @@ impl HourlyAgg {
             Addresses::of(batch, "dst_ip"),
         );
         let (src_class, dst_class) = (Text::of(batch, "src_class"), Text::of(batch, "dst_class"));
-        let (direction, decision) = (Text::of(batch, "direction"), Text::of(batch, "decision"));
-        let state = Text::of(batch, "flow_state");
+        let outbound = Text::of(batch, "direction").per_row(n, |d| d == Some("outbound"));
+        let allow = Text::of(batch, "decision").per_row(n, |d| d == Some("allow"));
+        let state = Text::of(batch, "flow_state").per_row(n, |s| match s {
+            None | Some("begin") => State::Begun,
+            Some("end") => State::Ended,
+            _ => State::Other,
+        });
         let int32 = |c: &str| -> &Int32Array {
             batch
                 .column_by_name(c)
@@ -466,28 +505,33 @@ impl HourlyAgg {
             let key = Key {
                 hour: t.div_euclid(HOUR_US) * HOUR_US,
                 group,
-                outbound: direction.get(i) == Some("outbound"),
-                allow: decision.get(i) == Some("allow"),
+                outbound: outbound[i],
+                allow: allow[i],
                 protocol: p,
                 src: s_id,
                 dst: d_id,
                 dst_port: dst_port.value(i),
             };
-            let acc = self.rows.entry(key).or_insert_with(|| Acc {
-                tuples: 0,
-                begun: 0,
-                ended: 0,
-                counters: [0; 4],
-                present: 0,
-                first: t,
-                last: t,
-                ports: Ports::Few(Vec::new()),
+            let accs = &mut self.accs;
+            let slot = *self.rows.entry(key).or_insert_with(|| {
+                accs.push(Acc {
+                    tuples: 0,
+                    begun: 0,
+                    ended: 0,
+                    counters: [0; 4],
+                    present: 0,
+                    first: t,
+                    last: t,
+                    ports: Ports::Few(SmallVec::new()),
+                });
+                (accs.len() - 1) as u32
             });
+            let acc = &mut self.accs[slot as usize];
             acc.tuples += 1;
-            match state.get(i) {
-                None | Some("begin") => acc.begun += 1,
-                Some("end") => acc.ended += 1,
-                _ => {}
+            match state[i] {
+                State::Begun => acc.begun += 1,
+                State::Ended => acc.ended += 1,
+                State::Other => {}
             }
             for (k, c) in counters.iter().enumerate() {
                 if !c.is_null(i) {
@@ -558,7 +602,7 @@ impl HourlyAgg {
     /// come the rows of each direction and decision present, in order: `(kind, rows)` with
     /// kind 0 inbound deny, 1 inbound allow, 2 outbound deny, 3 outbound allow.
     pub fn finish(&mut self) -> (RecordBatch, Vec<(usize, std::ops::Range<usize>)>) {
-        let mut rows: Vec<(Key, Acc)> = self.rows.drain().collect();
+        let mut rows: Vec<(Key, u32)> = self.rows.drain().collect();
         // By direction and decision, then hour (so time predicates skip pages), then the rest.
         rows.sort_unstable_by_key(|(k, _)| *k);
         let n = rows.len();
@@ -577,7 +621,8 @@ impl HourlyAgg {
         let mut counts: [Int64Builder; 4] = std::array::from_fn(|_| Int64Builder::with_capacity(n));
         let mut sums: [Int64Builder; 4] = std::array::from_fn(|_| Int64Builder::with_capacity(n));
         let mut kinds: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-        for (r, (k, a)) in rows.iter().enumerate() {
+        for (r, (k, slot)) in rows.iter().enumerate() {
+            let a = &self.accs[*slot as usize];
             let kind = 2 * usize::from(k.outbound) + usize::from(k.allow);
             match kinds.last_mut() {
                 Some((last, range)) if *last == kind => range.end = r + 1,
@@ -657,11 +702,16 @@ impl HourlyAgg {
         // string per row.
         let batch = built_batch(&SCHEMA, cols);
         // Start over, forgetting the strings interned (memory stays bounded by one spill) but
-        // keeping the rows map's room: growing it again from empty (rehashing, faulting fresh
-        // pages) was 7 % of ingest's CPU time.
-        let rows = std::mem::take(&mut self.rows);
+        // keeping the room of the rows map and sums: growing them again from empty
+        // (rehashing, faulting fresh pages) was 7 % of ingest's CPU time.
+        let (rows, mut accs) = (
+            std::mem::take(&mut self.rows),
+            std::mem::take(&mut self.accs),
+        );
+        accs.clear();
         *self = HourlyAgg {
             rows,
+            accs,
             ..HourlyAgg::default()
         };
         (batch, kinds)
@@ -676,7 +726,7 @@ mod tests {
 
     #[test]
     fn ports_are_counted_in_the_list_and_in_the_bitmap() {
-        let mut p = Ports::Few(Vec::new());
+        let mut p = Ports::Few(SmallVec::new());
         for port in (1000..1100).chain(1000..1050).chain([0, 65535, 65535]) {
             p.insert(port);
         }
