@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock};
 use arrow::array::{
     Array, ArrayRef, AsArray, Int64Builder, StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{Int64Type, SchemaRef, TimestampMicrosecondType};
+use arrow::datatypes::{Int32Type, Int64Type, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 
 use crate::schema::{self, ALL, ColType::*, Column, col};
@@ -110,9 +110,51 @@ impl Acc {
 }
 
 /// Row `i` of a nullable text column.
-fn opt(a: &StringArray, i: usize) -> Option<&str> {
-    (!a.is_null(i)).then(|| a.value(i))
+/// A text column of an `hourly` batch, read row after row: run-end encoded as the rollup
+/// builds its group columns (each run's value found once), or plain.
+enum TextRows<'a> {
+    Plain(&'a StringArray),
+    Runs {
+        values: &'a StringArray,
+        /// Where each run ends, from the current run on.
+        ends: std::iter::Peekable<std::vec::IntoIter<usize>>,
+        /// The current run's index in `values`.
+        at: usize,
+    },
 }
+
+impl<'a> TextRows<'a> {
+    fn of(a: &'a dyn Array) -> TextRows<'a> {
+        match a.as_run_opt::<Int32Type>() {
+            Some(r) => {
+                let ends: Vec<usize> = r.run_ends().sliced_values().map(|e| e as usize).collect();
+                TextRows::Runs {
+                    values: r.values().as_string::<i32>(),
+                    ends: ends.into_iter().peekable(),
+                    at: r.run_ends().get_start_physical_index(),
+                }
+            }
+            None => TextRows::Plain(a.as_string::<i32>()),
+        }
+    }
+
+    /// Row `i`'s value; rows are read in order.
+    fn next(&mut self, i: usize) -> Option<&'a str> {
+        let (values, at) = match self {
+            TextRows::Plain(a) => (*a, i),
+            TextRows::Runs { values, ends, at } => {
+                while ends.next_if(|&end| end <= i).is_some() {
+                    *at += 1;
+                }
+                (*values, *at)
+            }
+        };
+        (!values.is_null(at)).then(|| values.value(at))
+    }
+}
+
+/// An `hourly` row's hour, resource, NSG and NIC, as read from its batch.
+type RowKey<'a> = (i64, &'a str, Option<&'a str>, Option<&'a str>);
 
 /// Aggregates `hourly` batches into `coverage` rows.
 #[derive(Default)]
@@ -136,45 +178,39 @@ impl CoverageAgg {
                 .unwrap_or_else(|| panic!("hourly batches have column {name}"))
         };
         let hour = col("hour").as_primitive::<TimestampMicrosecondType>();
-        let text = |name: &str| -> &StringArray { col(name).as_string::<i32>() };
-        let (resource, nsg, mac) = (text("resource_id"), text("nsg_name"), text("mac"));
+        let text = |name: &str| TextRows::of(col(name).as_ref());
+        let (mut resource, mut nsg, mut mac) = (text("resource_id"), text("nsg_name"), text("mac"));
         let tuples = col("tuples").as_primitive::<Int64Type>();
         let first = col("first_seen").as_primitive::<TimestampMicrosecondType>();
         let last = col("last_seen").as_primitive::<TimestampMicrosecondType>();
-        let key = |at: usize| {
-            (
-                hour.value(at),
-                resource.value(at),
-                opt(nsg, at),
-                opt(mac, at),
-            )
-        };
-        let mut run: Option<(usize, Acc)> = None;
+        let mut run: Option<(RowKey<'_>, Acc)> = None;
         for i in 0..batch.num_rows() {
+            let key = (
+                hour.value(i),
+                resource.next(i).unwrap_or_default(),
+                nsg.next(i),
+                mac.next(i),
+            );
             let acc = Acc {
                 tuples: tuples.value(i),
                 first: first.value(i),
                 last: last.value(i),
             };
             match &mut run {
-                Some((at, sum)) if key(*at) == key(i) => sum.merge(acc),
+                Some((k, sum)) if *k == key => sum.merge(acc),
                 _ => {
-                    if let Some((at, sum)) = run.replace((i, acc)) {
-                        self.merge(key(at), sum);
+                    if let Some((k, sum)) = run.replace((key, acc)) {
+                        self.merge(k, sum);
                     }
                 }
             }
         }
-        if let Some((at, sum)) = run {
-            self.merge(key(at), sum);
+        if let Some((k, sum)) = run {
+            self.merge(k, sum);
         }
     }
 
-    fn merge(
-        &mut self,
-        (hour, resource, nsg, mac): (i64, &str, Option<&str>, Option<&str>),
-        acc: Acc,
-    ) {
+    fn merge(&mut self, (hour, resource, nsg, mac): RowKey<'_>, acc: Acc) {
         let key = (
             hour,
             resource.to_string(),

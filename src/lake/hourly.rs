@@ -18,13 +18,12 @@ use smallvec::SmallVec;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Int8Array, Int32Array, Int32Builder, Int64Array,
-    Int64Builder, RunArray, StringArray, StringBuilder, StringViewArray,
-    TimestampMicrosecondBuilder,
+    Int64Builder, RunArray, StringArray, StringViewArray, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Int8Type, Int32Type, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 
-use crate::lake::rows::{Keys, built_batch, protocol_name};
+use crate::lake::rows::{Keys, TextRuns, built_batch, protocol_name};
 use crate::schema::{self, ALL, ColType::*, Column, VNET, col};
 
 /// Directory of the `hourly` table inside the lake.
@@ -595,6 +594,15 @@ impl HourlyAgg {
         self.groups.id(&self.scratch)
     }
 
+    /// The strings of interned group `id`, in [`GROUP`] order.
+    fn group_strings(&self, id: u32) -> [Option<&str>; 5] {
+        let mut parts = self.groups.text[id as usize].split('\u{1}');
+        std::array::from_fn(|_| match parts.next() {
+            Some("\u{0}") | None => None,
+            part => part,
+        })
+    }
+
     /// Takes the rows aggregated so far as one batch of the `hourly` schema, sorted by
     /// [`Key`] (direction and decision, hour, the rest: pages hold one direction and decision
     /// and a narrow time range, so predicates on either skip pages), and starts over
@@ -608,7 +616,7 @@ impl HourlyAgg {
         let n = rows.len();
         let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
         let (mut hour, mut first, mut last) = (ts(), ts(), ts());
-        let mut group: [StringBuilder; 5] = std::array::from_fn(|_| StringBuilder::new());
+        let mut group: TextRuns<5> = TextRuns::new();
         let mut names: [Keys; 3] = std::array::from_fn(|_| Keys::with_capacity(n));
         let [direction, decision, protocol] = &mut names;
         let mut addr_ids: [Int32Builder; 4] =
@@ -629,12 +637,8 @@ impl HourlyAgg {
                 _ => kinds.push((kind, r..r + 1)),
             }
             hour.append_value(k.hour);
-            let g = &*self.groups.text[k.group as usize];
-            for (b, part) in group.iter_mut().zip(g.split('\u{1}')) {
-                match part {
-                    "\u{0}" => b.append_null(),
-                    p => b.append_value(p),
-                }
+            if r == 0 || rows[r - 1].0.group != k.group {
+                group.start(r, self.group_strings(k.group));
             }
             direction.append(Some(if k.outbound { "outbound" } else { "inbound" }));
             decision.append(Some(if k.allow { "allow" } else { "deny" }));
@@ -657,7 +661,7 @@ impl HourlyAgg {
             first.append_value(a.first);
             last.append_value(a.last);
         }
-        let [resource_id, nsg_name, acl_id, mac, rule] = &mut group;
+        let [resource_id, nsg_name, acl_id, mac, rule] = group.finish(n);
         let strings = |interner: &Interner| -> ArrayRef {
             Arc::new(StringArray::from_iter_values(
                 interner.text.iter().map(|t| &**t),
@@ -672,11 +676,11 @@ impl HourlyAgg {
         let [p_s2d, b_s2d, p_d2s, b_d2s] = &mut sums;
         let cols: Vec<ArrayRef> = vec![
             Arc::new(hour.finish()),
-            Arc::new(resource_id.finish()),
-            Arc::new(nsg_name.finish()),
-            Arc::new(acl_id.finish()),
-            Arc::new(mac.finish()),
-            Arc::new(rule.finish()),
+            resource_id,
+            nsg_name,
+            acl_id,
+            mac,
+            rule,
             direction.finish(),
             decision.finish(),
             protocol.finish(),

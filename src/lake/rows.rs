@@ -43,55 +43,57 @@ pub struct FlowRows {
     src_class: Keys,
     dst_class: Keys,
     source_record: Int32Builder,
-    groups: Groups,
+    groups: TextRuns<9>,
+    /// The group whose run is open in `groups`.
+    group: Option<GroupKey>,
     len: usize,
     /// Rows the builders have room for after [`FlowRows::finish`].
     capacity: usize,
     scratch: String,
 }
 
-/// The [`GROUP_COLUMNS`] of a batch as runs: one value per column for each group (record ×
-/// rule × NIC), and where each group's rows end, shared by the nine columns. A row costs
-/// nothing here; the batch holds them as run-end encoded arrays, which the writer
-/// (`lake::runs`) and the rollup read a run at a time.
-struct Groups {
-    /// The values of each group, in [`GROUP_COLUMNS`] order.
-    values: [StringBuilder; 9],
-    /// The row after each finished group's last.
+/// `N` text columns built as runs: a value per column for each run, and where each run ends,
+/// shared by the `N` columns. A row costs nothing here; the batch holds the columns run-end
+/// encoded, which the writer (`lake::runs`) and the rollup read a run at a time. Ingest
+/// builds the [`GROUP_COLUMNS`] so (a run per flow group: record × rule × NIC), and the
+/// rollup its group columns (its rows are sorted by group within each hour).
+pub(crate) struct TextRuns<const N: usize> {
+    values: [StringBuilder; N],
+    /// The row after each finished run's last.
     ends: Vec<i32>,
-    /// The group rows are being added to.
-    current: Option<GroupKey>,
+    /// Whether a run is open.
+    open: bool,
 }
 
-impl Groups {
-    fn new() -> Groups {
-        Groups {
+impl<const N: usize> TextRuns<N> {
+    pub(crate) fn new() -> TextRuns<N> {
+        TextRuns {
             values: std::array::from_fn(|_| StringBuilder::new()),
             ends: Vec::new(),
-            current: None,
+            open: false,
         }
     }
 
-    /// Starts group `key` with its values at row `row` (ending the previous group there).
-    fn enter(&mut self, key: GroupKey, row: usize, values: [Option<&str>; 9]) {
-        if self.current.is_some() {
+    /// Starts a run of `values` at row `row` (ending the previous run there).
+    pub(crate) fn start(&mut self, row: usize, values: [Option<&str>; N]) {
+        if self.open {
             self.ends.push(row as i32);
         }
         for (b, v) in self.values.iter_mut().zip(values) {
             b.append_option(v);
         }
-        self.current = Some(key);
+        self.open = true;
     }
 
     /// The columns of the `rows` rows added, as run-end encoded arrays; starts over.
-    fn finish(&mut self, rows: usize) -> [ArrayRef; 9] {
-        if self.current.take().is_some() {
+    pub(crate) fn finish(&mut self, rows: usize) -> [ArrayRef; N] {
+        if std::mem::take(&mut self.open) {
             self.ends.push(rows as i32);
         }
         let ends = Int32Array::from(std::mem::take(&mut self.ends));
         self.values.each_mut().map(|b| {
             let runs = RunArray::<Int32Type>::try_new(&ends, &b.finish());
-            Arc::new(runs.expect("a run per group value")) as ArrayRef
+            Arc::new(runs.expect("a value per run")) as ArrayRef
         })
     }
 }
@@ -247,7 +249,8 @@ impl FlowRows {
             src_class: keys(),
             dst_class: keys(),
             source_record: int32(),
-            groups: Groups::new(),
+            groups: TextRuns::new(),
+            group: None,
             len: 0,
             capacity: rows,
             scratch: String::new(),
@@ -261,6 +264,8 @@ impl FlowRows {
 struct Addrs {
     keys: Int32Builder,
     ids: HashMap<IpAddr, i32, foldhash::fast::FixedState>,
+    /// The previous row's address and key: a NIC's own address is on most of its tuples.
+    last: Option<(IpAddr, i32)>,
     text: StringBuilder,
 }
 
@@ -269,11 +274,17 @@ impl Addrs {
         Addrs {
             keys: Int32Builder::with_capacity(rows),
             ids: HashMap::default(),
+            last: None,
             text: StringBuilder::new(),
         }
     }
 
     fn append(&mut self, scratch: &mut String, ip: IpAddr, text: &str) {
+        if let Some((last, key)) = self.last
+            && last == ip
+        {
+            return self.keys.append_value(key);
+        }
         let next = self.ids.len() as i32;
         let key = *self.ids.entry(ip).or_insert_with(|| {
             match ip {
@@ -288,6 +299,7 @@ impl Addrs {
             }
             next
         });
+        self.last = Some((ip, key));
         self.keys.append_value(key);
     }
 
@@ -319,7 +331,7 @@ impl FlowRows {
         g: &GroupMeta<'_>,
         t: &Tuple<'_>,
     ) {
-        if self.groups.current != Some(key) {
+        if self.group != Some(key) {
             let values = [
                 Some(rec.resource_id),
                 rec.target_resource_id,
@@ -331,7 +343,8 @@ impl FlowRows {
                 Some(g.rule),
                 Some(blob),
             ];
-            self.groups.enter(key, self.len, values);
+            self.groups.start(self.len, values);
+            self.group = Some(key);
         }
         self.time.append_value(t.time_us);
         self.record_time.append_value(rec.time_us);
