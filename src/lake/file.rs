@@ -29,7 +29,7 @@ use crate::error::{IoContext, ParquetContext, Result};
 use crate::lake::coverage::{self, CoverageAgg, coverage_schema};
 use crate::lake::hourly::{self, HourlyAgg, hourly_schema};
 use crate::lake::manifest::FileEntry;
-use crate::lake::rows::{ADDRESS_COLUMNS, GROUP_COLUMNS, KEY_COLUMNS};
+use crate::lake::rows::{ADDRESS_COLUMNS, GROUP_COLUMNS, KEY_COLUMNS, RECORD_NUMBERS};
 use crate::lake::runs::RunColumn;
 use crate::schema::{self, flows_schema};
 
@@ -63,20 +63,16 @@ const NO_STATISTICS: [&str; 5] = [
 ];
 
 /// Numeric columns of `flows` and `hourly` whose values rarely repeat within a row group
-/// (microsecond times, source ports, byte and packet counters, sums) or repeat in runs (a
-/// record's time, version and index): a
-/// dictionary page fills after a few thousand values and the writer falls back to plain
-/// encoding anyway, having hashed every value on the way (the dictionary interner was a
-/// quarter of ingest's CPU time). They are written DELTA_BINARY_PACKED: differences
-/// bit-packed, so zstd gets a fraction of the 8 bytes a value (ingest of the bench quarter
-/// 1.87 → 1.64 s, files 7 % smaller; the ports and record columns: 1.74 → 1.58 s, files
-/// 1 % larger, while destination ports and protocol numbers, few, stay smaller in a
-/// dictionary).
-const NO_DICTIONARY: [&str; 15] = [
+/// (microsecond times, source ports, byte and packet counters, sums): a dictionary page fills
+/// after a few thousand values and the writer falls back to plain encoding anyway, having
+/// hashed every value on the way (the dictionary interner was a quarter of ingest's CPU
+/// time). They are written DELTA_BINARY_PACKED: differences bit-packed, so zstd gets a
+/// fraction of the 8 bytes a value (ingest of the bench quarter 1.87 → 1.64 s, files 7 %
+/// smaller; the ports: 1.74 → 1.58 s, files 1 % larger, while destination ports and protocol
+/// numbers, few, stay smaller in a dictionary). A record's time, version and index are
+/// written as runs ([`is_run_column`]).
+const NO_DICTIONARY: [&str; 12] = [
     "time",
-    "record_time",
-    "log_version",
-    "source_record",
     "src_port",
     "packets_src_to_dst",
     "bytes_src_to_dst",
@@ -115,16 +111,18 @@ pub(crate) fn writer_properties(level: i32, row_group_rows: usize) -> WriterProp
     .build()
 }
 
-/// Whether a text column is written by [`crate::lake::runs`] instead of arrow-rs, which
-/// hashes every row's value and compares it up to three times: those that hold one value per
-/// flow group ([`GROUP_COLUMNS`]: resource, NSG, MAC, rule, blob…), whose runs are looked up
-/// once each; those of a few names ([`KEY_COLUMNS`]: provider, protocol, direction,
-/// decision, state, address classes), built as dictionary keys and written without reading
-/// a string; the addresses ([`ADDRESS_COLUMNS`]), built as keys into each batch's distinct
-/// addresses, each looked up once a batch; and `encryption` (mostly null). The same columns
-/// of `hourly` and `coverage` come in runs too (their rows are sorted by kind and group).
+/// Whether a column is written by [`crate::lake::runs`] instead of arrow-rs, which hashes
+/// every row's value and compares it up to three times: those that hold one value per flow
+/// group ([`GROUP_COLUMNS`]: provider, resource, NSG, MAC, rule, blob…, and the record's
+/// time, version and index, [`RECORD_NUMBERS`]), whose runs are looked up once each; those
+/// of a few names ([`KEY_COLUMNS`]: protocol, direction, decision, state, address classes),
+/// built as dictionary keys and written without reading a string; the addresses
+/// ([`ADDRESS_COLUMNS`]), built as keys into each batch's distinct addresses, each looked up
+/// once a batch; and `encryption` (mostly null). The same columns of `hourly` and
+/// `coverage` come in runs too (their rows are sorted by kind and group).
 fn is_run_column(name: &str) -> bool {
     GROUP_COLUMNS.contains(&name)
+        || RECORD_NUMBERS.contains(&name)
         || KEY_COLUMNS.contains(&name)
         || ADDRESS_COLUMNS.contains(&name)
         || name == "encryption"
@@ -552,7 +550,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{
-        ArrayRef, Int32RunArray, StringArray, StringViewArray, TimestampMicrosecondArray,
+        ArrayRef, Int32Array, Int32RunArray, StringArray, StringViewArray,
+        TimestampMicrosecondArray,
     };
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
@@ -570,6 +569,16 @@ mod tests {
             "UserRule_a-long-name",
         ];
         RULES[(i * i / 7_919 + i / 4_999) % 3]
+    }
+
+    /// Row `i`'s record (runs of 1 to 90 rows) and its time (null for every seventh record).
+    fn record(i: usize) -> i32 {
+        (i / 13 + i / 90) as i32
+    }
+
+    fn record_time(i: usize) -> Option<i64> {
+        let r = i64::from(record(i));
+        (r % 7 != 0).then_some(1_700_000_000_000_000 - r * 1_000)
     }
 
     fn mac(i: usize) -> Option<&'static str> {
@@ -593,6 +602,12 @@ mod tests {
             Field::new("rule", DataType::Utf8, false),
             Field::new("mac", DataType::Utf8, true),
             Field::new("src_ip", DataType::Utf8, false),
+            Field::new("source_record", DataType::Int32, false),
+            Field::new(
+                "record_time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
         ]));
         let rows = 70_000;
         let mut file = DataFile::create_with(
@@ -626,14 +641,44 @@ mod tests {
             };
             let time = TimestampMicrosecondArray::from_iter_values(range.clone().map(|i| i as i64))
                 .with_timezone("UTC");
-            let ips: Vec<String> = range.map(|i| format!("10.0.0.{}", i % 250)).collect();
+            let ips: Vec<String> = range
+                .clone()
+                .map(|i| format!("10.0.0.{}", i % 250))
+                .collect();
             let ips: ArrayRef = if k % 3 == 1 {
                 Arc::new(StringViewArray::from(ips))
             } else {
                 Arc::new(StringArray::from(ips))
             };
-            let batch =
-                crate::lake::rows::built_batch(&schema, vec![Arc::new(time), rules, macs, ips]);
+            // A record's index and time: numbers in runs (and null runs).
+            let records: Vec<i32> = range.clone().map(record).collect();
+            let record_times: Vec<Option<i64>> = range.clone().map(record_time).collect();
+            let (records, record_times): (ArrayRef, ArrayRef) = if k % 3 == 2 {
+                let ends: Vec<i32> = (1..=records.len())
+                    .filter(|&e| e == records.len() || records[e] != records[e - 1])
+                    .map(|e| e as i32)
+                    .collect();
+                let starts = std::iter::once(0).chain(ends.iter().map(|&e| e as usize));
+                let (values, times): (Vec<i32>, Vec<Option<i64>>) = starts
+                    .take(ends.len())
+                    .map(|at| (records[at], record_times[at]))
+                    .unzip();
+                let ends = Int32Array::from(ends);
+                let times = TimestampMicrosecondArray::from(times).with_timezone("UTC");
+                (
+                    crate::lake::rows::runs(&ends, &Int32Array::from(values)),
+                    crate::lake::rows::runs(&ends, &times),
+                )
+            } else {
+                (
+                    Arc::new(Int32Array::from(records)),
+                    Arc::new(TimestampMicrosecondArray::from(record_times).with_timezone("UTC")),
+                )
+            };
+            let batch = crate::lake::rows::built_batch(
+                &schema,
+                vec![Arc::new(time), rules, macs, ips, records, record_times],
+            );
             file.write(&batch).unwrap();
         }
         let entry = file.finish().unwrap();
@@ -668,6 +713,22 @@ mod tests {
                 s.max_opt().unwrap().as_utf8().unwrap(),
                 *macs.iter().max().unwrap()
             );
+            let Some(Statistics::Int32(s)) = rg.column(4).statistics() else {
+                panic!("source_record has statistics")
+            };
+            let records = || range.clone().map(record);
+            assert_eq!(s.min_opt(), records().min().as_ref());
+            assert_eq!(s.max_opt(), records().max().as_ref());
+            let Some(Statistics::Int64(s)) = rg.column(5).statistics() else {
+                panic!("record_time has statistics")
+            };
+            let times = || range.clone().filter_map(record_time);
+            assert_eq!(s.min_opt(), times().min().as_ref());
+            assert_eq!(s.max_opt(), times().max().as_ref());
+            assert_eq!(
+                s.null_count_opt(),
+                Some((range.len() - times().count()) as u64)
+            );
             let pages = &meta.offset_index().unwrap()[g][1].page_locations;
             assert_eq!(pages.len(), range.len().div_ceil(runs_page_rows()));
         }
@@ -689,7 +750,20 @@ mod tests {
                 batch.column(1).as_string::<i32>(),
                 batch.column(2).as_string::<i32>(),
             );
+            let records = batch
+                .column(4)
+                .as_primitive::<arrow::datatypes::Int32Type>();
+            let times = batch
+                .column(5)
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
             for i in 0..batch.num_rows() {
+                assert_eq!(records.value(i), record(at + i), "record of row {}", at + i);
+                assert_eq!(
+                    times.is_valid(i).then(|| times.value(i)),
+                    record_time(at + i),
+                    "record time of row {}",
+                    at + i
+                );
                 assert_eq!(r.value(i), rule(at + i), "rule of row {}", at + i);
                 assert_eq!(
                     m.is_valid(i).then(|| m.value(i)),

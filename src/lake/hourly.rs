@@ -661,7 +661,7 @@ impl HourlyAgg {
             first.append_value(a.first);
             last.append_value(a.last);
         }
-        let [resource_id, nsg_name, acl_id, mac, rule] = group.finish(n);
+        let (_, [resource_id, nsg_name, acl_id, mac, rule]) = group.finish(n);
         let strings = |interner: &Interner| -> ArrayRef {
             Arc::new(StringArray::from_iter_values(
                 interner.text.iter().map(|t| &**t),

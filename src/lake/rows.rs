@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, Int8Builder, Int32Array, Int32Builder, Int64Builder, RunArray,
-    StringArray, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, DictionaryArray, Int8Builder, Int32Array, Int32Builder, Int64Builder,
+    RunArray, StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{Field, Int8Type, Int32Type, Schema};
 use arrow::record_batch::RecordBatch;
@@ -23,9 +23,10 @@ use crate::schema::flows_schema;
 /// Builders for one batch of `flows` rows.
 pub struct FlowRows {
     time: TimestampMicrosecondBuilder,
+    /// A record's time, version and index, one per run of `groups`.
     record_time: TimestampMicrosecondBuilder,
-    provider: Keys,
     log_version: Int32Builder,
+    source_record: Int32Builder,
     src_ip: Addrs,
     dst_ip: Addrs,
     src_port: Int32Builder,
@@ -42,8 +43,7 @@ pub struct FlowRows {
     bytes_d2s: Int64Builder,
     src_class: Keys,
     dst_class: Keys,
-    source_record: Int32Builder,
-    groups: TextRuns<9>,
+    groups: TextRuns<10>,
     /// The group whose run is open in `groups`.
     group: Option<GroupKey>,
     len: usize,
@@ -85,25 +85,31 @@ impl<const N: usize> TextRuns<N> {
         self.open = true;
     }
 
-    /// The columns of the `rows` rows added, as run-end encoded arrays; starts over.
-    pub(crate) fn finish(&mut self, rows: usize) -> [ArrayRef; N] {
+    /// The columns of the `rows` rows added, as run-end encoded arrays, and the run ends
+    /// (for other columns of the same runs, [`runs`]); starts over.
+    pub(crate) fn finish(&mut self, rows: usize) -> (Int32Array, [ArrayRef; N]) {
         if std::mem::take(&mut self.open) {
             self.ends.push(rows as i32);
         }
         let ends = Int32Array::from(std::mem::take(&mut self.ends));
-        self.values.each_mut().map(|b| {
-            let runs = RunArray::<Int32Type>::try_new(&ends, &b.finish());
-            Arc::new(runs.expect("a value per run")) as ArrayRef
-        })
+        let columns = self.values.each_mut().map(|b| runs(&ends, &b.finish()));
+        (ends, columns)
     }
+}
+
+/// `values`, one per run, run-end encoded with `ends`.
+pub(crate) fn runs(ends: &Int32Array, values: &dyn Array) -> ArrayRef {
+    Arc::new(RunArray::<Int32Type>::try_new(ends, values).expect("a value per run"))
 }
 
 /// Identifies a group within an ingest: (blob id, record index, group index).
 pub type GroupKey = (u64, u32, u32);
 
 /// The columns holding one value per flow group (record × rule × NIC), repeated on each of
-/// its tuples: built as run-end encoded arrays, one run per group.
-pub const GROUP_COLUMNS: [&str; 9] = [
+/// its tuples: built as run-end encoded arrays, one run per group. The record's time, version
+/// and index are numbers ([`RECORD_NUMBERS`]).
+pub const GROUP_COLUMNS: [&str; 10] = [
+    "provider",
     "resource_id",
     "target_resource_id",
     "subscription_id",
@@ -115,10 +121,12 @@ pub const GROUP_COLUMNS: [&str; 9] = [
     "source_blob",
 ];
 
+/// The numbers of a record, built run-end encoded like the [`GROUP_COLUMNS`].
+pub const RECORD_NUMBERS: [&str; 3] = ["record_time", "log_version", "source_record"];
+
 /// The columns holding one of a few names (an enum's: protocol, direction, address class…):
 /// built as `Int8` dictionary keys ([`Keys`]).
-pub const KEY_COLUMNS: [&str; 7] = [
-    "provider",
+pub const KEY_COLUMNS: [&str; 6] = [
     "protocol",
     "direction",
     "decision",
@@ -230,8 +238,8 @@ impl FlowRows {
         FlowRows {
             time: ts(),
             record_time: ts(),
-            provider: keys(),
             log_version: int32(),
+            source_record: int32(),
             src_ip: Addrs::with_capacity(rows),
             dst_ip: Addrs::with_capacity(rows),
             src_port: int32(),
@@ -248,7 +256,6 @@ impl FlowRows {
             bytes_d2s: int64(),
             src_class: keys(),
             dst_class: keys(),
-            source_record: int32(),
             groups: TextRuns::new(),
             group: None,
             len: 0,
@@ -333,6 +340,7 @@ impl FlowRows {
     ) {
         if self.group != Some(key) {
             let values = [
+                Some(rec.provider.as_str()),
                 Some(rec.resource_id),
                 rec.target_resource_id,
                 rec.subscription_id.as_deref(),
@@ -344,12 +352,12 @@ impl FlowRows {
                 Some(blob),
             ];
             self.groups.start(self.len, values);
+            self.record_time.append_value(rec.time_us);
+            self.log_version.append_value(rec.version);
+            self.source_record.append_value(rec.index as i32);
             self.group = Some(key);
         }
         self.time.append_value(t.time_us);
-        self.record_time.append_value(rec.time_us);
-        self.provider.append(Some(rec.provider.as_str()));
-        self.log_version.append_value(rec.version);
         self.src_ip.append(&mut self.scratch, t.src, t.src_text);
         self.dst_ip.append(&mut self.scratch, t.dst, t.dst_text);
         self.src_port.append_value(t.src_port);
@@ -370,19 +378,19 @@ impl FlowRows {
         self.bytes_d2s.append_option(t.counters.bytes_d2s);
         self.src_class.append(Some(classify(t.src).as_str()));
         self.dst_class.append(Some(classify(t.dst).as_str()));
-        self.source_record.append_value(rec.index as i32);
         self.len += 1;
     }
 
     /// Takes the buffered rows as a batch of the canonical schema.
     pub fn finish(&mut self) -> RecordBatch {
-        // The eight group columns from `resource_id` to `rule`, and `source_blob`.
-        let [group @ .., source_blob] = self.groups.finish(self.len);
+        // The provider, the eight group columns from `resource_id` to `rule`, and
+        // `source_blob`; the record's numbers are runs of the same ends.
+        let (ends, [provider, group @ .., source_blob]) = self.groups.finish(self.len);
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(self.time.finish()),
-            Arc::new(self.record_time.finish()),
-            self.provider.finish(),
-            Arc::new(self.log_version.finish()),
+            runs(&ends, &self.record_time.finish()),
+            provider,
+            runs(&ends, &self.log_version.finish()),
         ];
         cols.extend(group);
         cols.extend([
@@ -403,7 +411,7 @@ impl FlowRows {
             self.src_class.finish(),
             self.dst_class.finish(),
             source_blob,
-            Arc::new(self.source_record.finish()),
+            runs(&ends, &self.source_record.finish()),
         ]);
         *self = FlowRows::with_capacity(self.capacity);
         built_batch(&flows_schema(), cols)

@@ -1,8 +1,9 @@
-//! Parquet column chunks for text columns whose values come in runs or as dictionary keys.
+//! Parquet column chunks for columns whose values come in runs or as dictionary keys.
 //!
 //! Why: nine columns of `flows` (resource, NSG, MAC, rule, blob, …) hold one value per flow
-//! group, repeated on each of its tuples, and the others hold few values (ingest builds the
-//! first run-end encoded and the others as dictionary keys, `lake::rows`). arrow-rs's
+//! group, repeated on each of its tuples, as do a record's time, version and index (numbers),
+//! and the others hold few values (ingest builds the first run-end encoded and the others as
+//! dictionary keys, `lake::rows`). arrow-rs's
 //! dictionary encoder hashes and compares every row's value, and compares it again for the
 //! statistics: for these strings that was the largest share of ingest's CPU time. Here a run
 //! of equal values (given as runs, told apart by their 16-byte views or dictionary keys where
@@ -20,10 +21,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, DictionaryArray, RunArray};
-use arrow::datatypes::{ArrowDictionaryKeyType, ArrowNativeType, DataType, Int8Type, Int32Type};
+use arrow::array::{Array, AsArray, DictionaryArray, Int32Array, RunArray, StringArray};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{
+    ArrowDictionaryKeyType, ArrowNativeType, DataType, Int8Type, Int32Type, Int64Type, TimeUnit,
+    TimestampMicrosecondType,
+};
 use bytes::Bytes;
-use parquet::basic::{Compression, Encoding, EncodingMask, PageType, ZstdLevel};
+use parquet::basic::{
+    Compression, Encoding, EncodingMask, PageType, Type as PhysicalType, ZstdLevel,
+};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
@@ -66,7 +73,8 @@ pub struct RunColumn {
 }
 
 impl RunColumn {
-    /// An empty chunk of the column `descr` (a nullable or required `BYTE_ARRAY`).
+    /// An empty chunk of the column `descr` (a nullable or required `BYTE_ARRAY`, `INT32` or
+    /// `INT64`).
     pub fn new(descr: ColumnDescPtr, statistics: bool, zstd_level: i32) -> RunColumn {
         RunColumn {
             descr,
@@ -83,9 +91,21 @@ impl RunColumn {
         }
     }
 
-    /// Appends a `Utf8`, `LargeUtf8`, `Utf8View`, `Dictionary(Int8 | Int32, Utf8)` or
-    /// `RunEndEncoded(Int32, Utf8)` array; full pages are compressed by `zstd`.
+    /// Appends a `Utf8`, `LargeUtf8`, `Utf8View`, `Dictionary(Int8 | Int32, Utf8)`, `Int32`,
+    /// `Int64` or microsecond `Timestamp` array, or one run-end encoded (`Int32` run ends) of
+    /// `Utf8` text or these numbers; full pages are compressed by `zstd`.
     pub fn add(&mut self, array: &dyn Array, zstd: &mut Compressor<'_>) -> Result<()> {
+        if let Some(values) = Plain::of(array) {
+            // Each row's value compared with the previous row's.
+            for i in 0..array.len() {
+                let id = match values.at(i) {
+                    Some(v) => self.value_id(v.as_ref()),
+                    None => NULL,
+                };
+                self.push(id, 1, zstd)?;
+            }
+            return Ok(());
+        }
         match array.data_type() {
             DataType::Utf8View => {
                 let a = array.as_string_view();
@@ -117,13 +137,9 @@ impl RunColumn {
                 DataType::Int32 => self.add_keys(array.as_dictionary::<Int32Type>(), zstd)?,
                 _ => return Err(self.unsupported(array.data_type())),
             },
-            DataType::RunEndEncoded(ends, values)
-                if *ends.data_type() == DataType::Int32
-                    && *values.data_type() == DataType::Utf8 =>
-            {
+            DataType::RunEndEncoded(ends, _) if *ends.data_type() == DataType::Int32 => {
                 self.add_runs(array.as_run::<Int32Type>(), zstd)?
             }
-            DataType::Utf8 => self.add_values(array.as_string::<i32>().iter(), zstd)?,
             DataType::LargeUtf8 => self.add_values(array.as_string::<i64>().iter(), zstd)?,
             other => return Err(self.unsupported(other)),
         }
@@ -177,15 +193,16 @@ impl RunColumn {
         if a.is_empty() {
             return Ok(());
         }
-        let values = a.values().as_string::<i32>();
+        let Some(values) = Plain::of(a.values().as_ref()) else {
+            return Err(self.unsupported(a.data_type()));
+        };
         let ends = a.run_ends();
         let mut row = 0;
         for (p, end) in (ends.get_start_physical_index()..).zip(ends.sliced_values()) {
             let end = end as usize;
-            let id = if values.is_null(p) {
-                NULL
-            } else {
-                self.value_id(values.value(p).as_bytes())
+            let id = match values.at(p) {
+                Some(v) => self.value_id(v.as_ref()),
+                None => NULL,
             };
             self.push(id, end - row, zstd)?;
             row = end;
@@ -299,9 +316,13 @@ impl RunColumn {
         let mut locations = Vec::new();
         {
             let mut out = SerializedPageWriter::new(&mut sink);
+            // PLAIN: text with its length before it, numbers as they are (little-endian).
+            let text = self.descr.physical_type() == PhysicalType::BYTE_ARRAY;
             let mut dict = Vec::new();
             for v in &self.values {
-                dict.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                if text {
+                    dict.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                }
                 dict.extend_from_slice(v);
             }
             let page = Page::DictionaryPage {
@@ -375,6 +396,18 @@ impl RunColumn {
     /// Null count and, when both fit [`STATISTICS_MAX_LEN`], the minimum and maximum of the
     /// values in the chunk.
     fn statistics(&self) -> Statistics {
+        let nulls = Some(self.nulls);
+        match self.descr.physical_type() {
+            PhysicalType::INT32 => {
+                let v = self.values.iter().map(|v| i32::from_le_bytes(le(v)));
+                return Statistics::int32(v.clone().min(), v.max(), None, nulls, false);
+            }
+            PhysicalType::INT64 => {
+                let v = self.values.iter().map(|v| i64::from_le_bytes(le(v)));
+                return Statistics::int64(v.clone().min(), v.max(), None, nulls, false);
+            }
+            _ => {}
+        }
         let (min, max) = (self.values.iter().min(), self.values.iter().max());
         let (min, max) = match (min.filter(|v| fits(v)), max.filter(|v| fits(v))) {
             (Some(min), Some(max)) => (
@@ -383,7 +416,70 @@ impl RunColumn {
             ),
             _ => (None, None),
         };
-        Statistics::new(min, max, None, Some(self.nulls), false)
+        Statistics::new(min, max, None, nulls, false)
+    }
+}
+
+/// A number's PLAIN bytes as the array its type reads from.
+fn le<const N: usize>(v: &[u8]) -> [u8; N] {
+    v.try_into().expect("a number's values are of its width")
+}
+
+/// The values of an array of text (not viewed or keyed) or numbers, read as their PLAIN bytes.
+enum Plain<'a> {
+    Text(&'a StringArray),
+    Int32(&'a Int32Array),
+    Int64(&'a [i64], Option<&'a NullBuffer>),
+}
+
+/// A value's PLAIN bytes: borrowed text, or a number's little-endian bytes.
+enum PlainValue<'a> {
+    Text(&'a [u8]),
+    Int32([u8; 4]),
+    Int64([u8; 8]),
+}
+
+impl AsRef<[u8]> for PlainValue<'_> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            PlainValue::Text(v) => v,
+            PlainValue::Int32(v) => v,
+            PlainValue::Int64(v) => v,
+        }
+    }
+}
+
+impl<'a> Plain<'a> {
+    /// `Utf8` text, or numbers (`Int32`, `Int64`, microsecond `Timestamp`).
+    fn of(a: &'a dyn Array) -> Option<Plain<'a>> {
+        Some(match a.data_type() {
+            DataType::Utf8 => Plain::Text(a.as_string::<i32>()),
+            DataType::Int32 => Plain::Int32(a.as_primitive::<Int32Type>()),
+            DataType::Int64 => {
+                let a = a.as_primitive::<Int64Type>();
+                Plain::Int64(a.values(), a.nulls())
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                let a = a.as_primitive::<TimestampMicrosecondType>();
+                Plain::Int64(a.values(), a.nulls())
+            }
+            _ => return None,
+        })
+    }
+
+    /// Value `i`, or `None` for null.
+    fn at(&self, i: usize) -> Option<PlainValue<'a>> {
+        match self {
+            Plain::Text(a) => a
+                .is_valid(i)
+                .then(|| PlainValue::Text(a.value(i).as_bytes())),
+            Plain::Int32(a) => a
+                .is_valid(i)
+                .then(|| PlainValue::Int32(a.value(i).to_le_bytes())),
+            Plain::Int64(v, nulls) => nulls
+                .is_none_or(|n| n.is_valid(i))
+                .then(|| PlainValue::Int64(v[i].to_le_bytes())),
+        }
     }
 }
 
