@@ -9,12 +9,11 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, DictionaryArray, Int32Array, PrimitiveArray, RunArray,
-    StringArray, StringBuilder,
+    Array, ArrayRef, DictionaryArray, Int8Builder, Int32Array, Int32Builder, Int64Builder,
+    RunArray, StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{Field, Int8Type, Int32Type, Int64Type, Schema, TimestampMicrosecondType};
+use arrow::datatypes::{Field, Int8Type, Int32Type, Schema};
 use arrow::record_batch::RecordBatch;
 
 use crate::addr::classify;
@@ -23,25 +22,25 @@ use crate::schema::flows_schema;
 
 /// Builders for one batch of `flows` rows.
 pub struct FlowRows {
-    time: Numbers<TimestampMicrosecondType>,
+    time: TimestampMicrosecondBuilder,
     /// A record's time, version and index, one per run of `groups`.
-    record_time: Numbers<TimestampMicrosecondType>,
-    log_version: Numbers<Int32Type>,
-    source_record: Numbers<Int32Type>,
+    record_time: TimestampMicrosecondBuilder,
+    log_version: Int32Builder,
+    source_record: Int32Builder,
     src_ip: Addrs,
     dst_ip: Addrs,
-    src_port: Numbers<Int32Type>,
-    dst_port: Numbers<Int32Type>,
+    src_port: Int32Builder,
+    dst_port: Int32Builder,
     protocol: Keys,
-    protocol_number: Numbers<Int32Type>,
+    protocol_number: Int32Builder,
     direction: Keys,
     decision: Keys,
     flow_state: Keys,
     encryption: StringBuilder,
-    packets_s2d: Numbers<Int64Type>,
-    bytes_s2d: Numbers<Int64Type>,
-    packets_d2s: Numbers<Int64Type>,
-    bytes_d2s: Numbers<Int64Type>,
+    packets_s2d: Int64Builder,
+    bytes_s2d: Int64Builder,
+    packets_d2s: Int64Builder,
+    bytes_d2s: Int64Builder,
     src_class: Keys,
     dst_class: Keys,
     groups: TextRuns<10>,
@@ -140,52 +139,11 @@ pub const KEY_COLUMNS: [&str; 6] = [
 /// ([`Addrs`]).
 pub const ADDRESS_COLUMNS: [&str; 2] = ["src_ip", "dst_ip"];
 
-/// A column of numbers being built: plain vectors of the values and of which are valid
-/// (arrow's builders cost a call per value on this path).
-struct Numbers<T: ArrowPrimitiveType> {
-    values: Vec<T::Native>,
-    nulls: NullBufferBuilder,
-}
-
-impl<T: ArrowPrimitiveType> Numbers<T> {
-    /// Room for `rows` values.
-    fn with_capacity(rows: usize) -> Numbers<T> {
-        Numbers {
-            values: Vec::with_capacity(rows),
-            nulls: NullBufferBuilder::new(rows),
-        }
-    }
-
-    /// Appends `v`.
-    #[inline]
-    fn push(&mut self, v: T::Native) {
-        self.values.push(v);
-        self.nulls.append_non_null();
-    }
-
-    /// Appends `v` or null.
-    #[inline]
-    fn push_option(&mut self, v: Option<T::Native>) {
-        match v {
-            Some(v) => self.push(v),
-            None => {
-                self.values.push(T::Native::default());
-                self.nulls.append_null();
-            }
-        }
-    }
-
-    /// The values so far as an array; starts over.
-    fn finish(&mut self) -> PrimitiveArray<T> {
-        PrimitiveArray::new(std::mem::take(&mut self.values).into(), self.nulls.finish())
-    }
-}
-
 /// A text column of a few names, built as `Int8` keys into the names met so far: a name is
 /// found by its address (the same `&'static str` every time), so a row costs a comparison of
 /// two pointers instead of a copy of the string, and the writer reads no string either.
 pub(crate) struct Keys {
-    keys: Numbers<Int8Type>,
+    keys: Int8Builder,
     names: Vec<&'static str>,
 }
 
@@ -193,7 +151,7 @@ impl Keys {
     /// Room for `rows` keys.
     pub(crate) fn with_capacity(rows: usize) -> Keys {
         Keys {
-            keys: Numbers::with_capacity(rows),
+            keys: Int8Builder::with_capacity(rows),
             names: Vec::new(),
         }
     }
@@ -201,7 +159,7 @@ impl Keys {
     /// Appends `name`'s key (or null).
     pub(crate) fn append(&mut self, name: Option<&'static str>) {
         let Some(name) = name else {
-            return self.keys.push_option(None);
+            return self.keys.append_null();
         };
         let key = match self.names.iter().position(|n| std::ptr::eq(*n, name)) {
             Some(k) => k,
@@ -214,7 +172,7 @@ impl Keys {
             },
         };
         let key = i8::try_from(key).expect("a key column holds an enum's few names");
-        self.keys.push(key);
+        self.keys.append_value(key);
     }
 
     /// Takes the keys so far as a dictionary array (the names stay for the next batch).
@@ -271,9 +229,9 @@ impl FlowRows {
     /// Builders with room for `rows` rows, kept after each [`FlowRows::finish`]: a builder
     /// that starts empty grows by doubling, copying its values a dozen times per batch.
     pub fn with_capacity(rows: usize) -> Self {
-        let int32 = || Numbers::with_capacity(rows);
-        let int64 = || Numbers::with_capacity(rows);
-        let ts = || Numbers::with_capacity(rows);
+        let int32 = || Int32Builder::with_capacity(rows);
+        let int64 = || Int64Builder::with_capacity(rows);
+        let ts = || TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
         // Text columns: room for the average value (addresses ~13 bytes, keywords ~6).
         let text = |bytes: usize| StringBuilder::with_capacity(rows, rows * bytes);
         let keys = || Keys::with_capacity(rows);
@@ -311,7 +269,7 @@ impl FlowRows {
 /// found by their numeric value: the rollup and the writer then look each address's text up
 /// once per batch instead of hashing it on every row.
 struct Addrs {
-    keys: Numbers<Int32Type>,
+    keys: Int32Builder,
     ids: HashMap<IpAddr, i32, foldhash::fast::FixedState>,
     /// The previous row's address and key: a NIC's own address is on most of its tuples.
     last: Option<(IpAddr, i32)>,
@@ -321,7 +279,7 @@ struct Addrs {
 impl Addrs {
     fn with_capacity(rows: usize) -> Addrs {
         Addrs {
-            keys: Numbers::with_capacity(rows),
+            keys: Int32Builder::with_capacity(rows),
             ids: HashMap::default(),
             last: None,
             text: StringBuilder::new(),
@@ -332,7 +290,7 @@ impl Addrs {
         if let Some((last, key)) = self.last
             && last == ip
         {
-            return self.keys.push(key);
+            return self.keys.append_value(key);
         }
         let next = self.ids.len() as i32;
         let key = *self.ids.entry(ip).or_insert_with(|| {
@@ -349,7 +307,7 @@ impl Addrs {
             next
         });
         self.last = Some((ip, key));
-        self.keys.push(key);
+        self.keys.append_value(key);
     }
 
     fn finish(&mut self) -> ArrayRef {
@@ -394,18 +352,18 @@ impl FlowRows {
                 Some(blob),
             ];
             self.groups.start(self.len, values);
-            self.record_time.push(rec.time_us);
-            self.log_version.push(rec.version);
-            self.source_record.push(rec.index as i32);
+            self.record_time.append_value(rec.time_us);
+            self.log_version.append_value(rec.version);
+            self.source_record.append_value(rec.index as i32);
             self.group = Some(key);
         }
-        self.time.push(t.time_us);
+        self.time.append_value(t.time_us);
         self.src_ip.append(&mut self.scratch, t.src, t.src_text);
         self.dst_ip.append(&mut self.scratch, t.dst, t.dst_text);
-        self.src_port.push(t.src_port);
-        self.dst_port.push(t.dst_port);
+        self.src_port.append_value(t.src_port);
+        self.dst_port.append_value(t.dst_port);
         self.protocol.append(protocol_name(t.protocol));
-        self.protocol_number.push(t.protocol);
+        self.protocol_number.append_value(t.protocol);
         self.direction.append(Some(match t.direction {
             Direction::Inbound => "inbound",
             Direction::Outbound => "outbound",
@@ -414,10 +372,10 @@ impl FlowRows {
             .append(Some(if t.allowed { "allow" } else { "deny" }));
         self.flow_state.append(t.state.map(|s| s.as_str()));
         self.encryption.append_option(t.encryption);
-        self.packets_s2d.push_option(t.counters.packets_s2d);
-        self.bytes_s2d.push_option(t.counters.bytes_s2d);
-        self.packets_d2s.push_option(t.counters.packets_d2s);
-        self.bytes_d2s.push_option(t.counters.bytes_d2s);
+        self.packets_s2d.append_option(t.counters.packets_s2d);
+        self.bytes_s2d.append_option(t.counters.bytes_s2d);
+        self.packets_d2s.append_option(t.counters.packets_d2s);
+        self.bytes_d2s.append_option(t.counters.bytes_d2s);
         self.src_class.append(Some(classify(t.src).as_str()));
         self.dst_class.append(Some(classify(t.dst).as_str()));
         self.len += 1;
@@ -429,8 +387,8 @@ impl FlowRows {
         // `source_blob`; the record's numbers are runs of the same ends.
         let (ends, [provider, group @ .., source_blob]) = self.groups.finish(self.len);
         let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(self.time.finish().with_timezone("UTC")),
-            runs(&ends, &self.record_time.finish().with_timezone("UTC")),
+            Arc::new(self.time.finish()),
+            runs(&ends, &self.record_time.finish()),
             provider,
             runs(&ends, &self.log_version.finish()),
         ];
