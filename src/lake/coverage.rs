@@ -9,14 +9,16 @@
 //! exactly the file's tuples whatever wrote it (ingest, a blob's rewrite, compaction).
 
 use std::collections::BTreeMap;
+use std::iter::Peekable;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Int64Builder, StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{Int32Type, Int64Type, SchemaRef, TimestampMicrosecondType};
+use arrow::datatypes::{Int64Type, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 
+use crate::lake::rows::text_runs;
 use crate::schema::{self, ALL, ColType::*, Column, col};
 
 /// Directory of the `coverage` table inside the lake.
@@ -109,47 +111,31 @@ impl Acc {
     }
 }
 
-/// Row `i` of a nullable text column.
 /// A text column of an `hourly` batch, read row after row: run-end encoded as the rollup
 /// builds its group columns (each run's value found once), or plain.
 enum TextRows<'a> {
     Plain(&'a StringArray),
-    Runs {
-        values: &'a StringArray,
-        /// Where each run ends, from the current run on.
-        ends: std::iter::Peekable<std::vec::IntoIter<usize>>,
-        /// The current run's index in `values`.
-        at: usize,
-    },
+    /// The runs from the current one on, `(end, value)`.
+    Runs(Peekable<std::vec::IntoIter<(usize, Option<&'a str>)>>),
 }
 
 impl<'a> TextRows<'a> {
     fn of(a: &'a dyn Array) -> TextRows<'a> {
-        match a.as_run_opt::<Int32Type>() {
-            Some(r) => {
-                let ends: Vec<usize> = r.run_ends().sliced_values().map(|e| e as usize).collect();
-                TextRows::Runs {
-                    values: r.values().as_string::<i32>(),
-                    ends: ends.into_iter().peekable(),
-                    at: r.run_ends().get_start_physical_index(),
-                }
-            }
+        match text_runs(a) {
+            Some(runs) => TextRows::Runs(runs.into_iter().peekable()),
             None => TextRows::Plain(a.as_string::<i32>()),
         }
     }
 
     /// Row `i`'s value; rows are read in order.
     fn next(&mut self, i: usize) -> Option<&'a str> {
-        let (values, at) = match self {
-            TextRows::Plain(a) => (*a, i),
-            TextRows::Runs { values, ends, at } => {
-                while ends.next_if(|&end| end <= i).is_some() {
-                    *at += 1;
-                }
-                (*values, *at)
+        match self {
+            TextRows::Plain(a) => (!a.is_null(i)).then(|| a.value(i)),
+            TextRows::Runs(runs) => {
+                while runs.next_if(|&(end, _)| end <= i).is_some() {}
+                runs.peek().and_then(|&(_, v)| v)
             }
-        };
-        (!values.is_null(at)).then(|| values.value(at))
+        }
     }
 }
 

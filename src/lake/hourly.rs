@@ -23,7 +23,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Int8Type, Int32Type, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 
-use crate::lake::rows::{Keys, TextRuns, built_batch, protocol_name};
+use crate::lake::rows::{Keys, TextRuns, built_batch, protocol_name, text_runs};
 use crate::schema::{self, ALL, ColType::*, Column, VNET, col};
 
 /// Directory of the `hourly` table inside the lake.
@@ -309,18 +309,10 @@ impl<'a> Text<'a> {
 
     /// The column's runs, `(end, value)` in row order, where it is run-end encoded.
     fn runs(&self) -> Option<Vec<(usize, Option<&'a str>)>> {
-        let Text::Runs(r, values) = self else {
-            return None;
-        };
-        if r.is_empty() {
-            return Some(Vec::new());
+        match self {
+            Text::Runs(r, _) => text_runs(*r),
+            _ => None,
         }
-        let ends = r.run_ends();
-        let runs = (ends.get_start_physical_index()..).zip(ends.sliced_values());
-        Some(
-            runs.map(|(p, end)| (end as usize, (!values.is_null(p)).then(|| values.value(p))))
-                .collect(),
-        )
     }
 
     /// `f` of each of the first `n` rows' value, found once per name where the column has

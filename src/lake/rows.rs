@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, DictionaryArray, Int8Builder, Int32Array, Int32Builder, Int64Builder,
+    Array, ArrayRef, AsArray, DictionaryArray, Int8Builder, Int32Array, Int32Builder, Int64Builder,
     RunArray, StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{Field, Int8Type, Int32Type, Schema};
@@ -100,6 +100,22 @@ impl<const N: usize> TextRuns<N> {
 /// `values`, one per run, run-end encoded with `ends`.
 pub(crate) fn runs(ends: &Int32Array, values: &dyn Array) -> ArrayRef {
     Arc::new(RunArray::<Int32Type>::try_new(ends, values).expect("a value per run"))
+}
+
+/// The runs of a run-end encoded text column (as [`TextRuns`] builds it), `(end, value)` in
+/// row order; `None` when the column is not run-end encoded text.
+pub(crate) fn text_runs(a: &dyn Array) -> Option<Vec<(usize, Option<&str>)>> {
+    let r = a.as_run_opt::<Int32Type>()?;
+    let values = r.values().as_string_opt::<i32>()?;
+    if r.is_empty() {
+        return Some(Vec::new());
+    }
+    let ends = r.run_ends();
+    let runs = (ends.get_start_physical_index()..).zip(ends.sliced_values());
+    Some(
+        runs.map(|(p, end)| (end as usize, (!values.is_null(p)).then(|| values.value(p))))
+            .collect(),
+    )
 }
 
 /// Identifies a group within an ingest: (blob id, record index, group index).

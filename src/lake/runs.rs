@@ -21,7 +21,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, DictionaryArray, Int32Array, RunArray, StringArray};
+use arrow::array::{
+    Array, AsArray, DictionaryArray, Int32Array, LargeStringArray, RunArray, StringArray,
+};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
     ArrowDictionaryKeyType, ArrowNativeType, DataType, Int8Type, Int32Type, Int64Type, TimeUnit,
@@ -52,7 +54,7 @@ const STATISTICS_MAX_LEN: usize = 64;
 /// Run value of null rows.
 const NULL: u32 = u32::MAX;
 
-/// A text column of one row group being gathered as runs, encoded a page at a time.
+/// A column of one row group being gathered as runs, encoded a page at a time.
 pub struct RunColumn {
     descr: ColumnDescPtr,
     /// Whether the chunk gets min/max statistics.
@@ -140,7 +142,6 @@ impl RunColumn {
             DataType::RunEndEncoded(ends, _) if *ends.data_type() == DataType::Int32 => {
                 self.add_runs(array.as_run::<Int32Type>(), zstd)?
             }
-            DataType::LargeUtf8 => self.add_values(array.as_string::<i64>().iter(), zstd)?,
             other => return Err(self.unsupported(other)),
         }
         Ok(())
@@ -148,7 +149,7 @@ impl RunColumn {
 
     fn unsupported(&self, t: &DataType) -> ParquetError {
         ParquetError::General(format!(
-            "column {} is written as runs of text, not {t}",
+            "column {} is written as runs, not {t}",
             self.descr.path()
         ))
     }
@@ -215,18 +216,6 @@ impl RunColumn {
             "column {}: dictionary key {key} out of range",
             self.descr.path()
         ))
-    }
-
-    fn add_values<'a>(
-        &mut self,
-        values: impl Iterator<Item = Option<&'a str>>,
-        zstd: &mut Compressor<'_>,
-    ) -> Result<()> {
-        for v in values {
-            let id = v.map_or(NULL, |v| self.value_id(v.as_bytes()));
-            self.push(id, 1, zstd)?;
-        }
-        Ok(())
     }
 
     /// The id of non-null value `v`: the previous row's when it is that row's value.
@@ -428,6 +417,7 @@ fn le<const N: usize>(v: &[u8]) -> [u8; N] {
 /// The values of an array of text (not viewed or keyed) or numbers, read as their PLAIN bytes.
 enum Plain<'a> {
     Text(&'a StringArray),
+    LargeText(&'a LargeStringArray),
     Int32(&'a Int32Array),
     Int64(&'a [i64], Option<&'a NullBuffer>),
 }
@@ -450,10 +440,11 @@ impl AsRef<[u8]> for PlainValue<'_> {
 }
 
 impl<'a> Plain<'a> {
-    /// `Utf8` text, or numbers (`Int32`, `Int64`, microsecond `Timestamp`).
+    /// `Utf8` or `LargeUtf8` text, or numbers (`Int32`, `Int64`, microsecond `Timestamp`).
     fn of(a: &'a dyn Array) -> Option<Plain<'a>> {
         Some(match a.data_type() {
             DataType::Utf8 => Plain::Text(a.as_string::<i32>()),
+            DataType::LargeUtf8 => Plain::LargeText(a.as_string::<i64>()),
             DataType::Int32 => Plain::Int32(a.as_primitive::<Int32Type>()),
             DataType::Int64 => {
                 let a = a.as_primitive::<Int64Type>();
@@ -471,6 +462,9 @@ impl<'a> Plain<'a> {
     fn at(&self, i: usize) -> Option<PlainValue<'a>> {
         match self {
             Plain::Text(a) => a
+                .is_valid(i)
+                .then(|| PlainValue::Text(a.value(i).as_bytes())),
+            Plain::LargeText(a) => a
                 .is_valid(i)
                 .then(|| PlainValue::Text(a.value(i).as_bytes())),
             Plain::Int32(a) => a

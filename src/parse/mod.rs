@@ -450,15 +450,15 @@ fn next_record<'a>(
     data: &'a [u8],
     text: Option<&'a str>,
 ) -> Option<(serde_json::Result<RawRecord<'a>>, usize)> {
+    fn first<'a, R: serde_json::de::Read<'a>>(
+        de: serde_json::Deserializer<R>,
+    ) -> Option<(serde_json::Result<RawRecord<'a>>, usize)> {
+        let mut it = de.into_iter::<RawRecord>();
+        it.next().map(|r| (r, it.byte_offset()))
+    }
     match text {
-        Some(text) => {
-            let mut it = serde_json::Deserializer::from_str(text).into_iter::<RawRecord>();
-            it.next().map(|r| (r, it.byte_offset()))
-        }
-        None => {
-            let mut it = serde_json::Deserializer::from_slice(data).into_iter::<RawRecord>();
-            it.next().map(|r| (r, it.byte_offset()))
-        }
+        Some(text) => first(serde_json::Deserializer::from_str(text)),
+        None => first(serde_json::Deserializer::from_slice(data)),
     }
 }
 
