@@ -184,6 +184,36 @@ struct Acc {
     ports: Ports,
 }
 
+impl Acc {
+    /// The sums of no tuple yet, first and last seen at `t`.
+    fn new(t: i64) -> Acc {
+        Acc {
+            tuples: 0,
+            begun: 0,
+            ended: 0,
+            counters: [0; 4],
+            present: 0,
+            first: t,
+            last: t,
+            ports: Ports::Few(SmallVec::new()),
+        }
+    }
+
+    /// Adds the sums of `other`, a row of the same key.
+    fn merge(&mut self, other: &Acc) {
+        self.tuples += other.tuples;
+        self.begun += other.begun;
+        self.ended += other.ended;
+        for (c, o) in self.counters.iter_mut().zip(other.counters) {
+            *c += o;
+        }
+        self.present |= other.present;
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        self.ports.merge(&other.ports);
+    }
+}
+
 /// The distinct source ports of a row: a sorted list (2 bytes a port) for the many rows with
 /// few, a bitmap (8 KiB) for the rare ones with very many (a resolver's, a busy service's
 /// clients).
@@ -228,6 +258,22 @@ impl Ports {
         match self {
             Ports::Few(v) => v.len() as i64,
             Ports::Many(_, n) => i64::from(*n),
+        }
+    }
+
+    /// Adds the ports of `other`.
+    fn merge(&mut self, other: &Ports) {
+        match other {
+            Ports::Few(v) => v.iter().for_each(|&p| self.insert(p)),
+            Ports::Many(bits, _) => {
+                for (w, &word) in bits.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        self.insert((w * 64) as u16 + word.trailing_zeros() as u16);
+                        word &= word - 1;
+                    }
+                }
+            }
         }
     }
 }
@@ -411,10 +457,20 @@ impl<'a> GroupRuns<'a> {
 }
 
 /// Aggregates `flows` batches into `hourly` rows.
+///
+/// A blob holds one NIC-hour, so its rows share no key with other blobs' (but for tuples
+/// stamped past its hour): the map holds the rows of the current blob only, and they move to
+/// `done` when its last row has been added. The map stays small enough for the cache (a
+/// spill's worth of rows was, and finding them was a fifth of the rollup's time); a key met
+/// in two blobs is merged when the rows are sorted ([`HourlyAgg::finish`]).
 #[derive(Default)]
 pub struct HourlyAgg {
-    /// Each row's slot in `accs`.
+    /// Each row of the current blob: its slot in `accs`.
     rows: HashMap<Key, u32, foldhash::fast::FixedState>,
+    /// The rows of the blobs before it, since the last spill.
+    done: Vec<(Key, u32)>,
+    /// The `source_blob` of the last row added (where batches are run-end encoded).
+    blob: Option<String>,
     /// The rows' sums, in the order the rows were met: the map's entries stay small.
     accs: Vec<Acc>,
     groups: Interner,
@@ -426,14 +482,36 @@ pub struct HourlyAgg {
 }
 
 impl HourlyAgg {
-    /// Number of rows so far.
+    /// Number of rows so far (a key met in two blobs counts twice).
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.done.len() + self.rows.len()
     }
 
     /// True before the first tuple.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
+    }
+
+    /// The rows of a batch where a blob other than the previous row's starts, in order
+    /// (none where `source_blob` is not run-end encoded: files read back, which then keep
+    /// all their rows in the map).
+    fn blob_starts(&mut self, batch: &RecordBatch) -> Vec<usize> {
+        let Some(runs) = Text::of(batch, "source_blob").runs() else {
+            return Vec::new();
+        };
+        let mut starts = Vec::new();
+        let mut start = 0;
+        for (end, blob) in runs {
+            let blob = blob.unwrap_or("");
+            if self.blob.as_deref() != Some(blob) {
+                if self.blob.is_some() {
+                    starts.push(start);
+                }
+                self.blob = Some(blob.to_string());
+            }
+            start = end;
+        }
+        starts
     }
 
     /// Adds the tuples of a `flows` batch.
@@ -480,9 +558,13 @@ impl HourlyAgg {
         ];
         let mut group_runs = self.group_runs(&groups, n).into_iter();
         let (mut group_end, mut group) = (0, 0);
+        let mut blob_starts = self.blob_starts(batch).into_iter().peekable();
         for i in 0..n {
             if i == group_end {
                 (group_end, group) = group_runs.next().expect("the group runs cover the batch");
+            }
+            if blob_starts.next_if_eq(&i).is_some() {
+                self.done.extend(self.rows.drain());
             }
             let t = time.value(i);
             let (s_id, d_id) = (src.id(i, &mut self.addrs), dst.id(i, &mut self.addrs));
@@ -505,16 +587,7 @@ impl HourlyAgg {
             };
             let accs = &mut self.accs;
             let slot = *self.rows.entry(key).or_insert_with(|| {
-                accs.push(Acc {
-                    tuples: 0,
-                    begun: 0,
-                    ended: 0,
-                    counters: [0; 4],
-                    present: 0,
-                    first: t,
-                    last: t,
-                    ports: Ports::Few(SmallVec::new()),
-                });
+                accs.push(Acc::new(t));
                 (accs.len() - 1) as u32
             });
             let acc = &mut self.accs[slot as usize];
@@ -602,9 +675,20 @@ impl HourlyAgg {
     /// come the rows of each direction and decision present, in order: `(kind, rows)` with
     /// kind 0 inbound deny, 1 inbound allow, 2 outbound deny, 3 outbound allow.
     pub fn finish(&mut self) -> (RecordBatch, Vec<(usize, std::ops::Range<usize>)>) {
-        let mut rows: Vec<(Key, u32)> = self.rows.drain().collect();
+        let mut rows = std::mem::take(&mut self.done);
+        rows.extend(self.rows.drain());
         // By direction and decision, then hour (so time predicates skip pages), then the rest.
         rows.sort_unstable_by_key(|(k, _)| *k);
+        // A key met in two blobs (tuples stamped past their blob's hour) becomes one row.
+        let accs = &mut self.accs;
+        rows.dedup_by(|(key, slot), (kept_key, kept)| {
+            let same = key == kept_key;
+            if same {
+                let other = std::mem::replace(&mut accs[*slot as usize], Acc::new(0));
+                accs[*kept as usize].merge(&other);
+            }
+            same
+        });
         let n = rows.len();
         let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
         let (mut hour, mut first, mut last) = (ts(), ts(), ts());
@@ -700,13 +784,18 @@ impl HourlyAgg {
         // Start over, forgetting the strings interned (memory stays bounded by one spill) but
         // keeping the room of the rows map and sums: growing them again from empty
         // (rehashing, faulting fresh pages) was 7 % of ingest's CPU time.
-        let (rows, mut accs) = (
+        let (rows, mut done, mut accs, blob) = (
             std::mem::take(&mut self.rows),
+            rows,
             std::mem::take(&mut self.accs),
+            self.blob.take(),
         );
+        done.clear();
         accs.clear();
         *self = HourlyAgg {
             rows,
+            done,
+            blob,
             accs,
             ..HourlyAgg::default()
         };
@@ -747,12 +836,9 @@ mod tests {
         assert_eq!(hourly_schema().fields().len(), COLUMNS.len());
     }
 
-    /// Tuples of one conversation in one hour become one row; another port, hour or decision
-    /// is another row; counters sum, absent counters stay null, source ports are counted (also
-    /// past the short list, in the bitmap).
-    #[test]
-    fn tuples_aggregate_per_hour_and_conversation() {
-        let rec = RecordMeta {
+    /// The record of the test tuples: one NSG.
+    fn record() -> RecordMeta<'static> {
+        RecordMeta {
             index: 0,
             time_us: 0,
             provider: Provider::AzureNsg,
@@ -762,15 +848,29 @@ mod tests {
             subscription_id: None,
             resource_group: None,
             nsg_name: Some("nsg1".into()),
-        };
-        let g = GroupMeta {
+        }
+    }
+
+    /// The flow group of the test tuples: one rule of one NIC.
+    fn group() -> GroupMeta<'static> {
+        GroupMeta {
             index: 0,
             rule: "R",
             mac: Some("00-0D-3A-00-00-01"),
             acl_id: None,
-        };
-        let hour = HOUR_US * 480_000;
-        let tuple = |t: i64, sport: i32, dport: i32, state, bytes: Option<i64>, allowed| Tuple {
+        }
+    }
+
+    /// A TCP tuple from 10.0.0.4 to 52.1.2.3 out.
+    fn tuple(
+        t: i64,
+        sport: i32,
+        dport: i32,
+        state: Option<FlowState>,
+        bytes: Option<i64>,
+        allowed: bool,
+    ) -> Tuple<'static> {
+        Tuple {
             time_us: t,
             src_text: "10.0.0.4",
             src: "10.0.0.4".parse().unwrap(),
@@ -787,7 +887,25 @@ mod tests {
                 bytes_s2d: bytes,
                 ..Default::default()
             },
-        };
+        }
+    }
+
+    /// A column of `Int64` sums.
+    fn i64s(b: &RecordBatch, c: &str) -> Vec<Option<i64>> {
+        b.column_by_name(c)
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .iter()
+            .collect()
+    }
+
+    /// Tuples of one conversation in one hour become one row; another port, hour or decision
+    /// is another row; counters sum, absent counters stay null, source ports are counted (also
+    /// past the short list, in the bitmap).
+    #[test]
+    fn tuples_aggregate_per_hour_and_conversation() {
+        let (rec, g) = (record(), group());
+        let hour = HOUR_US * 480_000;
         let mut rows = FlowRows::default();
         for t in [
             tuple(hour + 5, 40_000, 443, Some(FlowState::Begin), None, true),
@@ -818,13 +936,6 @@ mod tests {
         assert_eq!(agg.len(), 4);
         let (b, _) = agg.finish();
         assert!(agg.is_empty());
-        let i64s = |c: &str| -> Vec<Option<i64>> {
-            b.column_by_name(c)
-                .unwrap()
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .iter()
-                .collect()
-        };
         // Sorted by hour, then key: denied before allowed, then by port; then the next hour.
         let ports: Vec<i32> = b
             .column_by_name("dst_port")
@@ -844,11 +955,17 @@ mod tests {
             .map(Option::unwrap)
             .collect();
         assert_eq!(decisions, ["deny", "allow", "allow", "allow"]);
-        assert_eq!(i64s("tuples"), [Some(1), Some(1), Some(3), Some(1)]);
-        assert_eq!(i64s("flows_begun"), [Some(1), Some(1), Some(2), Some(1)]);
-        assert_eq!(i64s("flows_ended"), [Some(0), Some(0), Some(1), Some(0)]);
-        assert_eq!(i64s("src_ports"), [Some(1), Some(1), Some(2), Some(1)]);
-        assert_eq!(i64s("bytes_src_to_dst"), [None, None, Some(1000), None]);
+        assert_eq!(i64s(&b, "tuples"), [Some(1), Some(1), Some(3), Some(1)]);
+        assert_eq!(
+            i64s(&b, "flows_begun"),
+            [Some(1), Some(1), Some(2), Some(1)]
+        );
+        assert_eq!(
+            i64s(&b, "flows_ended"),
+            [Some(0), Some(0), Some(1), Some(0)]
+        );
+        assert_eq!(i64s(&b, "src_ports"), [Some(1), Some(1), Some(2), Some(1)]);
+        assert_eq!(i64s(&b, "bytes_src_to_dst"), [None, None, Some(1000), None]);
         let first = b
             .column(TIME_RANGE.0)
             .as_primitive::<TimestampMicrosecondType>()
@@ -858,5 +975,44 @@ mod tests {
             .as_primitive::<TimestampMicrosecondType>()
             .value(2);
         assert_eq!((first, last), (hour + 5, hour + 9));
+    }
+
+    /// A key met in two blobs (a tuple stamped past its blob's hour) is one row: its sums
+    /// added, its source ports merged (one blob's past the short list, in the bitmap).
+    #[test]
+    fn a_key_met_in_two_blobs_is_one_row() {
+        let (rec, g) = (record(), group());
+        let hour = HOUR_US * 480_000;
+        let mut rows = FlowRows::default();
+        for port in 0..5_000 {
+            let t = tuple(hour + 1, 1_000 + port, 443, None, Some(10), true);
+            rows.push((1, 0, 0), "blob-1", &rec, &g, &t);
+        }
+        let other = tuple(hour + 2, 1_000, 80, None, Some(5), true);
+        rows.push((1, 0, 0), "blob-1", &rec, &g, &other);
+        let mut agg = HourlyAgg::default();
+        agg.add(&rows.finish());
+        for (t, port) in [(hour + 3, 999), (hour + 4, 1_000), (hour + 5, 7_000)] {
+            let t = tuple(t, port, 443, Some(FlowState::End), Some(1), true);
+            rows.push((2, 0, 0), "blob-2", &rec, &g, &t);
+        }
+        agg.add(&rows.finish());
+        // The key of port 443 is held twice, once per blob, until the rows are sorted.
+        assert_eq!(agg.len(), 3);
+        let (b, _) = agg.finish();
+        assert_eq!(b.num_rows(), 2);
+        assert_eq!(i64s(&b, "tuples"), [Some(1), Some(5_003)]);
+        assert_eq!(i64s(&b, "flows_ended"), [Some(0), Some(3)]);
+        assert_eq!(i64s(&b, "src_ports"), [Some(1), Some(5_002)]);
+        assert_eq!(i64s(&b, "bytes_src_to_dst"), [Some(5), Some(50_003)]);
+        let times = |c: usize| {
+            b.column(c)
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(1)
+        };
+        assert_eq!(
+            (times(TIME_RANGE.0), times(TIME_RANGE.1)),
+            (hour + 1, hour + 5)
+        );
     }
 }
