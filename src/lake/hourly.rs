@@ -461,7 +461,7 @@ impl<'a> GroupRuns<'a> {
 /// A blob holds one NIC-hour, so its rows share no key with other blobs' (but for tuples
 /// stamped past its hour): the map holds the rows of the current blob only, and they move to
 /// `done` when its last row has been added. The map stays small enough for the cache (a
-/// spill's worth of rows was, and finding them was a fifth of the rollup's time); a key met
+/// spill's worth of rows was, and finding them was a sixth of the rollup's time); a key met
 /// in two blobs is merged when the rows are sorted ([`HourlyAgg::finish`]).
 #[derive(Default)]
 pub struct HourlyAgg {
