@@ -100,10 +100,7 @@ impl RunColumn {
         if let Some(values) = Plain::of(array) {
             // Each row's value compared with the previous row's.
             for i in 0..array.len() {
-                let id = match values.at(i) {
-                    Some(v) => self.value_id(v.as_ref()),
-                    None => NULL,
-                };
+                let id = values.at(i).map_or(NULL, |v| self.value_id(v.as_ref()));
                 self.push(id, 1, zstd)?;
             }
             return Ok(());
@@ -201,10 +198,7 @@ impl RunColumn {
         let mut row = 0;
         for (p, end) in (ends.get_start_physical_index()..).zip(ends.sliced_values()) {
             let end = end as usize;
-            let id = match values.at(p) {
-                Some(v) => self.value_id(v.as_ref()),
-                None => NULL,
-            };
+            let id = values.at(p).map_or(NULL, |v| self.value_id(v.as_ref()));
             self.push(id, end - row, zstd)?;
             row = end;
         }
