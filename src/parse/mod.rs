@@ -11,6 +11,7 @@
 
 pub mod record;
 pub mod tuple;
+mod tuple_fast;
 
 use std::fmt;
 
