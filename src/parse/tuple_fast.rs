@@ -100,13 +100,14 @@ impl<'a> Cursor<'a> {
     /// Decimal digits from `i` up to the first other byte: their value and the position
     /// after them; `None` unless there are 1 to `max` digits.
     fn digits(&self, mut i: usize, max: usize) -> Option<(u64, usize)> {
+        let b = self.s.as_bytes();
         let start = i;
         let mut v: u64 = 0;
-        while let Some(d) = self
-            .byte(i)
-            .map(|b| b.wrapping_sub(b'0'))
-            .filter(|d| *d <= 9)
-        {
+        while i < b.len() {
+            let d = b[i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
             if i - start == max {
                 return None;
             }
@@ -181,22 +182,42 @@ impl<'a> Cursor<'a> {
     /// A field holding an IPv4 address as the standard library reads one (four decimal
     /// octets of one to three digits, none above 255, no leading zero), and its text.
     fn ipv4(&mut self) -> Option<(Ipv4Addr, &'a str)> {
+        let b = self.s.as_bytes();
+        // The digit at `j` (10 for any other byte or the end).
+        let digit = |j: usize| b.get(j).map_or(10, |c| u32::from(c.wrapping_sub(b'0')));
         let start = self.at;
-        let mut octets = [0u8; 4];
         let mut i = start;
+        let mut octets = [0u8; 4];
         for (k, octet) in octets.iter_mut().enumerate() {
-            if k > 0 {
-                (self.byte(i)? == b'.').then_some(())?;
-                i += 1;
-            }
-            let (v, end) = self.digits(i, 3)?;
-            if v > 255 || (end - i > 1 && self.byte(i) == Some(b'0')) {
+            let d0 = digit(i);
+            let d1 = digit(i + 1);
+            let (v, len) = if d0 > 9 {
+                return None;
+            } else if d1 > 9 {
+                (d0, 1)
+            } else if d0 == 0 {
+                return None;
+            } else {
+                let d2 = digit(i + 2);
+                if d2 > 9 {
+                    (d0 * 10 + d1, 2)
+                } else {
+                    (d0 * 100 + d1 * 10 + d2, 3)
+                }
+            };
+            if v > 255 {
                 return None;
             }
             *octet = v as u8;
-            i = end;
+            i += len;
+            // A dot after each octet but the last, a comma after it (a fourth digit fails
+            // here too).
+            if b.get(i) != Some(if k == 3 { &b',' } else { &b'.' }) {
+                return None;
+            }
+            i += 1;
         }
-        self.comma(i)?;
-        Some((Ipv4Addr::from(octets), &self.s[start..i]))
+        self.at = i;
+        Some((Ipv4Addr::from(octets), &self.s[start..i - 1]))
     }
 }
