@@ -37,6 +37,22 @@ pub enum AddrClass {
 }
 
 impl AddrClass {
+    /// Every class, in declaration order: `ALL[c as usize] == c`.
+    pub const ALL: [AddrClass; 12] = [
+        AddrClass::Private,
+        AddrClass::Public,
+        AddrClass::Loopback,
+        AddrClass::LinkLocal,
+        AddrClass::Cgnat,
+        AddrClass::Multicast,
+        AddrClass::Documentation,
+        AddrClass::Benchmarking,
+        AddrClass::Reserved,
+        AddrClass::Unspecified,
+        AddrClass::Broadcast,
+        AddrClass::AzurePlatform,
+    ];
+
     /// The stable lower-case name stored in the lake and returned by SQL functions.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -330,6 +346,15 @@ fn classify_v6(a: u128) -> AddrClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_classes_are_listed_in_declaration_order() {
+        for (i, c) in AddrClass::ALL.into_iter().enumerate() {
+            assert_eq!(c as usize, i, "{c:?}");
+        }
+        // The last variant is last in the list, so no variant is left out.
+        assert_eq!(AddrClass::AzurePlatform as usize + 1, AddrClass::ALL.len());
+    }
 
     fn c(s: &str) -> &'static str {
         classify(s.parse().unwrap()).as_str()

@@ -11,28 +11,29 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Int8Builder, Int32Array, Int32Builder, Int64Builder,
-    RunArray, StringArray, StringBuilder, TimestampMicrosecondBuilder,
+    RunArray, StringArray, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{Field, Int8Type, Int32Type, Schema};
 use arrow::record_batch::RecordBatch;
 
-use crate::addr::classify;
-use crate::parse::{Direction, GroupMeta, RecordMeta, Tuple};
+use crate::addr::{AddrClass, classify};
+use crate::parse::{Direction, FlowState, GroupMeta, RecordMeta, Tuple};
 use crate::schema::flows_schema;
 
 /// Builders for one batch of `flows` rows.
 pub struct FlowRows {
-    time: TimestampMicrosecondBuilder,
+    /// The columns without nulls are plain vectors: a row is a push.
+    time: Vec<i64>,
     /// A record's time, version and index, one per run of `groups`.
     record_time: TimestampMicrosecondBuilder,
     log_version: Int32Builder,
     source_record: Int32Builder,
     src_ip: Addrs,
     dst_ip: Addrs,
-    src_port: Int32Builder,
-    dst_port: Int32Builder,
+    src_port: Vec<i32>,
+    dst_port: Vec<i32>,
     protocol: Keys,
-    protocol_number: Int32Builder,
+    protocol_number: Vec<i32>,
     direction: Keys,
     decision: Keys,
     flow_state: Keys,
@@ -172,6 +173,25 @@ impl Keys {
         }
     }
 
+    /// Room for `rows` keys into `names`, which [`Keys::append_key`] indexes: an enum's names
+    /// in its order, so a row's key is its value's number, found without a search.
+    pub(crate) fn fixed(names: &[&'static str], rows: usize) -> Keys {
+        Keys {
+            keys: Int8Builder::with_capacity(rows),
+            names: names.to_vec(),
+        }
+    }
+
+    /// Appends key `k`, an index into the names given to [`Keys::fixed`] (or null).
+    #[inline]
+    pub(crate) fn append_key(&mut self, k: Option<usize>) {
+        debug_assert!(k.is_none_or(|k| k < self.names.len()));
+        match k {
+            Some(k) => self.keys.append_value(k as i8),
+            None => self.keys.append_null(),
+        }
+    }
+
     /// Appends `name`'s key (or null).
     pub(crate) fn append(&mut self, name: Option<&'static str>) {
         let Some(name) = name else {
@@ -214,6 +234,12 @@ pub(crate) fn built_batch(canonical: &Schema, cols: Vec<ArrayRef>) -> RecordBatc
         .expect("built columns match the canonical schema")
 }
 
+/// The names of `direction`, in the order of [`Direction`].
+const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
+
+/// The names of `decision`: allowed first.
+const DECISIONS: [&str; 2] = ["allow", "deny"];
+
 /// IANA keyword for a protocol number (the common ones).
 pub fn protocol_name(n: i32) -> Option<&'static str> {
     Some(match n {
@@ -251,27 +277,29 @@ impl FlowRows {
         // Text columns: room for the average value (addresses ~13 bytes, keywords ~6).
         let text = |bytes: usize| StringBuilder::with_capacity(rows, rows * bytes);
         let keys = || Keys::with_capacity(rows);
+        let fixed = |names: &[&'static str]| Keys::fixed(names, rows);
+        let classes = || fixed(&AddrClass::ALL.map(AddrClass::as_str));
         FlowRows {
-            time: ts(),
+            time: Vec::with_capacity(rows),
             record_time: ts(),
             log_version: int32(),
             source_record: int32(),
             src_ip: Addrs::with_capacity(rows),
             dst_ip: Addrs::with_capacity(rows),
-            src_port: int32(),
-            dst_port: int32(),
+            src_port: Vec::with_capacity(rows),
+            dst_port: Vec::with_capacity(rows),
             protocol: keys(),
-            protocol_number: int32(),
-            direction: keys(),
-            decision: keys(),
-            flow_state: keys(),
+            protocol_number: Vec::with_capacity(rows),
+            direction: fixed(&DIRECTIONS),
+            decision: fixed(&DECISIONS),
+            flow_state: fixed(&FlowState::ALL.map(FlowState::as_str)),
             encryption: text(0),
             packets_s2d: int64(),
             bytes_s2d: int64(),
             packets_d2s: int64(),
             bytes_d2s: int64(),
-            src_class: keys(),
-            dst_class: keys(),
+            src_class: classes(),
+            dst_class: classes(),
             groups: TextRuns::new(),
             group: None,
             len: 0,
@@ -373,27 +401,27 @@ impl FlowRows {
             self.source_record.append_value(rec.index as i32);
             self.group = Some(key);
         }
-        self.time.append_value(t.time_us);
+        self.time.push(t.time_us);
         self.src_ip.append(&mut self.scratch, t.src, t.src_text);
         self.dst_ip.append(&mut self.scratch, t.dst, t.dst_text);
-        self.src_port.append_value(t.src_port);
-        self.dst_port.append_value(t.dst_port);
+        self.src_port.push(t.src_port);
+        self.dst_port.push(t.dst_port);
         self.protocol.append(protocol_name(t.protocol));
-        self.protocol_number.append_value(t.protocol);
-        self.direction.append(Some(match t.direction {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
+        self.protocol_number.push(t.protocol);
+        self.direction.append_key(Some(match t.direction {
+            Direction::Inbound => 0,
+            Direction::Outbound => 1,
         }));
         self.decision
-            .append(Some(if t.allowed { "allow" } else { "deny" }));
-        self.flow_state.append(t.state.map(|s| s.as_str()));
+            .append_key(Some(if t.allowed { 0 } else { 1 }));
+        self.flow_state.append_key(t.state.map(|s| s as usize));
         self.encryption.append_option(t.encryption);
         self.packets_s2d.append_option(t.counters.packets_s2d);
         self.bytes_s2d.append_option(t.counters.bytes_s2d);
         self.packets_d2s.append_option(t.counters.packets_d2s);
         self.bytes_d2s.append_option(t.counters.bytes_d2s);
-        self.src_class.append(Some(classify(t.src).as_str()));
-        self.dst_class.append(Some(classify(t.dst).as_str()));
+        self.src_class.append_key(Some(classify(t.src) as usize));
+        self.dst_class.append_key(Some(classify(t.dst) as usize));
         self.len += 1;
     }
 
@@ -403,7 +431,10 @@ impl FlowRows {
         // `source_blob`; the record's numbers are runs of the same ends.
         let (ends, [provider, group @ .., source_blob]) = self.groups.finish(self.len);
         let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(self.time.finish()),
+            Arc::new(
+                TimestampMicrosecondArray::from(std::mem::take(&mut self.time))
+                    .with_timezone("UTC"),
+            ),
             runs(&ends, &self.record_time.finish()),
             provider,
             runs(&ends, &self.log_version.finish()),
@@ -412,10 +443,10 @@ impl FlowRows {
         cols.extend([
             self.src_ip.finish(),
             self.dst_ip.finish(),
-            Arc::new(self.src_port.finish()),
-            Arc::new(self.dst_port.finish()),
+            Arc::new(Int32Array::from(std::mem::take(&mut self.src_port))),
+            Arc::new(Int32Array::from(std::mem::take(&mut self.dst_port))),
             self.protocol.finish(),
-            Arc::new(self.protocol_number.finish()),
+            Arc::new(Int32Array::from(std::mem::take(&mut self.protocol_number))),
             self.direction.finish(),
             self.decision.finish(),
             self.flow_state.finish(),

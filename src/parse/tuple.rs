@@ -51,6 +51,14 @@ pub enum FlowState {
 }
 
 impl FlowState {
+    /// Every state, in declaration order: `ALL[s as usize] == s`.
+    pub const ALL: [FlowState; 4] = [
+        FlowState::Begin,
+        FlowState::Continuing,
+        FlowState::End,
+        FlowState::Deny,
+    ];
+
     /// Text stored in the lake.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -355,6 +363,14 @@ fn parse_counters(f: &[&str]) -> Result<Counters, TupleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_states_are_listed_in_declaration_order() {
+        for (i, s) in FlowState::ALL.into_iter().enumerate() {
+            assert_eq!(s as usize, i, "{s:?}");
+        }
+        assert_eq!(FlowState::Deny as usize + 1, FlowState::ALL.len());
+    }
 
     #[test]
     fn nsg_v2_begin_has_null_counters() {

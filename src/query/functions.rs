@@ -134,21 +134,6 @@ impl ViewTable {
     }
 }
 
-const CLASSES: [AddrClass; 12] = [
-    AddrClass::Private,
-    AddrClass::Public,
-    AddrClass::Loopback,
-    AddrClass::LinkLocal,
-    AddrClass::Cgnat,
-    AddrClass::Multicast,
-    AddrClass::Documentation,
-    AddrClass::Benchmarking,
-    AddrClass::Reserved,
-    AddrClass::Unspecified,
-    AddrClass::Broadcast,
-    AddrClass::AzurePlatform,
-];
-
 /// The one-argument address functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Unary {
@@ -398,7 +383,7 @@ pub fn all() -> Vec<ScalarUDF> {
         ScalarUDF::from(UnaryFn {
             kind,
             signature: unary.clone(),
-            classes: ViewTable::new(CLASSES.iter().map(|c| c.as_str())),
+            classes: ViewTable::new(AddrClass::ALL.iter().map(|c| c.as_str())),
         })
     })
     .collect();
@@ -426,10 +411,10 @@ mod tests {
 
     #[test]
     fn class_table_follows_the_enum_order() {
-        for (i, c) in CLASSES.iter().enumerate() {
+        for (i, c) in AddrClass::ALL.iter().enumerate() {
             assert_eq!(*c as usize, i, "{c:?}");
         }
-        let t = ViewTable::new(CLASSES.iter().map(|c| c.as_str()));
+        let t = ViewTable::new(AddrClass::ALL.iter().map(|c| c.as_str()));
         let a = t.array([Some(11), None, Some(0), Some(6)].into_iter());
         let got: Vec<Option<&str>> = a.iter().collect();
         assert_eq!(
