@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -314,7 +314,9 @@ impl FlowRows {
 /// once per batch instead of hashing it on every row.
 struct Addrs {
     keys: Int32Builder,
-    ids: HashMap<IpAddr, i32, foldhash::fast::FixedState>,
+    /// IPv4 addresses by their number (one multiply to hash), IPv6 apart.
+    v4: HashMap<u32, i32, foldhash::fast::FixedState>,
+    v6: HashMap<Ipv6Addr, i32, foldhash::fast::FixedState>,
     /// The previous row's address and key: a NIC's own address is on most of its tuples.
     last: Option<(IpAddr, i32)>,
     text: StringBuilder,
@@ -324,7 +326,8 @@ impl Addrs {
     fn with_capacity(rows: usize) -> Addrs {
         Addrs {
             keys: Int32Builder::with_capacity(rows),
-            ids: HashMap::default(),
+            v4: HashMap::default(),
+            v6: HashMap::default(),
             last: None,
             text: StringBuilder::new(),
         }
@@ -336,20 +339,21 @@ impl Addrs {
         {
             return self.keys.append_value(key);
         }
-        let next = self.ids.len() as i32;
-        let key = *self.ids.entry(ip).or_insert_with(|| {
-            match ip {
+        let next = (self.v4.len() + self.v6.len()) as i32;
+        let key = match ip {
+            IpAddr::V4(v4) => *self.v4.entry(u32::from(v4)).or_insert_with(|| {
                 // Rust's IPv4 parser accepts only the canonical dotted quad, so the input is
                 // canonical.
-                IpAddr::V4(_) => self.text.append_value(text),
-                IpAddr::V6(v6) => {
-                    scratch.clear();
-                    let _ = write!(scratch, "{v6}");
-                    self.text.append_value(scratch.as_str());
-                }
-            }
-            next
-        });
+                self.text.append_value(text);
+                next
+            }),
+            IpAddr::V6(v6) => *self.v6.entry(v6).or_insert_with(|| {
+                scratch.clear();
+                let _ = write!(scratch, "{v6}");
+                self.text.append_value(scratch.as_str());
+                next
+            }),
+        };
         self.last = Some((ip, key));
         self.keys.append_value(key);
     }
