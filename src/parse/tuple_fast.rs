@@ -43,22 +43,10 @@ pub(super) fn parse(s: &str, fmt: TupleFormat) -> Option<Tuple<'_>> {
         TupleFormat::NsgV1 => (decision(c.last_letter()?)?, None, None, Counters::default()),
         TupleFormat::NsgV2 => {
             let allowed = decision(c.letter()?)?;
-            let state = match c.letter()? {
-                b'B' => FlowState::Begin,
-                b'C' => FlowState::Continuing,
-                b'E' => FlowState::End,
-                _ => return None,
-            };
-            (allowed, Some(state), None, c.counters()?)
+            (allowed, Some(c.state(fmt)?), None, c.counters()?)
         }
         TupleFormat::VnetV4 => {
-            let state = match c.letter()? {
-                b'B' => FlowState::Begin,
-                b'C' => FlowState::Continuing,
-                b'E' => FlowState::End,
-                b'D' => FlowState::Deny,
-                _ => return None,
-            };
+            let state = c.state(fmt)?;
             let enc = c.text()?;
             let enc = (!enc.is_empty()).then_some(enc);
             (state != FlowState::Deny, Some(state), enc, c.counters()?)
@@ -134,6 +122,17 @@ impl<'a> Cursor<'a> {
         let l = self.byte(self.at)?;
         self.comma(self.at + 1)?;
         Some(l)
+    }
+
+    /// A flow state's letter (`D`, deny, in VNet tuples only).
+    fn state(&mut self, fmt: TupleFormat) -> Option<FlowState> {
+        Some(match self.letter()? {
+            b'B' => FlowState::Begin,
+            b'C' => FlowState::Continuing,
+            b'E' => FlowState::End,
+            b'D' if fmt == TupleFormat::VnetV4 => FlowState::Deny,
+            _ => return None,
+        })
     }
 
     /// The last field, of one letter.
