@@ -17,13 +17,15 @@ use std::sync::{Arc, LazyLock};
 use smallvec::SmallVec;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, DictionaryArray, Int8Array, Int32Array, Int32Builder, Int64Array,
-    Int64Builder, RunArray, StringArray, StringViewArray, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, DictionaryArray, Int8Array, Int32Array, Int64Array, RunArray,
+    StringArray, StringViewArray, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Int8Type, Int32Type, SchemaRef, TimestampMicrosecondType};
+use arrow::datatypes::{
+    DataType, Int8Type, Int32Type, Int64Type, SchemaRef, TimestampMicrosecondType,
+};
 use arrow::record_batch::RecordBatch;
 
-use crate::lake::rows::{Keys, TextRuns, built_batch, protocol_name, text_runs};
+use crate::lake::rows::{Keys, Nullable, TextRuns, built_batch, protocol_name, text_runs};
 use crate::schema::{self, ALL, ColType::*, Column, VNET, col};
 
 /// Directory of the `hourly` table inside the lake.
@@ -690,20 +692,19 @@ impl HourlyAgg {
             same
         });
         let n = rows.len();
-        let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-        let (mut hour, mut first, mut last) = (ts(), ts(), ts());
+        let (mut hour, mut first, mut last) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         let mut group: TextRuns<5> = TextRuns::new();
         let mut names: [Keys; 3] = std::array::from_fn(|_| Keys::with_capacity(n));
         let [direction, decision, protocol] = &mut names;
-        let mut addr_ids: [Int32Builder; 4] =
-            std::array::from_fn(|_| Int32Builder::with_capacity(n));
+        let mut addr_ids: [Vec<i32>; 4] = std::array::from_fn(|_| Vec::with_capacity(n));
         let [src_ip, dst_ip, src_class, dst_class] = &mut addr_ids;
-        let (mut proto_n, mut dst_port) = (
-            Int32Builder::with_capacity(n),
-            Int32Builder::with_capacity(n),
-        );
-        let mut counts: [Int64Builder; 4] = std::array::from_fn(|_| Int64Builder::with_capacity(n));
-        let mut sums: [Int64Builder; 4] = std::array::from_fn(|_| Int64Builder::with_capacity(n));
+        let (mut proto_n, mut dst_port) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut counts: [Vec<i64>; 4] = std::array::from_fn(|_| Vec::with_capacity(n));
+        let mut sums: [Nullable<i64>; 4] = std::array::from_fn(|_| Nullable::with_capacity(n));
         let mut kinds: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
         for (r, (k, slot)) in rows.iter().enumerate() {
             let a = &self.accs[*slot as usize];
@@ -712,7 +713,7 @@ impl HourlyAgg {
                 Some((last, range)) if *last == kind => range.end = r + 1,
                 _ => kinds.push((kind, r..r + 1)),
             }
-            hour.append_value(k.hour);
+            hour.push(k.hour);
             if r == 0 || rows[r - 1].0.group != k.group {
                 group.start(r, self.group_strings(k.group));
             }
@@ -720,22 +721,22 @@ impl HourlyAgg {
             decision.append(Some(if k.allow { "allow" } else { "deny" }));
             // `flows.protocol` is this keyword of the number too (`lake::rows`).
             protocol.append(protocol_name(k.protocol));
-            proto_n.append_value(k.protocol);
-            src_ip.append_value(k.src as i32);
-            dst_ip.append_value(k.dst as i32);
-            dst_port.append_value(k.dst_port);
-            src_class.append_value(self.addr_class[k.src as usize] as i32);
-            dst_class.append_value(self.addr_class[k.dst as usize] as i32);
+            proto_n.push(k.protocol);
+            src_ip.push(k.src as i32);
+            dst_ip.push(k.dst as i32);
+            dst_port.push(k.dst_port);
+            src_class.push(self.addr_class[k.src as usize] as i32);
+            dst_class.push(self.addr_class[k.dst as usize] as i32);
             let [tuples, begun, ended, ports] = &mut counts;
-            tuples.append_value(a.tuples);
-            begun.append_value(a.begun);
-            ended.append_value(a.ended);
-            ports.append_value(a.ports.count());
+            tuples.push(a.tuples);
+            begun.push(a.begun);
+            ended.push(a.ended);
+            ports.push(a.ports.count());
             for (k, (b, v)) in sums.iter_mut().zip(a.counters).enumerate() {
-                b.append_option((a.present & (1 << k) != 0).then_some(v));
+                b.push((a.present & (1 << k) != 0).then_some(v));
             }
-            first.append_value(a.first);
-            last.append_value(a.last);
+            first.push(a.first);
+            last.push(a.last);
         }
         let (_, [resource_id, nsg_name, acl_id, mac, rule]) = group.finish(n);
         let strings = |interner: &Interner| -> ArrayRef {
@@ -744,14 +745,18 @@ impl HourlyAgg {
             ))
         };
         let (addrs, classes) = (strings(&self.addrs), strings(&self.classes));
-        let keys = |b: &mut Int32Builder, values: &ArrayRef| -> ArrayRef {
-            let keys = DictionaryArray::<Int32Type>::try_new(b.finish(), values.clone());
+        let keys = |ids: &mut Vec<i32>, values: &ArrayRef| -> ArrayRef {
+            let ids = Int32Array::from(std::mem::take(ids));
+            let keys = DictionaryArray::<Int32Type>::try_new(ids, values.clone());
             Arc::new(keys.expect("ids index the interned strings"))
         };
-        let [tuples, begun, ended, ports] = &mut counts;
+        let time = |v: Vec<i64>| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
+        };
+        let [tuples, begun, ended, ports] = counts.map(|v| Arc::new(Int64Array::from(v)));
         let [p_s2d, b_s2d, p_d2s, b_d2s] = &mut sums;
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(hour.finish()),
+            time(hour),
             resource_id,
             nsg_name,
             acl_id,
@@ -760,22 +765,22 @@ impl HourlyAgg {
             direction.finish(),
             decision.finish(),
             protocol.finish(),
-            Arc::new(proto_n.finish()),
+            Arc::new(Int32Array::from(proto_n)),
             keys(src_ip, &addrs),
             keys(dst_ip, &addrs),
-            Arc::new(dst_port.finish()),
+            Arc::new(Int32Array::from(dst_port)),
             keys(src_class, &classes),
             keys(dst_class, &classes),
-            Arc::new(tuples.finish()),
-            Arc::new(begun.finish()),
-            Arc::new(ended.finish()),
-            Arc::new(ports.finish()),
-            Arc::new(p_s2d.finish()),
-            Arc::new(b_s2d.finish()),
-            Arc::new(p_d2s.finish()),
-            Arc::new(b_d2s.finish()),
-            Arc::new(first.finish()),
-            Arc::new(last.finish()),
+            tuples,
+            begun,
+            ended,
+            ports,
+            Arc::new(p_s2d.finish::<Int64Type>()),
+            Arc::new(b_s2d.finish::<Int64Type>()),
+            Arc::new(p_d2s.finish::<Int64Type>()),
+            Arc::new(b_d2s.finish::<Int64Type>()),
+            time(first),
+            time(last),
         ];
         // Addresses and classes are `Int32` keys into the interned strings, direction,
         // decision and protocol `Int8` keys: neither this nor the writer copies or hashes a
