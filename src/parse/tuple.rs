@@ -133,6 +133,7 @@ fn err(reason: RejectReason, detail: String) -> TupleError {
 
 /// Parses one tuple in the given layout: in one pass where it is well formed
 /// ([`super::tuple_fast`]), else field by field, naming what is wrong.
+#[inline]
 pub fn parse_tuple(s: &str, fmt: TupleFormat) -> Result<Tuple<'_>, TupleError> {
     match super::tuple_fast::parse(s, fmt) {
         Some(t) => Ok(t),

@@ -149,6 +149,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The four counter fields, which end the tuple.
+    #[inline(always)]
     fn counters(&mut self) -> Option<Counters> {
         Some(Counters {
             packets_s2d: self.counter()?,
