@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Int8Array, Int32Array, PrimitiveArray, RunArray,
-    StringArray, StringBuilder, TimestampMicrosecondArray,
+    StringArray, StringBuilder, TimestampMicrosecondArray, new_null_array,
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
-    ArrowNativeType, ArrowPrimitiveType, Field, Int8Type, Int32Type, Int64Type, Schema,
+    ArrowNativeType, ArrowPrimitiveType, DataType, Field, Int8Type, Int32Type, Int64Type, Schema,
 };
 use arrow::record_batch::RecordBatch;
 
@@ -40,7 +40,7 @@ pub struct FlowRows {
     direction: Keys,
     decision: Keys,
     flow_state: Keys,
-    encryption: StringBuilder,
+    encryption: SparseText,
     packets_s2d: Nullable<i64>,
     bytes_s2d: Nullable<i64>,
     packets_d2s: Nullable<i64>,
@@ -254,6 +254,51 @@ impl<T: ArrowNativeType> Nullable<T> {
     }
 }
 
+/// A text column null on most rows (`encryption`: NSG tuples have none): nothing is built
+/// until its first value, and then the nulls before it are added at once; a null row was
+/// otherwise a push to an offsets buffer and a null bitmap, each checked for room.
+struct SparseText {
+    /// The column, from the batch's first value on.
+    text: Option<StringBuilder>,
+    /// Rows so far.
+    rows: usize,
+    /// Rows the column gets room for when it is built.
+    capacity: usize,
+}
+
+impl SparseText {
+    fn with_capacity(rows: usize) -> SparseText {
+        SparseText {
+            text: None,
+            rows: 0,
+            capacity: rows,
+        }
+    }
+
+    fn push(&mut self, v: Option<&str>) {
+        match (&mut self.text, v) {
+            (Some(b), v) => b.append_option(v),
+            (None, None) => {}
+            (None, Some(v)) => {
+                // Room for a short status (`X`, `NX`, …) on each row.
+                let mut b = StringBuilder::with_capacity(self.capacity, self.capacity * 2);
+                b.append_nulls(self.rows);
+                b.append_value(v);
+                self.text = Some(b);
+            }
+        }
+        self.rows += 1;
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        let rows = std::mem::take(&mut self.rows);
+        match self.text.take() {
+            Some(mut b) => Arc::new(b.finish()),
+            None => new_null_array(&DataType::Utf8, rows),
+        }
+    }
+}
+
 /// A batch of `canonical`'s columns as they were built: each field takes its array's type
 /// (ingest builds text columns run-end encoded or as dictionary keys). The Parquet writer takes these
 /// batches under the canonical schema (it encodes them as it would `Utf8`), so files and
@@ -307,8 +352,6 @@ impl FlowRows {
     /// that starts empty grows by doubling, copying its values a dozen times per batch.
     pub fn with_capacity(rows: usize) -> Self {
         let int64 = || Nullable::with_capacity(rows);
-        // Text columns: room for the average value (addresses ~13 bytes, keywords ~6).
-        let text = |bytes: usize| StringBuilder::with_capacity(rows, rows * bytes);
         let keys = || Keys::with_capacity(rows);
         let fixed = |names: &[&'static str]| Keys::fixed(names, rows);
         let classes = || fixed(&AddrClass::ALL.map(AddrClass::as_str));
@@ -326,7 +369,7 @@ impl FlowRows {
             direction: fixed(&DIRECTIONS),
             decision: fixed(&DECISIONS),
             flow_state: fixed(&FlowState::ALL.map(FlowState::as_str)),
-            encryption: text(0),
+            encryption: SparseText::with_capacity(rows),
             packets_s2d: int64(),
             bytes_s2d: int64(),
             packets_d2s: int64(),
@@ -452,7 +495,7 @@ impl FlowRows {
         self.decision
             .append_key(Some(if t.allowed { 0 } else { 1 }));
         self.flow_state.append_key(t.state.map(|s| s as usize));
-        self.encryption.append_option(t.encryption);
+        self.encryption.push(t.encryption);
         self.packets_s2d.push(t.counters.packets_s2d);
         self.bytes_s2d.push(t.counters.bytes_s2d);
         self.packets_d2s.push(t.counters.packets_d2s);
@@ -494,7 +537,7 @@ impl FlowRows {
             self.direction.finish(),
             self.decision.finish(),
             self.flow_state.finish(),
-            Arc::new(self.encryption.finish()),
+            self.encryption.finish(),
             Arc::new(self.packets_s2d.finish::<Int64Type>()),
             Arc::new(self.bytes_s2d.finish::<Int64Type>()),
             Arc::new(self.packets_d2s.finish::<Int64Type>()),
@@ -530,5 +573,25 @@ mod tests {
         let a = c.finish::<Int64Type>();
         assert_eq!(a.iter().collect::<Vec<_>>(), [None, Some(3)]);
         assert_eq!(a.null_count(), 1);
+    }
+
+    #[test]
+    fn sparse_text_keeps_the_nulls_before_its_first_value() {
+        let mut c = SparseText::with_capacity(4);
+        c.push(None);
+        c.push(None);
+        let a = c.finish();
+        assert_eq!((a.len(), a.null_count()), (2, 2));
+        assert_eq!(a.data_type(), &DataType::Utf8);
+
+        for v in [None, Some("NX"), None, Some("X")] {
+            c.push(v);
+        }
+        let a = c.finish();
+        let a = a.as_string::<i32>();
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            [None, Some("NX"), None, Some("X")]
+        );
     }
 }
