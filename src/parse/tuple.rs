@@ -415,7 +415,7 @@ mod tests {
     }
 
     /// Well-formed tuples of each layout, and each as the one-pass parser must take it.
-    const WELL_FORMED: [(&str, TupleFormat); 7] = [
+    const WELL_FORMED: [(&str, TupleFormat); 8] = [
         (
             "1542110377,10.5.16.4,13.67.143.118,59831,443,T,O,A",
             TupleFormat::NsgV1,
@@ -442,6 +442,10 @@ mod tests {
         ),
         (
             "1708978215,203.0.113.105,10.0.0.5,35370,23,255,I,C,ENC,,,,7",
+            TupleFormat::VnetV4,
+        ),
+        (
+            "1708978215,10.0.0.5,10.0.0.6,1,2,6,O,E,X,123456789,1234567890123456789,12345678,87654321",
             TupleFormat::VnetV4,
         ),
     ];
@@ -503,6 +507,8 @@ mod tests {
             v1("1542110377,10.0.0.1.1,10.0.0.2,1,2,T,O,A"),
             v1("1542110377,10.0.0.1,10.0.0.2,1,2,T,O,A,"),
             v1("99999999999999999999,10.0.0.1,10.0.0.2,1,2,T,O,A"),
+            v4("1663146003599,10.0.0.6,1.2.3.4,1,443,6,O,B,NX,0,0,0,99999999999999999999"),
+            v4("1663146003599,10.0.0.6,1.2.3.4,1,443,6,O,B,NX,99999999999999999999,0,0,0"),
         ];
         for (k, (s, fmt)) in forms.into_iter().enumerate() {
             assert_eq!(super::super::tuple_fast::parse(s, fmt), None, "{s}");
