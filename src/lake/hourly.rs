@@ -18,14 +18,17 @@ use smallvec::SmallVec;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Int8Array, Int32Array, Int64Array, RunArray,
-    StringArray, StringViewArray, TimestampMicrosecondArray,
+    StringArray, StringViewArray,
 };
 use arrow::datatypes::{
     DataType, Int8Type, Int32Type, Int64Type, SchemaRef, TimestampMicrosecondType,
 };
 use arrow::record_batch::RecordBatch;
 
-use crate::lake::rows::{Keys, Nullable, TextRuns, built_batch, protocol_name, text_runs};
+use crate::lake::rows::{
+    DECISIONS, DIRECTIONS, Keys, Nullable, TextRuns, built_batch, protocol_name, text_runs,
+    utc_times,
+};
 use crate::schema::{self, ALL, ColType::*, Column, VNET, col};
 
 /// Directory of the `hourly` table inside the lake.
@@ -698,8 +701,9 @@ impl HourlyAgg {
             Vec::with_capacity(n),
         );
         let mut group: TextRuns<5> = TextRuns::new();
-        let mut names: [Keys; 3] = std::array::from_fn(|_| Keys::with_capacity(n));
-        let [direction, decision, protocol] = &mut names;
+        let mut direction = Keys::fixed(&DIRECTIONS, n);
+        let mut decision = Keys::fixed(&DECISIONS, n);
+        let mut protocol = Keys::with_capacity(n);
         let mut addr_ids: [Vec<i32>; 4] = std::array::from_fn(|_| Vec::with_capacity(n));
         let [src_ip, dst_ip, src_class, dst_class] = &mut addr_ids;
         let (mut proto_n, mut dst_port) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -717,8 +721,8 @@ impl HourlyAgg {
             if r == 0 || rows[r - 1].0.group != k.group {
                 group.start(r, self.group_strings(k.group));
             }
-            direction.append(Some(if k.outbound { "outbound" } else { "inbound" }));
-            decision.append(Some(if k.allow { "allow" } else { "deny" }));
+            direction.append_key(Some(usize::from(k.outbound)));
+            decision.append_key(Some(usize::from(!k.allow)));
             // `flows.protocol` is this keyword of the number too (`lake::rows`).
             protocol.append(protocol_name(k.protocol));
             proto_n.push(k.protocol);
@@ -750,9 +754,7 @@ impl HourlyAgg {
             let keys = DictionaryArray::<Int32Type>::try_new(ids, values.clone());
             Arc::new(keys.expect("ids index the interned strings"))
         };
-        let time = |v: Vec<i64>| -> ArrayRef {
-            Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
-        };
+        let time = |v: Vec<i64>| -> ArrayRef { Arc::new(utc_times(v)) };
         let [tuples, begun, ended, ports] = counts.map(|v| Arc::new(Int64Array::from(v)));
         let [p_s2d, b_s2d, p_d2s, b_d2s] = &mut sums;
         let cols: Vec<ArrayRef> = vec![

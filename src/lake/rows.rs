@@ -314,11 +314,16 @@ pub(crate) fn built_batch(canonical: &Schema, cols: Vec<ArrayRef>) -> RecordBatc
         .expect("built columns match the canonical schema")
 }
 
-/// The names of `direction`, in the order of [`Direction`].
-const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
+/// The names of `direction`, in the order of [`Direction`]: outbound is key 1.
+pub(crate) const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
 
-/// The names of `decision`: allowed first.
-const DECISIONS: [&str; 2] = ["allow", "deny"];
+/// The names of `decision`: allowed first, so deny is key 1.
+pub(crate) const DECISIONS: [&str; 2] = ["allow", "deny"];
+
+/// Microsecond times as a `Timestamp(µs, UTC)` array, without copying them.
+pub(crate) fn utc_times(us: Vec<i64>) -> TimestampMicrosecondArray {
+    TimestampMicrosecondArray::from(us).with_timezone("UTC")
+}
 
 /// IANA keyword for a protocol number (the common ones).
 pub fn protocol_name(n: i32) -> Option<&'static str> {
@@ -511,15 +516,8 @@ impl FlowRows {
         // `source_blob`; the record's numbers are runs of the same ends.
         let (ends, [provider, group @ .., source_blob]) = self.groups.finish(self.len);
         let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(
-                TimestampMicrosecondArray::from(std::mem::take(&mut self.time))
-                    .with_timezone("UTC"),
-            ),
-            runs(
-                &ends,
-                &TimestampMicrosecondArray::from(std::mem::take(&mut self.record_time))
-                    .with_timezone("UTC"),
-            ),
+            Arc::new(utc_times(std::mem::take(&mut self.time))),
+            runs(&ends, &utc_times(std::mem::take(&mut self.record_time))),
             provider,
             runs(
                 &ends,
