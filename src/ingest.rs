@@ -582,6 +582,17 @@ fn progress_bar(opts: &IngestOptions, total: u64) -> ProgressBar {
 /// input is rejected and reported in the summary instead.
 pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     let start = Instant::now();
+    // A missing local source fails before the lake is opened, so it creates no empty lake.
+    for src in &opts.sources {
+        if let Location::Local(p) = src
+            && let Err(e) = std::fs::metadata(p)
+        {
+            return Err(Error::Source {
+                name: p.display().to_string(),
+                message: e.to_string(),
+            });
+        }
+    }
     let mut lake = Lake::open(&opts.lake)?;
     let found = source::discover(&opts.sources, &lake.key_prefix(), opts.window)?;
     let blobs = found.blobs;

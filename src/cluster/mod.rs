@@ -9,6 +9,9 @@
 //! the process (a local lake works there; remote executors cannot read one).
 
 pub mod codec;
+pub mod guard;
+pub mod job;
+pub mod leaves;
 pub mod node;
 pub mod stores;
 
@@ -19,11 +22,12 @@ use std::time::Duration;
 
 use ballista::prelude::SessionContextExt;
 use ballista_core::extension::SessionConfigExt;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
+use crate::query::run::StreamGuard;
 
 /// Ballista's scheduler port, when a `df://` URL names none.
 pub const DEFAULT_PORT: u16 = 50050;
@@ -92,7 +96,7 @@ impl fmt::Display for Cluster {
 }
 
 /// `config` with Ballista's settings and flowlake's codecs: what every member of a cluster
-/// (client, scheduler, executors) plans and runs with.
+/// (client, scheduler, executors) plans and runs with. Clients pull their job's status.
 ///
 /// Ballista's adaptive planner is off: with it, a job whose plan has an empty stage (the
 /// exposure report's join with an empty baseline: `ExchangeExec` over `EmptyExec`) is never
@@ -101,6 +105,11 @@ impl fmt::Display for Cluster {
 pub fn session_config(config: SessionConfig) -> SessionConfig {
     config
         .upgrade_for_ballista()
+        // The client asks for its job's status (pull) rather than waiting for the scheduler
+        // to push it: pulled, the job id comes with the submission's answer, so a job can be
+        // watched and cancelled from the start (`job`); pushed, it only came with the first
+        // status update, which a stuck job never sent.
+        .set_bool(ballista_core::config::BALLISTA_CLIENT_PULL, true)
         .with_ballista_adaptive_query_planner(false)
         .with_ballista_logical_extension_codec(Arc::new(codec::LogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(codec::PhysicalCodec::default()))
@@ -113,27 +122,87 @@ pub fn runtime() -> datafusion::error::Result<Arc<RuntimeEnv>> {
         .build_arc()
 }
 
-/// Connects a session to `cluster` (for [`Cluster::Standalone`], starts it in this process).
-/// flowlake's tables and functions are registered on the returned context afterwards, as on
-/// a local one: Ballista replaces a state's scalar functions with its own list when it
-/// takes the state over.
-pub async fn connect(cluster: &Cluster, config: SessionConfig) -> Result<SessionContext> {
-    let state = SessionStateBuilder::new()
-        .with_config(session_config(config))
-        .with_runtime_env(runtime()?)
+/// The runtime of a node process: the same, refusing the local file system ([`guard`]).
+pub fn node_runtime() -> datafusion::error::Result<Arc<RuntimeEnv>> {
+    RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(stores::LakeStores::remote_only()))
+        .build_arc()
+}
+
+/// The state a cluster member plans with: DataFusion's defaults, the lake stores of
+/// [`runtime`], and [`leaves::SteadyLeaves`] last among the physical optimizer rules (the
+/// scheduler plans the stages; in standalone mode it plans with the client's state).
+pub fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionState> {
+    Ok(state_builder(config, runtime()?).build())
+}
+
+/// The state a node process (`flowlake cluster scheduler`) plans with: [`session_state`]'s,
+/// guarded ([`guard::NodeGuard`]) and without the local file system.
+pub fn node_state(config: SessionConfig) -> datafusion::error::Result<SessionState> {
+    Ok(state_builder(config, node_runtime()?)
+        .with_analyzer_rule(guard::rule())
+        .build())
+}
+
+fn state_builder(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionStateBuilder {
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
         .with_default_features()
-        .build();
-    let ctx = match cluster {
-        Cluster::Standalone => SessionContext::standalone_with_state(state).await,
+        .with_physical_optimizer_rule(Arc::new(leaves::SteadyLeaves))
+}
+
+/// Connects a session to `cluster` (for [`Cluster::Standalone`], starts a scheduler and an
+/// executor in this process, on loopback). Its jobs are watched ([`job::Watch`]): one with
+/// no progress for `stall` is cancelled and fails. flowlake's tables and functions are
+/// registered on the returned context afterwards, as on a local one: Ballista replaces a
+/// state's scalar functions with its own list when it takes the state over.
+pub async fn connect(
+    cluster: &Cluster,
+    config: SessionConfig,
+    stall: Duration,
+) -> Result<SessionContext> {
+    let fail = |message: String| Error::Cluster {
+        cluster: cluster.to_string(),
+        message,
+    };
+    let state = session_state(session_config(config))?;
+    let scheduler = match cluster {
+        Cluster::Standalone => {
+            let addr = ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            Cluster::Remote {
+                host: "localhost".into(),
+                port: addr.port(),
+            }
+        }
         Cluster::Remote { host, port } => {
             reachable(cluster, host, *port).await?;
-            SessionContext::remote_with_state(&cluster.to_string(), state).await
+            cluster.clone()
         }
     };
-    ctx.map_err(|e| Error::Cluster {
-        cluster: cluster.to_string(),
-        message: e.to_string(),
-    })
+    let url = scheduler.to_string().replacen("df://", "http://", 1);
+    if *cluster == Cluster::Standalone {
+        let client = job::connect(&url).await.map_err(&fail)?;
+        let slots = state.config().ballista_standalone_parallelism();
+        ballista_executor::new_standalone_executor_from_state(client, slots, &state)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let ctx = SessionContext::remote_with_state(&scheduler.to_string(), state)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let watch = job::Watch {
+        scheduler: url,
+        stall,
+    };
+    let guard = move |plan: &_, stream| watch.guard(plan, stream);
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .set_extension(Arc::new(StreamGuard(Box::new(guard))));
+    Ok(ctx)
 }
 
 /// Fails within [`CONNECT_TIMEOUT`] when no scheduler accepts connections at `host:port`

@@ -16,11 +16,10 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 
 use super::codec::{LogicalCodec, PhysicalCodec};
-use super::{runtime, session_config};
+use super::{node_runtime, node_state, session_config};
 use crate::error::{Error, Result};
 use crate::query::GeoDbs;
 
@@ -69,13 +68,7 @@ pub async fn run_scheduler(opts: SchedulerOptions) -> Result<()> {
         .with_hostname(host)
         .with_port(bind.port())
         .with_override_config_producer(Arc::new(node_config))
-        .with_override_session_builder(Arc::new(|config: SessionConfig| {
-            Ok(SessionStateBuilder::new()
-                .with_config(config)
-                .with_runtime_env(runtime()?)
-                .with_default_features()
-                .build())
-        }));
+        .with_override_session_builder(Arc::new(node_state));
     config.override_logical_codec = Some(Arc::new(LogicalCodec::default()));
     config.override_physical_codec = Some(Arc::new(PhysicalCodec::default()));
     // Executors pull tasks. With Ballista's default (the scheduler pushes tasks into slots
@@ -105,7 +98,7 @@ pub struct ExecutorOptions {
     pub bind_host: String,
     /// Name the scheduler and other executors reach it by (default: `bind_host`).
     pub external_host: Option<String>,
-    /// Arrow Flight port (shuffle data).
+    /// Arrow Flight port (shuffle data); 0 for a free one.
     pub port: u16,
     /// Tasks run at once.
     pub slots: usize,
@@ -115,6 +108,19 @@ pub struct ExecutorOptions {
     pub geo_dbs: Vec<PathBuf>,
 }
 
+/// The Flight port an executor can listen on at `host`: `port` when it is free, a free one
+/// for 0. Ballista's executor registers with the scheduler before its Flight server binds,
+/// and a server that cannot bind only logs it: checked here, the executor fails at once,
+/// naming the address, instead of joining the cluster unable to serve shuffle data.
+fn flight_port(host: &str, port: u16) -> std::result::Result<u16, String> {
+    let listener = std::net::TcpListener::bind((host, port))
+        .map_err(|e| format!("cannot listen on {host}:{port} for Arrow Flight: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot listen on {host}:{port} for Arrow Flight: {e}"))
+}
+
 /// Runs an executor until the process ends.
 pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
     open_geo(&opts.geo_dbs)?;
@@ -122,16 +128,18 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         "executor of scheduler {}:{}",
         opts.scheduler.0, opts.scheduler.1
     );
+    let port = flight_port(&opts.bind_host, opts.port).map_err(|e| failed(&what, e))?;
+    log::info!("Arrow Flight (shuffle data) on {}:{port}", opts.bind_host);
     let config = ExecutorProcessConfig {
         scheduler_host: opts.scheduler.0,
         scheduler_port: opts.scheduler.1,
         bind_host: opts.bind_host,
         external_host: opts.external_host,
-        port: opts.port,
+        port,
         vcores: opts.slots.max(1),
         work_dir: opts.work_dir,
         override_config_producer: Some(Arc::new(node_config)),
-        override_runtime_producer: Some(Arc::new(|_: &SessionConfig| runtime())),
+        override_runtime_producer: Some(Arc::new(|_: &SessionConfig| node_runtime())),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         task_scheduling_policy: TaskSchedulingPolicy::PullStaged,

@@ -5,7 +5,7 @@
 //! a node that meets such a URL for the first time opens the lake's store from the URL, with
 //! the node's own credential environment (the same variables as `ingest`), and keeps it.
 //! Everything else (local files, stores a session registered) is DataFusion's default
-//! registry.
+//! registry; a node process refuses local files ([`LakeStores::remote_only`]).
 
 use std::sync::Arc;
 
@@ -21,6 +21,18 @@ use crate::store::{Remote, StoreOptions};
 #[derive(Debug, Default)]
 pub struct LakeStores {
     inner: DefaultObjectStoreRegistry,
+    /// Refuse the local file system (a cluster node's, see [`super::guard`]).
+    remote_only: bool,
+}
+
+impl LakeStores {
+    /// The stores of a cluster node: lakes on object storage only, never a local file.
+    pub fn remote_only() -> Self {
+        LakeStores {
+            remote_only: true,
+            ..LakeStores::default()
+        }
+    }
 }
 
 impl ObjectStoreRegistry for LakeStores {
@@ -37,6 +49,11 @@ impl ObjectStoreRegistry for LakeStores {
     }
 
     fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        if self.remote_only && url.scheme() == "file" {
+            return Err(DataFusionError::Plan(format!(
+                "{url}: a flowlake cluster node reads lakes on object storage only, never its own files"
+            )));
+        }
         if let Ok(store) = self.inner.get_store(url) {
             return Ok(store);
         }
@@ -68,5 +85,11 @@ mod tests {
         assert!(stores.get_store(&other).is_err());
         let file = Url::parse("file:///").unwrap();
         assert!(stores.get_store(&file).is_ok());
+        let node = LakeStores::remote_only();
+        let e = node
+            .get_store(&Url::parse("file:///etc/").unwrap())
+            .unwrap_err();
+        assert!(e.to_string().contains("object storage only"), "{e}");
+        assert!(node.get_store(&url).is_ok());
     }
 }

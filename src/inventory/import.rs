@@ -54,6 +54,12 @@ pub struct ImportSummary {
     pub intervals_after: usize,
     /// Items that could not be used (each also in the rejects file).
     pub rejects: Vec<InventoryReject>,
+    /// Files refused as a whole (not recorded as imported: a re-import reads them again).
+    pub refused: usize,
+    /// Address fields whose text is not an address (a redacted `***HIDDEN***`), skipped.
+    pub unreadable_addresses: usize,
+    /// Files of a known shape that gave no binding, with the reason.
+    pub warnings: Vec<String>,
     /// The rejects file written (`rejects/…`), if any.
     pub rejects_file: Option<String>,
     /// Lake version after the import.
@@ -101,6 +107,15 @@ pub fn import(
             .or(blob.mtime_ns.map(|ns| ns.div_euclid(1000)))
             .unwrap_or(now.timestamp_micros());
         let parsed = read(&blob.key, &buf, &opts.cluster, at);
+        summary.unreadable_addresses += parsed.unreadable_addresses;
+        summary.warnings.extend(parsed.warnings.iter().cloned());
+        if parsed.refused() {
+            // Only files read are recorded: once the user fixes this one (or flowlake learns
+            // its shape), the next import reads it.
+            summary.refused += 1;
+            summary.rejects.extend(parsed.rejects);
+            continue;
+        }
         summary.imported += 1;
         *summary
             .shapes

@@ -50,6 +50,9 @@ struct Head<'a> {
     kind: Option<String>,
     #[serde(borrow)]
     items: Option<Vec<&'a RawValue>>,
+    /// An ARM REST body's list (`{"value": [...]}`): NICs, read by [`super::azure`].
+    #[serde(borrow)]
+    value: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +85,9 @@ pub fn read(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
     };
     if head.event.is_some() && head.object.is_some() {
         return read_watch(file, bytes, cluster, at);
+    }
+    if let (Some(value), None, None) = (head.value, &head.kind, &head.items) {
+        return super::azure::read_arm(file, bytes, value, cluster, at);
     }
     let mut p = Parsed {
         shape: Shape::KubectlList,
@@ -138,7 +144,7 @@ pub fn read(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
         let mut obs = match o {
             Object::Pod(pod) => pod_bindings(pod, &ctx, cluster, at),
             Object::Service(s) => service_bindings(s, &ctx, cluster, at),
-            Object::Node(n) => node_bindings(n, cluster, at),
+            Object::Node(n) => node_bindings(n, &ctx, cluster, at),
             _ => continue,
         };
         // A snapshot saw it present, unless it had already ended by then.
@@ -149,6 +155,7 @@ pub fn read(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
         }
         p.observations.extend(obs);
     }
+    p.unreadable_addresses = ctx.unreadable.get();
     p
 }
 
@@ -241,9 +248,10 @@ fn read_watch(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
         let obs = match &obj {
             Object::Pod(pod) => pod_bindings(pod, &ctx, cluster, at),
             Object::Service(s) => service_bindings(s, &ctx, cluster, at),
-            Object::Node(n) => node_bindings(n, cluster, at),
+            Object::Node(n) => node_bindings(n, &ctx, cluster, at),
             _ => continue,
         };
+        p.unreadable_addresses += ctx.unreadable.get();
         let deleted = ev.event == "DELETED";
         for mut ob in obs {
             if deleted && ob.end.is_none() {
@@ -299,14 +307,27 @@ struct Context<'a> {
     pods: HashMap<(&'a str, &'a str), &'a Pod>,
     /// (namespace, Service name) → names of the pods its EndpointSlices point at.
     backends: HashMap<(&'a str, &'a str), BTreeSet<&'a str>>,
+    /// Address fields whose text is not an address (a redacted `***HIDDEN***`).
+    unreadable: std::cell::Cell<usize>,
 }
 
 impl<'a> Context<'a> {
+    /// The canonical text of address field `text`; text that is not an address is counted
+    /// ([`Parsed::unreadable_addresses`]), except a headless Service's `None`.
+    fn address(&self, text: &str) -> Option<String> {
+        let a = canonical_ip(text);
+        if a.is_none() && !text.is_empty() && text != "None" {
+            self.unreadable.set(self.unreadable.get() + 1);
+        }
+        a
+    }
+
     fn new(objects: &'a [Object]) -> Context<'a> {
         let mut c = Context {
             owners: HashMap::new(),
             pods: HashMap::new(),
             backends: HashMap::new(),
+            unreadable: std::cell::Cell::new(0),
         };
         for o in objects {
             match o {
@@ -459,12 +480,12 @@ fn pod_bindings(pod: &Pod, ctx: &Context, cluster: &str, at: i64) -> Vec<Observa
     let spec = pod.spec.as_ref();
     let mut ips: Vec<String> = status
         .and_then(|s| s.pod_ips.as_ref())
-        .map(|v| v.iter().filter_map(|p| canonical_ip(&p.ip)).collect())
+        .map(|v| v.iter().filter_map(|p| ctx.address(&p.ip)).collect())
         .unwrap_or_default();
     if ips.is_empty()
         && let Some(ip) = status
             .and_then(|s| s.pod_ip.as_deref())
-            .and_then(canonical_ip)
+            .and_then(|ip| ctx.address(ip))
     {
         ips.push(ip);
     }
@@ -585,7 +606,7 @@ fn service_bindings(s: &Service, ctx: &Context, cluster: &str, at: i64) -> Vec<O
         cluster_ips.extend(spec.and_then(|s| s.cluster_ip.as_ref()));
     }
     for ip in cluster_ips {
-        addrs.extend(canonical_ip(ip).map(|a| (a, AddrKind::ServiceClusterIp)));
+        addrs.extend(ctx.address(ip).map(|a| (a, AddrKind::ServiceClusterIp)));
     }
     let ingress = s
         .status
@@ -595,7 +616,7 @@ fn service_bindings(s: &Service, ctx: &Context, cluster: &str, at: i64) -> Vec<O
     for i in ingress.into_iter().flatten() {
         addrs.extend(
             i.ip.as_deref()
-                .and_then(canonical_ip)
+                .and_then(|ip| ctx.address(ip))
                 .map(|a| (a, AddrKind::LoadBalancerIp)),
         );
     }
@@ -604,7 +625,7 @@ fn service_bindings(s: &Service, ctx: &Context, cluster: &str, at: i64) -> Vec<O
         .into_iter()
         .flatten()
     {
-        addrs.extend(canonical_ip(ip).map(|a| (a, AddrKind::ExternalIp)));
+        addrs.extend(ctx.address(ip).map(|a| (a, AddrKind::ExternalIp)));
     }
     addrs
         .into_iter()
@@ -617,7 +638,7 @@ fn service_bindings(s: &Service, ctx: &Context, cluster: &str, at: i64) -> Vec<O
         .collect()
 }
 
-fn node_bindings(n: &Node, cluster: &str, at: i64) -> Vec<Observation> {
+fn node_bindings(n: &Node, ctx: &Context, cluster: &str, at: i64) -> Vec<Observation> {
     let meta = &n.metadata;
     let name = meta.name.clone().unwrap_or_default();
     let holder = Holder {
@@ -635,7 +656,7 @@ fn node_bindings(n: &Node, cluster: &str, at: i64) -> Vec<Observation> {
         .into_iter()
         .flatten()
         .filter(|a| a.type_ == "InternalIP" || a.type_ == "ExternalIP")
-        .filter_map(|a| canonical_ip(&a.address))
+        .filter_map(|a| ctx.address(&a.address))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .map(|a| {

@@ -200,6 +200,18 @@ pub struct Parsed {
     pub rejects: Vec<InventoryReject>,
     /// Which shape the file had.
     pub shape: Shape,
+    /// Address fields whose text is not an address (a redacted `***HIDDEN***`): skipped.
+    pub unreadable_addresses: usize,
+    /// What the file's reader noticed besides rejects (a list of a known shape that gave no
+    /// binding, and why).
+    pub warnings: Vec<String>,
+}
+
+impl Parsed {
+    /// The file was refused as a whole: nothing read, not even a listing.
+    pub fn refused(&self) -> bool {
+        self.observations.is_empty() && self.snapshots.is_empty() && !self.rejects.is_empty()
+    }
 }
 
 /// The shapes of inventory files flowlake reads.
@@ -211,7 +223,8 @@ pub enum Shape {
     KubectlList,
     /// `kubectl get … --watch --output-watch-events -o json`: `{"type","object"}` events.
     KubectlWatch,
-    /// `az network nic list -o json` or `az vmss nic list -o json`: an array of NICs.
+    /// `az network nic list -o json` or `az vmss nic list -o json`: an array of NICs; or an
+    /// ARM REST body of them (`{"value": [...]}`).
     AzNicList,
 }
 

@@ -161,11 +161,20 @@ pub fn swap_is_atomic(dir: &Path) -> Option<bool> {
 /// What a reader may see when partition swaps are not atomic, for warnings.
 pub const NOT_ATOMIC: &str = "this file system cannot swap directories atomically (renameat2 RENAME_EXCHANGE), so commits replace partitions with two renames: a reader listing a partition at that instant may find it missing";
 
+/// The copy of the manifest each commit leaves beside it (`_flowlake/manifest.backup.json`):
+/// a manifest deleted or damaged by hand is restored from it.
+pub const BACKUP: &str = "manifest.backup.json";
+
 fn read_manifest<B: DeserializeOwned>(root: &Path) -> Result<Option<Manifest<B>>> {
     let path = meta(root).join("manifest.json");
     let bytes = match fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if meta(root).join(BACKUP).exists() {
+                return Err(lost_manifest(root, "is missing"));
+            }
+            return Ok(None);
+        }
         Err(e) => {
             return Err(Error::Io {
                 op: "read",
@@ -174,7 +183,67 @@ fn read_manifest<B: DeserializeOwned>(root: &Path) -> Result<Option<Manifest<B>>
             });
         }
     };
-    parse_manifest(&bytes, &path).map(Some)
+    match parse_manifest(&bytes, &path) {
+        Err(Error::Lake { message, .. })
+            if message.starts_with("manifest is not valid") && meta(root).join(BACKUP).exists() =>
+        {
+            Err(lost_manifest(root, &format!("is damaged ({message})")))
+        }
+        r => r.map(Some),
+    }
+}
+
+/// The error for a manifest gone or damaged while its backup is there: how to restore it.
+fn lost_manifest(root: &Path, what: &str) -> Error {
+    let m = meta(root);
+    Error::Lake {
+        path: m.join("manifest.json"),
+        message: format!(
+            "the lake's manifest {what}; the copy its last commit left is {}: restore it with `cp {} {}` (flowlake never writes over a lake without its manifest)",
+            m.join(BACKUP).display(),
+            m.join(BACKUP).display(),
+            m.join("manifest.json").display()
+        ),
+    }
+}
+
+/// Refuses to create a lake in `root` when it holds anything but an empty lake's skeleton:
+/// a directory of other files, or a lake whose manifest is gone, would have its partition
+/// directories replaced by the first commit.
+fn refuse_foreign(root: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return Ok(());
+    };
+    let mut found = vec![];
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let empty_dir = |p: &Path| {
+            fs::read_dir(p)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false)
+        };
+        let skeleton = (name == META_DIR && !meta(root).join("manifest.json").exists())
+            || (name == FLOWS_DIR && empty_dir(&e.path()));
+        if !skeleton {
+            found.push(name);
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort();
+    let shown: Vec<&str> = found.iter().take(3).map(String::as_str).collect();
+    Err(Error::Lake {
+        path: root.to_path_buf(),
+        message: format!(
+            "not a flowlake lake (no _flowlake/manifest.json) and not empty (it holds {}{}): refusing to create a lake over it. Give an empty or new directory; if this was a lake whose manifest was lost, see docs/LAKE.md (recovering a manifest)",
+            shown.join(", "),
+            match found.len() - shown.len() {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            }
+        ),
+    })
 }
 
 /// Reads a lake's committed manifest, blob checkpoints included, without locking it.
@@ -203,6 +272,12 @@ impl LocalLake {
     /// Opens (creating if needed) the lake at `root` for writing: takes the write lock and
     /// finishes or discards any interrupted transaction. Returns the lake and its manifest.
     pub(super) fn open(root: &Path) -> Result<(LocalLake, Manifest)> {
+        if !meta(root).join("manifest.json").exists() {
+            if meta(root).join(BACKUP).exists() {
+                return Err(lost_manifest(root, "is missing"));
+            }
+            refuse_foreign(root)?;
+        }
         fs::create_dir_all(meta(root)).ctx("create lake directory", root)?;
         let root = root.canonicalize().ctx("resolve", root)?;
         let lock_path = meta(&root).join("lock");
@@ -247,6 +322,7 @@ impl LocalLake {
                 )?;
                 fs::rename(&tmp, meta(&root).join("manifest.json")).ctx("create", &tmp)?;
                 sync_dir(&meta(&root))?;
+                back_up_manifest(&meta(&root))?;
                 m
             }
         };
@@ -401,10 +477,22 @@ fn apply(root: &Path, intent: &Intent) -> Result<()> {
             .ctx("move into place", &staged_manifest)?;
         sync_dir(&m)?;
     }
+    back_up_manifest(&m)?;
     failpoint("before-cleanup");
     fs::remove_file(m.join("txn.json")).ctx("remove", &m.join("txn.json"))?;
     sync_dir(&m)?;
     remove_dir_if_exists(&staging)
+}
+
+/// Copies the live manifest of the metadata directory `m` to [`BACKUP`] (written aside and
+/// renamed: a crash leaves the previous copy whole).
+fn back_up_manifest(m: &Path) -> Result<()> {
+    let tmp = m.join("manifest.backup.json.tmp");
+    let live = m.join("manifest.json");
+    let bytes = fs::read(&live).ctx("read", &live)?;
+    write_synced(&tmp, &bytes)?;
+    fs::rename(&tmp, m.join(BACKUP)).ctx("move into place", &tmp)?;
+    sync_dir(m)
 }
 
 /// Finishes an interrupted commit, then drops uncommitted staging.
@@ -430,5 +518,6 @@ fn recover(root: &Path) -> Result<()> {
     }
     let _ = fs::remove_file(m.join("txn.json.tmp"));
     let _ = fs::remove_file(m.join("manifest.json.tmp"));
+    let _ = fs::remove_file(m.join("manifest.backup.json.tmp"));
     remove_dir_if_exists(&m.join("staging"))
 }

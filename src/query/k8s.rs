@@ -573,7 +573,8 @@ pub async fn load(
             ),
         )?;
     }
-    let batches = table.collect().await?;
+    // Through the session's guard: on a cluster this is a job like any query's.
+    let batches = super::run::collect(table).await?;
     let mut intervals = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
     let path = std::path::Path::new(crate::lake::INVENTORY_DIR);
     for b in &batches {

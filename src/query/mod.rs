@@ -241,6 +241,9 @@ pub struct QueryOptions {
     pub geo_dbs: Vec<std::path::PathBuf>,
     /// Run queries on this Ballista cluster instead of in this process.
     pub cluster: Option<crate::cluster::Cluster>,
+    /// On a cluster, how long a job may go without progress before it is cancelled and
+    /// fails (`None`: [`crate::cluster::job::DEFAULT_STALL`]).
+    pub stall: Option<std::time::Duration>,
 }
 
 /// A DataFusion session over a lake, and the IP sets its functions use.
@@ -292,7 +295,8 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
                     ),
                 });
             }
-            crate::cluster::connect(cluster, config).await?
+            let stall = opts.stall.unwrap_or(crate::cluster::job::DEFAULT_STALL);
+            crate::cluster::connect(cluster, config, stall).await?
         }
     };
     let manifest = crate::lake::read_manifest(lake).await?;

@@ -5,13 +5,18 @@
 //! syntax error reports its line and column in the whole text. [`execute`] is the one loop
 //! both `sql` and the shell use, with Ctrl-C cancelling the statement that runs.
 
+use std::sync::Arc;
+
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::output::{ResultWriter, Written};
 
@@ -28,9 +33,38 @@ pub async fn plan(ctx: &SessionContext, stmt: Statement) -> Result<DataFrame, Da
     ctx.execute_logical_plan(plan).await
 }
 
+/// What a session that runs its queries elsewhere puts around a query's stream (a session
+/// config extension): a cluster session watches its jobs
+/// ([`crate::cluster::job::Watch::guard`]).
+pub type Guard = dyn Fn(&Arc<dyn ExecutionPlan>, SendableRecordBatchStream) -> SendableRecordBatchStream
+    + Send
+    + Sync;
+
+/// The [`Guard`] of a session, as its config holds it.
+pub struct StreamGuard(pub Box<Guard>);
+
+/// Runs `df` and streams its batches, through the session's [`StreamGuard`] if it has one
+/// (on a cluster: a job cannot stall the stream forever, and dropping the stream before its
+/// end cancels the job).
+pub async fn stream(df: DataFrame) -> Result<SendableRecordBatchStream, DataFusionError> {
+    let task = Arc::new(df.task_ctx());
+    let guard = task.session_config().get_extension::<StreamGuard>();
+    let plan = df.create_physical_plan().await?;
+    let stream = execute_stream(plan.clone(), task)?;
+    Ok(match guard {
+        Some(g) => (g.0)(&plan, stream),
+        None => stream,
+    })
+}
+
+/// Runs `df` and collects its batches (through [`stream`]).
+pub async fn collect(df: DataFrame) -> Result<Vec<RecordBatch>, DataFusionError> {
+    stream(df).await?.try_collect().await
+}
+
 /// Streams a result into `w` and finishes it. A table stops reading once it is full.
 pub async fn write(df: DataFrame, mut w: ResultWriter) -> crate::Result<Written> {
-    let mut stream = df.execute_stream().await?;
+    let mut stream = stream(df).await?;
     let mut more = false;
     while let Some(batch) = stream.next().await {
         if !w.write(&batch?)? {

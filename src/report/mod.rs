@@ -219,14 +219,25 @@ pub fn spans(manifest: &Manifest, settings: &Checked, opts: &Options) -> Result<
         .baseline
         .clone()
         .unwrap_or_else(|| settings.raw.baseline.clone());
+    let flag = match opts.baseline {
+        Some(_) => "--baseline",
+        None => "[report] baseline",
+    };
     let span = parse_span(&span_text).map_err(|why| {
         Error::Invalid(format!(
-            "--baseline '{span_text}': expected a span such as 7d, 14d or 2w: {why}"
+            "{flag} '{span_text}': expected a span such as 7d, 14d or 2w: {why}"
         ))
     })?;
+    // A baseline shorter than an hour holds no whole hour of the rollup: the kinds judged
+    // against it (new destinations, unusual volume, new endpoints) would silently vanish.
+    if span < Duration::hours(1) {
+        return Err(Error::Invalid(format!(
+            "{flag} '{span_text}': a baseline shorter than an hour leaves nothing to judge \"new\" and \"unusual\" against; give at least 1h (default 7d)"
+        )));
+    }
     let baseline = window.before(span).ok_or_else(|| {
         Error::Invalid(format!(
-            "--baseline '{span_text}': reaches back before the earliest time there is"
+            "{flag} '{span_text}': reaches back before the earliest time there is"
         ))
     })?;
     Ok((window, baseline))

@@ -118,6 +118,12 @@ fn header(r: &Report) -> Vec<String> {
 
 const TABLE_ROWS: usize = 100;
 
+/// Longest subject and reason a table shows, in characters (the table's layout time grows
+/// with the square of a cell's longest word: a 4 MiB rule name took seconds); JSON, CSV,
+/// Markdown and HTML keep every character.
+const SUBJECT_CHARS: usize = 200;
+const REASON_CHARS: usize = 1000;
+
 /// Renders `r` in `format` (HTML through [`super::html::page`]). `width` is the terminal's,
 /// to which a table wraps its reasons (`None`: no wrapping, for files and pipes).
 pub fn render(r: &Report, format: Format, width: Option<u16>) -> Result<Vec<u8>> {
@@ -156,8 +162,8 @@ fn table(r: &Report, width: Option<u16>) -> String {
             f.severity.to_string(),
             f.kind.clone(),
             format!("{:.2}", f.score),
-            subject(f),
-            f.reason.clone(),
+            crate::output::shorten(&subject(f), SUBJECT_CHARS),
+            crate::output::shorten(&f.reason, REASON_CHARS),
         ]);
     }
     // Only the reason wraps: severity, kind, score and subject keep their width.
@@ -180,8 +186,34 @@ fn table(r: &Report, width: Option<u16>) -> String {
     out
 }
 
+/// Text for a Markdown table cell or list item: pipes and newlines kept from breaking the
+/// table, and HTML's `<`, `>` and `&` as entities, so a pod or rule name holding markup
+/// (`<script>`) shows as text in a wiki that renders HTML in Markdown.
 fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A CSV cell that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return: a rule or pod name from the input) gets a leading `'`, as
+/// OWASP recommends; numbers stay numbers (a negative score is not text).
+fn csv_cell(s: String) -> String {
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && s.parse::<f64>().is_err() {
+        format!("'{s}")
+    } else {
+        s
+    }
 }
 
 fn markdown(r: &Report) -> String {
@@ -250,8 +282,8 @@ fn csv(r: &Report) -> Result<Vec<u8>> {
     for row in &rows {
         let fields = cols.iter().map(|c| match row.get(c) {
             None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(v) => v.to_string(),
+            Some(Value::String(s)) => csv_cell(s.clone()),
+            Some(v) => csv_cell(v.to_string()),
         });
         w.write_record(fields).map_err(io)?;
     }
@@ -394,5 +426,70 @@ mod tests {
             flat.lines().nth(5).unwrap().starts_with("SEVERITY  KIND"),
             "{flat}"
         );
+    }
+
+    /// A report whose one finding names a rule taken from the input as `rule`.
+    fn report_with_rule(rule: &str) -> Report {
+        let mut r = report();
+        let settings = Settings::default().check().unwrap();
+        let mut ev = Map::new();
+        for (k, v) in [
+            ("rule", json!(rule)),
+            ("nsg", json!("nsg-web")),
+            ("public_sensitive_ports", json!(1)),
+            ("public_sources", json!(40)),
+            ("first_sensitive_port", json!(22)),
+            ("public_unexpected_ports", json!(0)),
+            ("unexpected_egress_ports", json!(0)),
+            ("first_unexpected_egress_port", json!(null)),
+        ] {
+            ev.insert(k.into(), v);
+        }
+        r.findings = vec![Finding::new(
+            "broad_allow",
+            Severity::Medium,
+            0.5,
+            ev,
+            &settings,
+        )];
+        r
+    }
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_run_are_neutralised() {
+        let r = report_with_rule("=HYPERLINK(\"http://x\",\"y\")");
+        let text = String::from_utf8(csv(&r).unwrap()).unwrap();
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        assert!(!text.contains(",=HYPERLINK"), "{text}");
+        for (cell, want) in [
+            ("-1.5", "-1.5"),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("@SUM(1)", "'@SUM(1)"),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(csv_cell(cell.into()), want);
+        }
+    }
+
+    #[test]
+    fn markdown_shows_markup_from_the_input_as_text() {
+        let r = report_with_rule("<script>alert(1)</script>|x");
+        let md = markdown(&r);
+        assert!(!md.contains("<script>"), "{md}");
+        assert!(
+            md.contains("&lt;script&gt;alert(1)&lt;/script&gt;\\|x"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_huge_name_is_cut_in_a_table_and_kept_whole_elsewhere() {
+        let rule = "R".repeat(4 << 20);
+        let r = report_with_rule(&rule);
+        let text = table(&r, None);
+        assert!(text.len() < 10_000, "{} bytes", text.len());
+        assert!(text.contains("R…"), "cut with an ellipsis");
+        let json = String::from_utf8(render(&r, Format::Json, None).unwrap()).unwrap();
+        assert!(json.contains(&rule));
     }
 }

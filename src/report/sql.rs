@@ -211,7 +211,7 @@ impl Runner<'_> {
         extra: &[(&str, String)],
     ) -> Result<Vec<Map<String, Value>>> {
         let sql = self.sql(file, extra)?;
-        let run = async { self.session.ctx.sql(&sql).await?.collect().await };
+        let run = async { crate::query::run::collect(self.session.ctx.sql(&sql).await?).await };
         let batches = run
             .await
             .map_err(|e| Error::Query(DataFusionError::Context(file.to_string(), Box::new(e))))?;

@@ -32,8 +32,13 @@ DOCS = {
                                 resource("configmaps", "ConfigMap")]),
     "/apis": {"kind": "APIGroupList", "apiVersion": "v1",
               "groups": [{"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-                          "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]},
+                          "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}},
+                         {"name": "networking.k8s.io",
+                          "versions": [{"groupVersion": "networking.k8s.io/v1", "version": "v1"}],
+                          "preferredVersion": {"groupVersion": "networking.k8s.io/v1", "version": "v1"}}]},
     "/apis/apps/v1": resources("apps/v1", [resource("deployments", "Deployment")]),
+    "/apis/networking.k8s.io/v1": resources("networking.k8s.io/v1",
+                                            [resource("networkpolicies", "NetworkPolicy")]),
 }
 NOT_FOUND = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
              "code": 404, "message": "not found"}

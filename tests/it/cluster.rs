@@ -200,7 +200,9 @@ fn aks_manifests_pass_a_kubectl_dry_run_and_fit_together() {
             "ServiceAccount",
             "Deployment",
             "Service",
-            "Deployment"
+            "Deployment",
+            "NetworkPolicy",
+            "NetworkPolicy"
         ]
     );
     let deployment = |i: usize| -> Deployment { serde_json::from_value(items[i].clone()).unwrap() };
@@ -224,6 +226,30 @@ fn aks_manifests_pass_a_kubectl_dry_run_and_fit_together() {
     };
     let target = format!("{name}.{ns}.svc.cluster.local:{svc_port}");
     assert!(args(&executor).contains(&target), "{:?}", args(&executor));
+    // Nodes bind loopback by default: the manifests say where to listen.
+    assert!(
+        args(&executor)
+            .windows(2)
+            .any(|w| w == ["--bind-host", "0.0.0.0"]),
+        "{:?}",
+        args(&executor)
+    );
+    // The scheduler's port is fenced to labelled clients and the executors.
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    let fence: NetworkPolicy = serde_json::from_value(items[5].clone()).unwrap();
+    let spec = fence.spec.unwrap();
+    let selected = spec.pod_selector.unwrap().match_labels.unwrap();
+    assert_eq!(
+        selected
+            .get("app.kubernetes.io/component")
+            .map(String::as_str),
+        Some("scheduler")
+    );
+    let rule = &spec.ingress.unwrap()[0];
+    assert_eq!(
+        rule.ports.as_ref().unwrap()[0].port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(svc_port))
+    );
     assert!(
         args(&scheduler).contains(&format!("0.0.0.0:{svc_port}")),
         "{:?}",
@@ -281,5 +307,48 @@ fn bad_node_flags_are_refused_before_the_node_starts() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("/nonexistent/GeoLite2-City.mmdb"), "{err}");
+    }
+}
+
+/// `report KIND --format json` on `lake` with the scenario's config and `extra`; the JSON
+/// without `generated_at`.
+fn report_json(lake: &Path, kind: &str, extra: &[&str]) -> serde_json::Value {
+    let s = crate::reports::scenario();
+    let (lake, config) = (
+        lake.display().to_string(),
+        s.files.join("flowlake.toml").display().to_string(),
+    );
+    let mut args = vec!["report", kind, "--lake", &lake, "--config", &config];
+    args.extend(["--format", "json"]);
+    args.extend(extra);
+    let out = crate::common::flowlake(&args, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_object_mut().unwrap().remove("generated_at");
+    v
+}
+
+/// Bounds inside hours and a baseline reaching before the lake: a report's rows are the
+/// rollup and, in a `UNION ALL`, the raw tuples of the split hours, one of them before the
+/// lake's first file (a scan of no files). Ballista's scheduler dropped the status of tasks
+/// whose metrics had another shape than their stage's and the job never ended; every
+/// report now answers as one process does (a hang would fail within --stall-timeout).
+#[test]
+fn every_report_with_split_hours_answers_on_a_standalone_cluster_as_one_process() {
+    let s = crate::reports::scenario();
+    let split = [
+        "--since",
+        "2026-11-04T00:30:00Z",
+        "--until",
+        "2026-11-04T23:45:00Z",
+        "--baseline",
+        "8d",
+    ];
+    for kind in ["exfil", "exposure", "rules", "summary", "workloads"] {
+        let alone = report_json(&s.lake, kind, &split);
+        let mut on_cluster = split.to_vec();
+        on_cluster.extend(["--cluster", "standalone", "--stall-timeout", "60s"]);
+        assert_eq!(report_json(&s.lake, kind, &on_cluster), alone, "{kind}");
     }
 }

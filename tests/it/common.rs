@@ -159,6 +159,21 @@ pub fn read_lake(lake: &Path) -> Vec<Row> {
     rows
 }
 
+/// A lake of synthetic data (2 days, 4 NICs, 400 tuples per NIC-hour), ingested by the CLI.
+pub fn gen_lake(dir: &Path) -> PathBuf {
+    let src = dir.join("src");
+    gen_tree(&src, 2, 24, 4, 400, 5);
+    let lake = dir.join("lake");
+    let (code, s) = ingest_cli(&[&src], &lake, &[]);
+    assert_eq!(code, 0, "{s}");
+    lake
+}
+
+/// A command's stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Runs the flowlake binary.
 pub fn flowlake(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowlake"));

@@ -850,3 +850,49 @@ fn the_workloads_graph_stays_legible_with_fifty_workloads() {
         "the new edges in red"
     );
 }
+
+/// A file refused as a whole was recorded as imported, so a re-import after the shape was
+/// fixed skipped it as unchanged. ARM bodies (`{"value": [...]}`, fields under
+/// `properties`) were refused or gave 0 bindings silently.
+#[test]
+fn refused_files_are_read_again_and_arm_nic_bodies_bind_their_addresses() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    let bad = write(d.path(), "in/nics.json", "{\"nics\": 1}");
+    let (code, s, err) = import(&lake, &bad, "2026-11-01T00:00:00Z");
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(
+        (s["imported"].as_u64(), s["refused"].as_u64()),
+        (Some(0), Some(1)),
+        "{s}"
+    );
+    assert!(err.contains("not read") || err.contains("refused"), "{err}");
+    // The same name, now an ARM REST body of one NIC: read, not skipped as unchanged.
+    std::fs::write(
+        &bad,
+        r#"{"value": [{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/pg-prod-01-nic",
+            "name": "pg-prod-01-nic",
+            "properties": {"macAddress": "00-0D-3A-AA-BB-CC",
+              "ipConfigurations": [{"name": "ipconfig1", "properties": {"privateIPAddress": "10.1.0.9"}},
+                                   {"name": "ipconfig2", "properties": {"privateIPAddress": "***HIDDEN***"}}],
+              "virtualMachine": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/pg-prod-01"}}}]}"#,
+    )
+    .unwrap();
+    let (code, s, err) = import(&lake, &bad, "2026-11-01T00:00:00Z");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s["imported"].as_u64(), Some(1), "{s}");
+    assert_eq!(s["shapes"]["az_nic_list"].as_u64(), Some(1), "{s}");
+    assert_eq!(s["unreadable_addresses"].as_u64(), Some(1), "{s}");
+    assert!(err.contains("1 address fields were not addresses"), "{err}");
+    let held = resolve(&lake, "10.1.0.9", "2026-11-01T00:00:00Z");
+    assert!(held.contains("pg-prod-01-nic"), "{held}");
+    // A list of NICs without any address: a warning naming the file and why.
+    let empty = write(
+        d.path(),
+        "in/empty.json",
+        r#"[{"id": "/x/nic-a", "name": "nic-a"}]"#,
+    );
+    let (code, _, err) = import(&lake, &empty, "2026-11-01T00:00:00Z");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("empty.json: 1 NICs but no address"), "{err}");
+}

@@ -14,6 +14,7 @@ mod regressions;
 mod remote;
 mod reports;
 mod retention;
+mod safety;
 mod samples;
 mod shell;
 mod sql;

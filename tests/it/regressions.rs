@@ -7,20 +7,6 @@ use serde_json::json;
 
 use crate::common::*;
 
-/// A lake of synthetic data (2 days, 4 NICs), no shared samples needed.
-fn gen_lake(dir: &std::path::Path) -> std::path::PathBuf {
-    let src = dir.join("src");
-    gen_tree(&src, 2, 24, 4, 400, 5);
-    let lake = dir.join("lake");
-    let (code, s) = ingest_cli(&[&src], &lake, &[]);
-    assert_eq!(code, 0, "{s}");
-    lake
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Defect 2: huge spans panicked in chrono; they are usage errors naming the value.
 #[test]
 fn huge_spans_are_usage_errors_not_panics() {

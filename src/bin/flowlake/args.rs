@@ -85,6 +85,20 @@ pub struct QueryArgs {
     /// `standalone` (a scheduler and an executor inside this process).
     #[arg(long, env = "FLOWLAKE_CLUSTER", value_name = "URL")]
     pub cluster: Option<Cluster>,
+    /// On a cluster: a job whose status and finished stages stay the same this long is
+    /// cancelled on the scheduler and fails, naming the job and what the scheduler last
+    /// said (a span: 90s, 5m, 1h).
+    #[arg(long, env = "FLOWLAKE_STALL_TIMEOUT", default_value = "5m", value_name = "SPAN", value_parser = stall_timeout)]
+    pub stall_timeout: std::time::Duration,
+}
+
+/// `--stall-timeout`: a span of at least one second.
+fn stall_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    match d < std::time::Duration::from_secs(1) {
+        true => Err("must be at least 1s".into()),
+        false => Ok(d),
+    }
 }
 
 #[derive(Subcommand)]
@@ -167,8 +181,9 @@ pub struct NodeGeoArgs {
 
 #[derive(Parser)]
 pub struct SchedulerArgs {
-    /// Address and port to listen on.
-    #[arg(long, default_value = "0.0.0.0:50050", value_name = "ADDR:PORT")]
+    /// Address and port to listen on: loopback unless told otherwise (0.0.0.0:50050 for
+    /// every interface; Ballista has no authentication, so fence the port: docs/CLUSTER.md).
+    #[arg(long, default_value = "127.0.0.1:50050", value_name = "ADDR:PORT")]
     pub bind: std::net::SocketAddr,
     /// Host name clients and executors reach the scheduler by (default: the bind address).
     #[arg(long, value_name = "HOST")]
@@ -186,14 +201,16 @@ pub struct ExecutorArgs {
     /// The scheduler: HOST:PORT (port 50050 by default).
     #[arg(long, value_name = "HOST:PORT")]
     pub scheduler: String,
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0", value_name = "ADDR")]
+    /// Address to listen on: loopback unless told otherwise (0.0.0.0 for every interface,
+    /// as other executors on other machines fetch shuffle data from it).
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
     pub bind_host: String,
     /// Host name the scheduler and other executors reach this executor by (default: the
     /// bind address).
     #[arg(long, value_name = "HOST")]
     pub external_host: Option<String>,
-    /// Arrow Flight port, for shuffle data.
+    /// Arrow Flight port, for shuffle data (0: a free port, logged and told the scheduler).
+    /// An executor that cannot listen on it exits at once with status 1.
     #[arg(long, default_value_t = 50051)]
     pub port: u16,
     /// Tasks run at once (default: one per core).

@@ -51,6 +51,21 @@ fn run_import(a: InventoryImportArgs) -> Result<ExitCode> {
     if s.rejects.len() > 20 {
         out::warning(&format!("… and {} more rejects", s.rejects.len() - 20));
     }
+    for w in &s.warnings {
+        out::warning(w);
+    }
+    if s.refused > 0 {
+        out::warning(&format!(
+            "{} files refused as a whole (not recorded: the next import reads them again)",
+            s.refused
+        ));
+    }
+    if s.unreadable_addresses > 0 {
+        out::warning(&format!(
+            "{} address fields were not addresses (redacted, such as ***HIDDEN***) and were skipped",
+            s.unreadable_addresses
+        ));
+    }
     if a.json {
         out::json(&s)?;
     } else {

@@ -50,6 +50,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is::<session::Interrupted>() => {
+            eprintln!("flowlake: cancelled");
+            ExitCode::from(sql::EXIT_INTERRUPTED)
+        }
         Err(e) => {
             out::error(&e);
             match e.downcast_ref::<flowlake::Error>() {

@@ -30,7 +30,21 @@ pub fn warning(text: &str) {
 
 /// An error on stderr, with its causes.
 pub fn error(e: &anyhow::Error) {
-    eprintln!("flowlake: error: {e:#}");
+    eprintln!("flowlake: error: {}", error_text(e));
+}
+
+/// An error and its causes in one line, each cause once: a cause whose text the line already
+/// holds (flowlake's errors name their source in their own text) is not repeated.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// Whether `e` is a write to a closed pipe (the reader went away).
@@ -52,4 +66,23 @@ pub fn time(us: i64) -> String {
         || us.to_string(),
         |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_the_message_names_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let e = anyhow::Error::new(flowlake::Error::Io {
+            op: "read",
+            path: "/etc/shadow".into(),
+            source: io,
+        });
+        let text = error_text(&e);
+        assert_eq!(text.matches("denied").count(), 1, "{text}");
+        let wrapped = anyhow::anyhow!("disk full").context("write the report");
+        assert_eq!(error_text(&wrapped), "write the report: disk full");
+    }
 }

@@ -9,7 +9,7 @@ use flowlake::report::{self, render};
 
 use crate::args::ReportArgs;
 use crate::out;
-use crate::session::{query_error, runtime};
+use crate::session::{query_error, runtime, until_ctrl_c};
 
 /// Exit status when a report has findings at or above `--fail-on`.
 const EXIT_FINDINGS: u8 = 4;
@@ -61,9 +61,16 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let started = std::time::Instant::now();
-    let r = rt
-        .block_on(report::run(&session, &settings, &definitions, &opts))
-        .map_err(|e| query_error(e, &session))?;
+    // Ctrl-C stops the report's queries (on a cluster, cancelling their jobs).
+    let run = async {
+        report::run(&session, &settings, &definitions, &opts)
+            .await
+            .map_err(|e| query_error(e, &session))
+    };
+    let Some(r) = until_ctrl_c(&rt, run)? else {
+        eprintln!("flowlake: report cancelled");
+        return Ok(ExitCode::from(crate::sql::EXIT_INTERRUPTED));
+    };
     if let Some(cluster) = &a.query.cluster {
         // On stderr: the report itself is the same wherever it ran.
         eprintln!(

@@ -28,10 +28,21 @@ impl QueryArgs {
     }
 
     /// Opens the session: sets from the config first, then --set (which wins on a name clash);
-    /// the inventory indexed over `inventory_span` only, when given.
+    /// the inventory indexed over `inventory_span` only, when given. Ctrl-C while it opens
+    /// (on a cluster, the inventory is read by a job) ends the process with status 130,
+    /// cancelling that job.
     pub fn open(
         &self,
         rt: &tokio::runtime::Runtime,
+        config: &Config,
+        inventory_span: Option<(i64, i64)>,
+    ) -> Result<LakeSession> {
+        until_ctrl_c(rt, self.open_session(config, inventory_span))?
+            .ok_or_else(|| Interrupted.into())
+    }
+
+    async fn open_session(
+        &self,
         config: &Config,
         inventory_span: Option<(i64, i64)>,
     ) -> Result<LakeSession> {
@@ -45,8 +56,9 @@ impl QueryArgs {
             inventory_span,
             geo_dbs,
             cluster: self.cluster.clone(),
+            stall: Some(self.stall_timeout),
         };
-        let session = rt.block_on(flowlake::query::session(&lake, &opts))?;
+        let session = flowlake::query::session(&lake, &opts).await?;
         warn_rejected_lines(&session);
         if session.commit_pending {
             out::warning(&format!(
@@ -56,6 +68,33 @@ impl QueryArgs {
         }
         Ok(session)
     }
+}
+
+/// Ctrl-C stopped the command before it had anything to show (`main` exits with 130).
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Runs `work` until it ends (`Some`) or Ctrl-C is pressed (`None`: `work` is dropped, which
+/// cancels a cluster job it was running).
+pub fn until_ctrl_c<T>(
+    rt: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<Option<T>> {
+    rt.block_on(async {
+        tokio::select! {
+            biased;
+            _ = tokio::signal::ctrl_c() => Ok(None),
+            r = work => r.map(Some),
+        }
+    })
 }
 
 /// Lines of IP set files shown per set; the rest are counted.

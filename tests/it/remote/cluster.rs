@@ -1,8 +1,12 @@
 //! A flowlake cluster of real processes on loopback (a scheduler and two executors) over a
 //! lake on Azurite with an inventory, the nodes loading the location databases: every report
 //! and a set of SQL queries (the inventory and location functions among them) answer exactly
-//! as one process; a client whose databases the nodes lack is refused; an executor killed
-//! during a query gives a correct answer or a clear error.
+//! as one process, on the small scenario and on a lake shaped like production (8 days,
+//! several files per partition, 2 M tuples, windows on and off the hour); a client whose
+//! databases the nodes lack is refused; an executor killed during a query gives a correct
+//! answer or a clear error; a job that cannot progress fails within --stall-timeout and is
+//! cancelled on the scheduler, as is one whose client is stopped with Ctrl-C; an executor
+//! that cannot listen exits at once.
 
 use std::fs::File;
 use std::io::Read;
@@ -80,7 +84,7 @@ fn cluster(
     scheduler.wait_for("listening on");
     let mut nodes = vec![scheduler];
     for i in 0..executors {
-        let flight = free_port().to_string();
+        // A free Flight port each, picked by the executor.
         let mut args = vec![
             "executor",
             "--scheduler",
@@ -88,7 +92,7 @@ fn cluster(
             "--bind-host",
             "127.0.0.1",
             "--port",
-            &flight,
+            "0",
             "--slots",
             "2",
         ];
@@ -100,18 +104,42 @@ fn cluster(
     (format!("df://{bind}"), nodes)
 }
 
-/// A small scenario (AKS traffic with incidents on its last day) with its inventory, ingested
-/// into a local lake and put on Azurite as is (ingest from Azure is tested in `source`); its
+/// The size of a scenario lake.
+struct Shape {
+    days: u32,
+    nics: u32,
+    tuples_per_hour: u32,
+    /// Blob bytes per ingest commit (each commit writes its own files).
+    commit_bytes: Option<u64>,
+}
+
+/// The small scenario: 2 days, 8 NICs, 60 tuples per NIC-hour (23 k tuples), one commit.
+const SMALL: Shape = Shape {
+    days: 2,
+    nics: 8,
+    tuples_per_hour: 60,
+    commit_bytes: None,
+};
+
+/// A scenario (AKS traffic with incidents on its last day) with its inventory, ingested into
+/// a local lake and put on Azurite as is (ingest from Azure is tested in `source`); its
 /// config file and the lake URL.
-fn scenario_on_azurite(tmp: &Path, az: &Server) -> (PathBuf, String) {
+fn scenario_on_azurite(tmp: &Path, az: &Server, shape: &Shape) -> (PathBuf, String) {
     let (blobs, files) = (tmp.join("blobs"), tmp.join("scenario"));
     let opts = flowlake::synth::GenOptions {
         scenario: Some(files.clone()),
-        ..crate::common::gen_options(&blobs, 2, 24, 8, 60, 7)
+        ..crate::common::gen_options(&blobs, shape.days, 24, shape.nics, shape.tuples_per_hour, 7)
     };
     flowlake::synth::generate(&opts).unwrap();
     let local = tmp.join("lake");
-    crate::common::ingest_lib(&[&blobs], &local);
+    let mut ingest =
+        flowlake::ingest::IngestOptions::new(vec![blobs.clone().into()], local.clone());
+    ingest.workers = 2;
+    if let Some(b) = shape.commit_bytes {
+        ingest.commit_bytes = b;
+    }
+    flowlake::ingest::ingest(&ingest).unwrap();
+    std::fs::remove_dir_all(&blobs).unwrap();
     let key: Value =
         serde_json::from_str(&std::fs::read_to_string(files.join("scenario.json")).unwrap())
             .unwrap();
@@ -186,7 +214,7 @@ fn a_scheduler_and_two_executors_answer_every_report_and_query_as_one_process() 
     let tmp = TempDir::new().unwrap();
     let az = crate::need!(azurite(), SERVERS);
     let env = azure_env(&az);
-    let (config, lake) = scenario_on_azurite(tmp.path(), &az);
+    let (config, lake) = scenario_on_azurite(tmp.path(), &az, &SMALL);
     let (geo, dbs) = geo_dbs(tmp.path());
     let (url, _nodes) = cluster(tmp.path(), &env, 2, &geo);
     let config = config.to_str().unwrap();
@@ -292,7 +320,7 @@ fn an_executor_killed_during_a_query_gives_the_right_answer_or_a_clear_error() {
     let tmp = TempDir::new().unwrap();
     let az = crate::need!(azurite(), SERVERS);
     let env = azure_env(&az);
-    let (_, lake) = scenario_on_azurite(tmp.path(), &az);
+    let (_, lake) = scenario_on_azurite(tmp.path(), &az, &SMALL);
     let (url, mut nodes) = cluster(tmp.path(), &env, 2, &[]);
     let args = ["sql", "--lake", &lake, "--format", "csv", LONG_QUERY];
     let alone = run_ok(&args, &env);
@@ -357,4 +385,258 @@ fn bad_cluster_urls_and_unreachable_schedulers_fail_fast_with_exit_1_or_2() {
         assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
         assert!(err.contains("df://HOST[:PORT]"), "{bad}: {err}");
     }
+}
+
+/// A lake shaped like production: 8 days of 10 NICs at 1,100 tuples per NIC-hour (2.1 M
+/// tuples), committed in chunks of 24 MiB of blobs so that partitions hold several files.
+const PRODUCTION: Shape = Shape {
+    days: 8,
+    nics: 10,
+    tuples_per_hour: 1100,
+    commit_bytes: Some(24 << 20),
+};
+
+/// Every report on the production-shaped lake, with the default window (whole hours) and
+/// with bounds inside hours and a baseline reaching before the lake (the rollup with raw
+/// tuples for the split hours, one of which has no file): the cluster's answer is the single
+/// process's, within the stall bound (a job that hangs fails instead of hanging the test).
+#[test]
+fn every_report_on_a_production_shaped_lake_answers_on_the_cluster_as_one_process() {
+    let tmp = TempDir::new().unwrap();
+    let az = crate::need!(azurite(), SERVERS);
+    let env = azure_env(&az);
+    let (config, lake) = scenario_on_azurite(tmp.path(), &az, &PRODUCTION);
+    let info: Value =
+        serde_json::from_str(&run_ok(&["info", "--lake", &lake, "--json"], &env)).unwrap();
+    let rows = info["rows"].as_u64().unwrap_or_default();
+    let (partitions, files) = (
+        info["partitions"].as_object().map_or(0, |p| p.len()),
+        info["files"].as_u64().unwrap_or_default(),
+    );
+    assert!(rows >= 2_000_000, "{info}");
+    assert!(partitions >= 8 && files >= 2 * partitions as u64, "{info}");
+    let (url, _nodes) = cluster(tmp.path(), &env, 2, &[]);
+    let config = config.to_str().unwrap();
+    let windows: [&[&str]; 2] = [
+        &[],
+        &[
+            "--since",
+            "2026-11-08T00:30:00Z",
+            "--until",
+            "2026-11-08T23:30:00Z",
+            "--baseline",
+            "8d",
+        ],
+    ];
+    for window in windows {
+        for kind in ["summary", "exfil", "exposure", "rules", "workloads"] {
+            let mut args = vec![
+                "report", kind, "--lake", &lake, "--config", config, "--format", "json",
+            ];
+            args.extend(window);
+            let (alone, _) = report(&args, &env);
+            let mut on_cluster = args.to_vec();
+            on_cluster.extend(["--cluster", &url, "--stall-timeout", "60s"]);
+            let t0 = Instant::now();
+            let (clustered, said) = report(&on_cluster, &env);
+            eprintln!("{kind} {window:?} on the cluster: {:.1?}", t0.elapsed());
+            assert_eq!(clustered, alone, "{kind} {window:?}: {said}");
+            if kind != "workloads" {
+                let found = alone["findings"].as_array().map_or(0, Vec::len);
+                assert!(found > 0, "{kind} {window:?} finds something");
+            }
+        }
+    }
+}
+
+/// A scheduler with no executor: a job submitted to it never starts.
+fn lone_scheduler(dir: &Path, env: &[(&str, String)]) -> (String, Node) {
+    let bind = format!("127.0.0.1:{}", free_port());
+    let mut scheduler = Node::start(
+        &["scheduler", "--bind", &bind],
+        env,
+        dir.join("scheduler.log"),
+    );
+    scheduler.wait_for("listening on");
+    (format!("df://{bind}"), scheduler)
+}
+
+/// The job id a client's error names ("cluster job ID made no progress ...").
+fn job_named(stderr: &str) -> String {
+    let rest = stderr
+        .split("cluster job ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no job named: {stderr}"));
+    rest.split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn a_job_without_progress_fails_within_the_stall_timeout_and_is_cancelled_on_the_scheduler() {
+    let tmp = TempDir::new().unwrap();
+    let az = crate::need!(azurite(), SERVERS);
+    let env = azure_env(&az);
+    let (_, lake) = scenario_on_azurite(tmp.path(), &az, &SMALL);
+    let (url, scheduler) = lone_scheduler(tmp.path(), &env);
+    let sql = |stall: &str, q: &str| {
+        run(
+            &[
+                "sql",
+                "--lake",
+                &lake,
+                "--cluster",
+                &url,
+                "--stall-timeout",
+                stall,
+                q,
+            ],
+            &env,
+        )
+    };
+    let t0 = Instant::now();
+    let out = sql("3s", "SELECT count(*) FROM flows");
+    let took = t0.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(30), "{took:?}: {err}");
+    assert!(
+        err.contains("made no progress for 3s")
+            && err.contains("the scheduler's last word:")
+            && err.contains("cancelled it on the scheduler")
+            && err.contains("--stall-timeout"),
+        "{err}"
+    );
+    let job = job_named(&err);
+    assert!(
+        scheduler
+            .log()
+            .contains(&format!("Received cancellation request for job {job}")),
+        "{}",
+        scheduler.log()
+    );
+    // A bad span is bad usage.
+    let out = sql("0s", "SELECT 1");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn ctrl_c_cancels_the_running_report_on_the_scheduler() {
+    let tmp = TempDir::new().unwrap();
+    let az = crate::need!(azurite(), SERVERS);
+    let env = azure_env(&az);
+    let (config, lake) = scenario_on_azurite(tmp.path(), &az, &SMALL);
+    let (url, scheduler) = lone_scheduler(tmp.path(), &env);
+    let child = Command::new(env!("CARGO_BIN_EXE_flowlake"))
+        .args(["report", "exfil", "--lake", &lake, "--cluster", &url])
+        .args(["--config", config.to_str().unwrap()])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !scheduler.log().contains("Job submitted") && !scheduler.log().contains("queued") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{}",
+            scheduler.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Past submission: the client knows the job's id.
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    // Cancelled while the session read the inventory, or during the report's queries.
+    assert!(err.contains("cancelled"), "{err}");
+    let t0 = Instant::now();
+    while !scheduler
+        .log()
+        .contains("Received cancellation request for job")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the job is cancelled: {}",
+            scheduler.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_executor_that_cannot_listen_exits_at_once_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let t0 = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_flowlake"))
+        .args(["cluster", "executor", "--scheduler", "127.0.0.1:9"])
+        .args(["--bind-host", "127.0.0.1", "--port", &port])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("flowlake: error:")
+            && last.contains(&format!("cannot listen on 127.0.0.1:{port}"))
+            && last.to_lowercase().contains("address already in use"),
+        "{err}"
+    );
+}
+
+/// Through `--cluster df://…` a client read the executor host's files with `CREATE EXTERNAL
+/// TABLE … LOCATION '/…'` and wrote files there with `COPY`. The nodes refuse both.
+#[test]
+fn cluster_nodes_refuse_local_files_writes_and_definitions() {
+    let tmp = TempDir::new().unwrap();
+    let az = crate::need!(azurite(), SERVERS);
+    let env = azure_env(&az);
+    let (_, lake) = scenario_on_azurite(tmp.path(), &az, &SMALL);
+    let (url, _nodes) = cluster(tmp.path(), &env, 1, &[]);
+    let secret = crate::common::write(tmp.path(), "secret.csv", "a\nsecret-value\n");
+    let out_file = tmp.path().join("written.csv");
+    for script in [
+        format!(
+            "CREATE EXTERNAL TABLE s STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true'); SELECT * FROM s",
+            secret.display()
+        ),
+        format!(
+            "COPY (SELECT 1 AS a) TO '{}' STORED AS CSV",
+            out_file.display()
+        ),
+        format!(
+            "COPY (SELECT src_ip FROM flows LIMIT 1) TO '{}' STORED AS CSV",
+            out_file.display()
+        ),
+    ] {
+        let out = run(&["sql", "--lake", &lake, "--cluster", &url, &script], &env);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(1), "{script}: {stdout} {stderr}");
+        assert!(
+            stderr.contains("not run on a flowlake cluster"),
+            "{script}: {stderr}"
+        );
+        assert!(!stdout.contains("secret-value"), "{script}: {stdout}");
+        assert!(!out_file.exists(), "{script} wrote a file");
+    }
+    // Lake queries still run.
+    let n = run_ok(
+        &[
+            "sql",
+            "--lake",
+            &lake,
+            "--cluster",
+            &url,
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM flows",
+        ],
+        &env,
+    );
+    assert!(n.starts_with("n\n") && !n.contains("\n0\n"), "{n}");
 }

@@ -3,8 +3,11 @@
 //! Why: the same result goes to a person at a shell, to a batch job's pipe and to a notebook.
 //! Every format but `table` streams batch by batch, so a result larger than memory can be
 //! written. A table needs its column widths, so it holds at most `max_rows` rows and says how
-//! many it left out. A file named with `-o` is written under a temporary name and renamed
-//! when complete, so a re-run or a crash never leaves half a file behind.
+//! many it left out. A file named with `-o` is written as [`file::OutFile`] says: under a
+//! temporary name and renamed when complete, so a re-run or a crash never leaves half a
+//! file behind.
+
+pub mod file;
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -21,9 +24,9 @@ use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use tempfile::NamedTempFile;
 
 use crate::error::{Error, IoContext, Result};
+use file::OutFile;
 
 /// Output format of query results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,7 +73,7 @@ pub struct ResultWriter {
     schema: SchemaRef,
     max_rows: usize,
     rows: u64,
-    temp: Option<TempFile>,
+    temp: Option<OutFile>,
     /// Set when standard output was closed by its reader.
     closed: Arc<AtomicBool>,
 }
@@ -121,52 +124,10 @@ impl Write for Watched {
     }
 }
 
-/// A file being written under a temporary name in its directory; deleted when dropped
-/// unless persisted, so an abandoned file (error, cancel) leaves no partial output behind.
-struct TempFile {
-    temp: NamedTempFile,
-    path: PathBuf,
-}
-
-impl TempFile {
-    fn create(path: &Path) -> Result<TempFile> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "output".into());
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .ctx("create a file in", dir)?;
-        Ok(TempFile {
-            temp,
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// Syncs the file and renames it into place.
-    fn commit(self) -> Result<()> {
-        self.temp
-            .as_file()
-            .sync_all()
-            .ctx("sync", self.temp.path())?;
-        self.temp
-            .persist(&self.path)
-            .map_err(|e| e.error)
-            .ctx("rename into place", &self.path)?;
-        Ok(())
-    }
-}
-
 /// Where results go, for error messages.
-fn sink_path(temp: &Option<TempFile>) -> PathBuf {
+fn sink_path(temp: &Option<OutFile>) -> PathBuf {
     temp.as_ref()
-        .map_or_else(|| PathBuf::from("<stdout>"), |t| t.path.clone())
+        .map_or_else(|| PathBuf::from("<stdout>"), |t| t.path().to_path_buf())
 }
 
 /// What [`ResultWriter::finish`] reports.
@@ -205,9 +166,9 @@ impl ResultWriter {
                 (Box::new(BufWriter::new(Watched::stdout(&closed))), None)
             }
             Sink::File(path) => {
-                let temp = TempFile::create(&path)?;
-                let f = temp.temp.reopen().ctx("open", temp.temp.path())?;
-                (Box::new(BufWriter::new(f)), Some(temp))
+                let file = OutFile::create(&path)?;
+                let f = file.writer()?;
+                (Box::new(BufWriter::new(f)), Some(file))
             }
         };
         let (inner, out) = match format {
@@ -345,7 +306,11 @@ impl ResultWriter {
                         &opts,
                     )?
                 } else {
-                    pretty_format_batches_with_options(&batches, &opts)?
+                    let shown = batches
+                        .iter()
+                        .map(shorten_cells)
+                        .collect::<Result<Vec<_>>>()?;
+                    pretty_format_batches_with_options(&shown, &opts)?
                 };
                 writeln!(out, "{text}").map_err(io)?;
                 let n = self.rows;
@@ -389,6 +354,57 @@ impl ResultWriter {
     }
 }
 
+/// Longest text a table cell shows, in characters; longer text ends in `…` (laying out a
+/// table takes time growing with the square of a cell's longest word). The other formats
+/// write every character.
+pub const CELL_CHARS: usize = 256;
+
+/// `s` cut to `max` characters, ending in `…` when it was longer.
+pub fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
+
+/// `batch` with every text value longer than [`CELL_CHARS`] cut ([`shorten`]).
+fn shorten_cells(batch: &RecordBatch) -> Result<RecordBatch> {
+    use datafusion::arrow::array::{Array, AsArray, StringArray};
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    for (c, f) in batch.columns().iter().zip(batch.schema().fields()) {
+        let text = matches!(
+            c.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        );
+        let long = |a: &StringArray| a.iter().flatten().any(|v| v.len() > CELL_CHARS);
+        let as_text = if text {
+            Some(cast(c, &DataType::Utf8)?)
+        } else {
+            None
+        };
+        match as_text {
+            Some(a) if long(a.as_string::<i32>()) => {
+                let cut: StringArray = a
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.map(|v| shorten(v, CELL_CHARS)))
+                    .collect();
+                columns.push(Arc::new(cut) as Arc<dyn Array>);
+                fields.push(f.as_ref().clone().with_data_type(DataType::Utf8));
+            }
+            _ => {
+                columns.push(c.clone());
+                fields.push(f.as_ref().clone());
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
 /// Refuses to write binary output (Parquet) to standard output when it is a terminal.
 pub fn refuse_binary_on_terminal() -> Result<()> {
     if std::io::stdout().is_terminal() {
@@ -399,10 +415,12 @@ pub fn refuse_binary_on_terminal() -> Result<()> {
     Ok(())
 }
 
-/// Writes `data` to `path` atomically: a temporary file in the same directory, synced, then
-/// renamed into place. A crash leaves the old file or the new one, never half of one.
+/// Writes `data` to `path` as [`OutFile`] does: a regular file atomically (a temporary file
+/// in the same directory, synced, renamed into place: a crash leaves the old file or the new
+/// one), keeping its mode; through a symbolic link to its target; straight into a device or
+/// pipe.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let mut temp = TempFile::create(path)?;
-    temp.temp.write_all(data).ctx("write", path)?;
-    temp.commit()
+    let file = OutFile::create(path)?;
+    file.writer()?.write_all(data).ctx("write", path)?;
+    file.commit()
 }
