@@ -8,7 +8,11 @@
 //!
 //! Ends:
 //! - **from**: the object's own start (`exact`); else the first snapshot that saw it
-//!   (`bounded`: it began after the snapshot before, `earliest_from`).
+//!   (`bounded`: it began after the snapshot before, `earliest_from`). A binding without
+//!   object times seen in the first listing of its kind (a NIC list taken today) began at an
+//!   `unknown` time: it holds back to the end of the address's previous holder, or from
+//!   [`UNKNOWN_START`] when it had none, so last week's flows to a VM listed only today are
+//!   named (a report marks such a name: `…_first_listed`). Pods keep their own times.
 //! - **until**: the object's own end (`exact`); else the first later snapshot of its kind
 //!   that no longer shows it, or a watch stream's deletion (`bounded`: it ended by then);
 //!   else `open` (still held at the last snapshot).
@@ -26,7 +30,13 @@ pub enum Certainty {
     Bounded,
     /// No end yet: held at the last snapshot.
     Open,
+    /// A start before the first listing, when is unknown (see the module docs).
+    Unknown,
 }
+
+/// `valid_from` of a binding whose start is unknown and that no earlier holder of its
+/// address bounds: 1970-01-01T00:00:00Z.
+pub const UNKNOWN_START: i64 = 0;
 
 impl Certainty {
     /// The name in the table.
@@ -35,14 +45,20 @@ impl Certainty {
             Certainty::Exact => "exact",
             Certainty::Bounded => "bounded",
             Certainty::Open => "open",
+            Certainty::Unknown => "unknown",
         }
     }
 
     /// Parses [`Certainty::as_str`].
     pub fn parse(s: &str) -> Option<Certainty> {
-        [Certainty::Exact, Certainty::Bounded, Certainty::Open]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            Certainty::Exact,
+            Certainty::Bounded,
+            Certainty::Open,
+            Certainty::Unknown,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 
@@ -170,9 +186,55 @@ pub fn merge(
             }
         }
     }
-    by.into_iter()
+    let mut out: Vec<Interval> = by
+        .into_iter()
         .map(|(key, a)| derive(key, a, snapshots))
-        .collect()
+        .collect();
+    reach_back(&mut out);
+    out
+}
+
+/// Gives each binding whose start is unknown the earliest start its address allows: the
+/// latest end (or, still held, the last sighting) of another binding of the same address
+/// that began before its first sighting; [`UNKNOWN_START`] without one. Derived from the
+/// other bindings' sightings and snapshot ends only, so merging stays order-free.
+fn reach_back(intervals: &mut [Interval]) {
+    let mut by_address: BTreeMap<(&str, &str), Vec<(i64, i64)>> = BTreeMap::new();
+    for i in intervals.iter() {
+        let began = i.object_start.or(i.first_seen).unwrap_or(i.valid_from);
+        let held_to = i
+            .valid_until
+            .or(i.last_seen)
+            .unwrap_or(i.valid_from)
+            .max(began);
+        by_address
+            .entry((i.key.cluster.as_str(), i.key.address.as_str()))
+            .or_default()
+            .push((began, held_to));
+    }
+    let starts: Vec<Option<i64>> = intervals
+        .iter()
+        .map(|i| {
+            if i.from_certainty != Certainty::Unknown {
+                return None;
+            }
+            let first = i.first_seen.unwrap_or(i.valid_from);
+            let others = &by_address[&(i.key.cluster.as_str(), i.key.address.as_str())];
+            Some(
+                others
+                    .iter()
+                    .filter(|(began, _)| *began < first)
+                    .map(|(_, held_to)| (*held_to).min(first))
+                    .max()
+                    .unwrap_or(UNKNOWN_START),
+            )
+        })
+        .collect();
+    for (i, start) in intervals.iter_mut().zip(starts) {
+        if let Some(s) = start {
+            i.valid_from = s;
+        }
+    }
 }
 
 fn derive(key: BindingKey, a: Acc, snapshots: &Snapshots) -> Interval {
@@ -185,9 +247,18 @@ fn derive(key: BindingKey, a: Acc, snapshots: &Snapshots) -> Interval {
             Certainty::Bounded,
         ),
     };
-    let earliest_from = match from_certainty {
+    let mut earliest_from = match from_certainty {
         Certainty::Exact => None,
         _ => times.and_then(|t| t.range(..valid_from).next_back().copied()),
+    };
+    // Seen in the first listing of its kind, with no time of its own: when it began is
+    // unknown (`reach_back` sets how far back it holds). A pod's start is its own to say.
+    let from_certainty = match (from_certainty, a.first_seen, earliest_from) {
+        (Certainty::Bounded, Some(_), None) if key.kind != super::AddrKind::Pod => {
+            earliest_from = None;
+            Certainty::Unknown
+        }
+        (c, _, _) => c,
     };
     let (valid_until, until_certainty) = match a.object_end {
         Some(e) => (Some(e), Certainty::Exact),
@@ -281,6 +352,70 @@ mod tests {
         );
         assert_eq!(v[0].until_certainty, Certainty::Open);
         assert!(v[0].holds_at(10_000));
+    }
+
+    fn nic(uid: &str, address: &str, seen: i64) -> Observation {
+        let mut o = obs(uid, Some(seen), None, None);
+        o.key.kind = AddrKind::Nic;
+        o.key.address = address.into();
+        o
+    }
+
+    fn nic_snaps(times: &[i64]) -> Snapshots {
+        BTreeMap::from([(
+            ("c".to_string(), "NetworkInterface".to_string()),
+            times.iter().copied().collect(),
+        )])
+    }
+
+    /// A VM's NIC listed only today holds its address back in time (last week's flows are
+    /// named), until an earlier holder of the address says otherwise; pods keep their times.
+    #[test]
+    fn a_binding_first_listed_today_holds_from_an_unknown_start() {
+        let today = 1_000_000;
+        let v = merge(
+            vec![],
+            vec![nic("db", "10.1.0.9", today)],
+            &nic_snaps(&[today]),
+        );
+        let db = &v[0];
+        assert_eq!(db.from_certainty, Certainty::Unknown);
+        assert_eq!(db.valid_from, UNKNOWN_START);
+        assert!(db.holds_at(today - 500_000), "last week");
+        assert_eq!(db.first_seen, Some(today));
+        // An earlier holder of the address, listed at 100 and gone by 400: the new one
+        // holds from then, not before.
+        let s = nic_snaps(&[100, 400, today]);
+        let v = merge(
+            vec![],
+            vec![nic("old", "10.1.0.9", 100), nic("db", "10.1.0.9", today)],
+            &s,
+        );
+        let (old, db) = (&v[1], &v[0]);
+        assert_eq!((old.key.uid.as_str(), db.key.uid.as_str()), ("old", "db"));
+        assert_eq!(old.from_certainty, Certainty::Unknown);
+        assert_eq!(old.valid_until, Some(400));
+        // Seen after the first listing of its kind: a bounded start, as before.
+        assert_eq!(db.from_certainty, Certainty::Bounded);
+        assert_eq!(db.valid_from, today);
+        // The same in any order, and merging again changes nothing.
+        let rev = merge(
+            vec![],
+            vec![nic("db", "10.1.0.9", today), nic("old", "10.1.0.9", 100)],
+            &s,
+        );
+        assert_eq!(rev, v);
+        assert_eq!(merge(v.clone(), vec![], &s), v);
+        // A pod first seen in the first snapshot keeps its bounded start.
+        let p = merge(
+            vec![],
+            vec![obs("a", Some(200), None, None)],
+            &snaps(&[200]),
+        );
+        assert_eq!(
+            (p[0].valid_from, p[0].from_certainty),
+            (200, Certainty::Bounded)
+        );
     }
 
     #[test]

@@ -130,14 +130,14 @@ pub const COLUMNS: &[Column] = &[
         ColType::Timestamp,
         false,
         ALL,
-        "Start of the binding: the object's own start when known, else its first sighting.",
+        "Start of the binding: the object's own start when known, else its first sighting; with an `unknown` start, the end of the address's previous holder (1970-01-01 without one).",
     ),
     col(
         "valid_from_certainty",
         ColType::Text,
         false,
         ALL,
-        "`exact` (object time: `status.startTime`, `creationTimestamp`) or `bounded` (began after `earliest_from`, by `valid_from`).",
+        "`exact` (object time: `status.startTime`, `creationTimestamp`), `bounded` (began after `earliest_from`, by `valid_from`) or `unknown` (no time of its own and in the first listing of its kind: held before it was listed, since when is not known; `first_seen` is when it was first listed).",
     ),
     col(
         "earliest_from",

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::sql::time_of;
 use crate::addr::{AddrClass, IpBits};
+use crate::inventory::intervals::Certainty;
 use crate::inventory::{AddrKind, Interval};
 use crate::query::InventoryIndex;
 
@@ -63,6 +64,24 @@ pub fn annotate(row: &mut Map<String, Value>, index: &InventoryIndex) {
         ];
         for (k, v) in fields {
             row.insert(format!("{prefix}_{k}"), v);
+        }
+        // A VM outside any cluster, named by its NIC's VM (a scale-set instance is a node).
+        if let Some(vm) = holder
+            .filter(|i| i.key.kind == AddrKind::Nic && i.holder.node.is_none())
+            .and_then(|i| i.holder.vm.as_deref())
+            .and_then(vm_name)
+        {
+            row.insert(format!("{prefix}_vm"), Value::String(vm.to_string()));
+        }
+        // Named from a listing taken after the flow: say so, and when it was first listed.
+        if let Some(i) = holder.filter(|i| {
+            i.from_certainty == Certainty::Unknown && i.first_seen.is_some_and(|f| t < f)
+        }) {
+            let first = i
+                .first_seen
+                .and_then(chrono::DateTime::from_timestamp_micros)
+                .map(|f| f.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            row.insert(format!("{prefix}_first_listed"), text(first.as_deref()));
         }
         // An exposed endpoint: the Services that expose it, and their frontends.
         if let (Some(h), Some(port)) = (holder, row.get("port").and_then(Value::as_i64)) {
@@ -112,6 +131,17 @@ pub fn annotate(row: &mut Map<String, Value>, index: &InventoryIndex) {
             );
         }
     }
+}
+
+/// The VM name of an Azure VM resource id (`…/virtualMachines/<name>`), not of a scale-set
+/// instance (`…/virtualMachineScaleSets/<set>/virtualMachines/<n>`).
+fn vm_name(id: &str) -> Option<&str> {
+    let lower = id.to_ascii_lowercase();
+    if lower.contains("/virtualmachinescalesets/") {
+        return None;
+    }
+    let at = lower.rfind("/virtualmachines/")?;
+    Some(&id[at + "/virtualmachines/".len()..]).filter(|n| !n.is_empty() && !n.contains('/'))
 }
 
 /// `namespace/workload` of a pod binding (its own name when it has no workload).
@@ -174,7 +204,10 @@ pub fn describe(evidence: &Map<String, Value>, column: &str) -> String {
                 ),
             }
         }
-        Some("nic") => format!("NIC {}{on}", get("name").unwrap_or("?")),
+        Some("nic") => match get("vm") {
+            Some(vm) => format!("VM {vm}, NIC {}", get("name").unwrap_or("?")),
+            None => format!("NIC {}{on}", get("name").unwrap_or("?")),
+        },
         Some(k) => {
             let what = match k {
                 "service_cluster_ip" => "cluster IP",
@@ -219,5 +252,49 @@ pub fn describe(evidence: &Map<String, Value>, column: &str) -> String {
             format!("; exposed by Service {}{via}{by}", services.join(", "))
         }
     };
-    format!("{ip} ({what}{exposed})")
+    // Named from a later listing (a NIC list taken today for last week's flows).
+    let listed = match get("first_listed") {
+        Some(t) => format!("; listed only from {t}, held since an unknown time"),
+        None => String::new(),
+    };
+    format!("{ip} ({what}{exposed}{listed})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_vms_nic_names_the_vm_and_a_later_listing_says_so() {
+        assert_eq!(
+            vm_name(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/pg-prod-01"
+            ),
+            Some("pg-prod-01")
+        );
+        assert_eq!(
+            vm_name(
+                "/subscriptions/s/resourceGroups/MC_rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-pool-vmss/virtualMachines/3"
+            ),
+            None
+        );
+        let mut ev = Map::new();
+        for (k, v) in [
+            ("dst_ip", json!("10.1.0.9")),
+            ("dst_kind", json!("nic")),
+            ("dst_name", json!("pg-prod-01-nic")),
+            ("dst_vm", json!("pg-prod-01")),
+            ("dst_first_listed", json!("2026-12-07T10:00:00Z")),
+        ] {
+            ev.insert(k.into(), v);
+        }
+        assert_eq!(
+            describe(&ev, "dst_ip"),
+            "10.1.0.9 (VM pg-prod-01, NIC pg-prod-01-nic; listed only from 2026-12-07T10:00:00Z, held since an unknown time)"
+        );
+        ev.remove("dst_vm");
+        ev.remove("dst_first_listed");
+        assert_eq!(describe(&ev, "dst_ip"), "10.1.0.9 (NIC pg-prod-01-nic)");
+    }
 }

@@ -886,6 +886,13 @@ fn refused_files_are_read_again_and_arm_nic_bodies_bind_their_addresses() {
     assert!(err.contains("1 address fields were not addresses"), "{err}");
     let held = resolve(&lake, "10.1.0.9", "2026-11-01T00:00:00Z");
     assert!(held.contains("pg-prod-01-nic"), "{held}");
+    // Listed only now, with no time of its own: it held the address before too (last
+    // week's flows are named), from a start `inventory show` calls unknown.
+    let before = resolve(&lake, "10.1.0.9", "2026-10-25T12:00:00Z");
+    assert!(before.contains("pg-prod-01-nic"), "{before}");
+    let (code, shown) = show(&lake, &["--ip", "10.1.0.9"]);
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains(",unknown,"), "{shown}");
     // A list of NICs without any address: a warning naming the file and why.
     let empty = write(
         d.path(),
