@@ -75,6 +75,10 @@ pub enum Error {
     /// An invalid argument: a flag's value or a setting (a usage error).
     #[error("{0}")]
     Invalid(String),
+    /// The lake cannot answer what was asked (the raw tuples a window needs are gone): a
+    /// state of the lake, not a bad flag.
+    #[error("{0}")]
+    Unanswerable(String),
     /// Planning or running a query failed (a report's query names its file in the context).
     #[error("{0}")]
     Query(#[from] datafusion::error::DataFusionError),
@@ -103,6 +107,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the user can fix this by changing the command: a flag or its value
+    /// ([`Error::Invalid`]), or a file given as configuration that cannot be used
+    /// ([`Error::Input`]: `flowlake.toml`, an IP set, NSG definitions). `main` exits with 2
+    /// for these; for everything else (the lake's state, a source, a cluster) with 1.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Invalid(_) | Error::Input { .. })
+    }
+
     /// Whether this error (or one it wraps) is a write to a closed pipe: the reader went
     /// away (`flowlake sql ... | head`), which is not a failure.
     pub fn is_broken_pipe(&self) -> bool {

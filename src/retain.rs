@@ -146,7 +146,7 @@ pub fn retain(lake: &mut Lake, opts: &RetainOptions) -> Result<RetainSummary> {
             .map(|(_, d)| d.to_string())
             .collect();
         if let (Some(first), Some(last)) = (bare.first(), bare.last()) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Unanswerable(format!(
                 "retain would drop raw tuples without an hourly rollup ({} days, {first} .. {last}; written before the rollup existed): run `flowlake compact --lake …` first, which writes it",
                 bare.len()
             )));

@@ -164,7 +164,7 @@ impl Source {
         let missing: usize = parts.iter().map(|p| manifest.files_without_rollup(p)).sum();
         if missing > 0 || !rollup {
             if !gone.is_empty() {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Unanswerable(format!(
                     "the raw tuples of {} are gone (flowlake retain dropped them) and {missing} files of flows in the same range have no hourly rollup: run `flowlake compact` to write their rollup, then report again",
                     days(&gone)
                 )));

@@ -272,7 +272,7 @@ fn aks_manifests_pass_a_kubectl_dry_run_and_fit_together() {
 }
 
 /// Bad node flags are refused before anything listens: a usage error (exit 2) for values
-/// out of range, exit 1 naming the file for a location database that cannot be opened.
+/// out of range and, naming the file, for a location database that cannot be opened.
 #[test]
 fn bad_node_flags_are_refused_before_the_node_starts() {
     let out = crate::common::flowlake(
@@ -305,7 +305,7 @@ fn bad_node_flags_are_refused_before_the_node_starts() {
         args.extend(["--geo-db", "/nonexistent/GeoLite2-City.mmdb"]);
         let out = crate::common::flowlake(&args, &[]);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("/nonexistent/GeoLite2-City.mmdb"), "{err}");
     }
 }

@@ -500,7 +500,7 @@ fn bad_settings_and_windows_are_clear_errors() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    // Settings and flag values are usage errors (exit 2); an unreadable config file is not.
+    // Settings, flag values and a config file that cannot be used are usage errors (exit 2).
     let (code, err) = run("[report]\nsensitive_ports = [\"tcp/22\", \"ssh\"]\n", &[]);
     assert_eq!(code, 2);
     assert!(
@@ -508,7 +508,7 @@ fn bad_settings_and_windows_are_clear_errors() {
         "{err}"
     );
     let (code, err) = run("[report]\nmin_byte = 5\n", &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("min_byte"), "{err}");
     let (code, err) = run("[report]\nthreat_sets = [\"intel\"]\n", &[]);
     assert_eq!(code, 2);

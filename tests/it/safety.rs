@@ -173,3 +173,43 @@ fn output_files_keep_links_devices_and_modes() {
             .is_char_device()
     );
 }
+
+/// Exit codes by kind, as the README says: a config file that cannot be used is bad usage
+/// (2, it exited 1); an ingest whose summary cannot be written after its commit reports what
+/// it did (0 and a warning; it exited 1, which means nothing was committed).
+#[test]
+fn exit_codes_follow_the_kind_of_error() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = gen_lake(d.path());
+    let l = lake.to_str().unwrap();
+    for text in ["[report]\nno_such_key = 1\n", "[report]\nbaseline = 7\n"] {
+        let config = write(d.path(), "flowlake.toml", text);
+        let out = flowlake(
+            &[
+                "report",
+                "exfil",
+                "--lake",
+                l,
+                "--config",
+                config.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{text}: {}", stderr(&out));
+        assert!(stderr(&out).contains("flowlake.toml"), "{}", stderr(&out));
+    }
+    let more = d.path().join("more");
+    gen_tree(&more, 1, 2, 1, 50, 11);
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowlake"))
+        .args(["ingest", more.to_str().unwrap(), "--lake", l])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("the lake is committed") && err.contains("could not be written"),
+        "{err}"
+    );
+}

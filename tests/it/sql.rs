@@ -547,10 +547,10 @@ fn sets_come_from_the_config_file_and_the_command_line() {
         err.contains("bad.txt:2") && err.contains("not-an-address") && err.contains("skipped"),
         "{err}"
     );
-    // A file with nothing readable stops the start-up, naming it.
+    // A file with nothing readable stops the start-up, naming it: bad usage.
     write(d.path(), "bad.txt", "not-an-address\n");
     let (code, _, err) = sql_cli(&["--lake", l, "--set", &x, "SELECT 1"], None);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("bad.txt:1"), "{err}");
 }
 

@@ -43,10 +43,20 @@ pub fn run(a: IngestArgs) -> Result<ExitCode> {
     for w in &summary.warnings {
         out::warning(w);
     }
-    if a.json {
-        out::json(&summary)?;
-    } else {
-        print(&summary)?;
+    // The lake is committed by now: the exit status says what the ingest did, so a summary
+    // that cannot be written (a full disk, /dev/full) is a warning, not a failure.
+    let printed = match a.json {
+        true => out::json(&summary),
+        false => print(&summary),
+    };
+    match printed {
+        Err(e) if out::is_broken_pipe(&e) => {}
+        Err(e) => out::warning(&format!(
+            "the lake is committed (version {}), but its summary could not be written: {}",
+            summary.lake_version,
+            out::error_text(&e)
+        )),
+        Ok(()) => {}
     }
     Ok(match summary.outcome() {
         Outcome::Clean => ExitCode::SUCCESS,

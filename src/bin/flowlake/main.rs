@@ -3,7 +3,8 @@
 //!
 //! Exit status: 0 all done (also when the reader of stdout went away: `| head` is no
 //! failure); 3 done, but some input was rejected (see the rejects files); 4 a report has
-//! findings at or above `--fail-on`; 1 failed; 2 bad usage (a flag's value or a setting);
+//! findings at or above `--fail-on`; 1 failed; 2 bad usage (a flag, its value, or a file
+//! given as configuration: `flowlake.toml`, IP sets, NSG definitions; `Error::is_usage`);
 //! 130 a query cancelled with Ctrl-C.
 
 mod alloc;
@@ -57,7 +58,7 @@ fn main() -> ExitCode {
         Err(e) => {
             out::error(&e);
             match e.downcast_ref::<flowlake::Error>() {
-                Some(flowlake::Error::Invalid(_)) => ExitCode::from(EXIT_USAGE),
+                Some(e) if e.is_usage() => ExitCode::from(EXIT_USAGE),
                 _ => ExitCode::FAILURE,
             }
         }
