@@ -47,7 +47,30 @@ pub(super) fn discover(src: &Path, exclude: &Path, out: &mut Vec<BlobRef>) -> Re
             e.depth() == 0 || (!is_hidden(e.file_name()) && !e.path().starts_with(exclude))
         });
     for entry in walker {
-        let entry = entry.map_err(|e| err(e.path().unwrap_or(src), &e))?;
+        let entry = match entry {
+            Ok(e) => e,
+            // A path below the source that cannot be followed is that path's reject, not
+            // the run's failure.
+            Err(e) if e.depth() > 0 => {
+                let path = e.path().unwrap_or(src).to_path_buf();
+                let why = match e.loop_ancestor() {
+                    Some(a) => format!("a symbolic link loop back to {}", a.display()),
+                    None => e
+                        .io_error()
+                        .map_or_else(|| e.to_string(), ToString::to_string),
+                };
+                out.push(BlobRef {
+                    key: path.to_string_lossy().into_owned(),
+                    hour: None,
+                    loc: BlobLocation::Unreadable(path, why),
+                    size: 0,
+                    mtime_ns: None,
+                    etag: None,
+                });
+                continue;
+            }
+            Err(e) => return Err(err(e.path().unwrap_or(src), &e)),
+        };
         let is_json = entry
             .path()
             .extension()

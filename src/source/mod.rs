@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
+use crate::error::Error;
 use crate::window::hour_floor;
 
 use crate::error::Result;
@@ -49,6 +50,10 @@ pub enum BlobLocation {
     File(PathBuf),
     /// An object in a remote container or bucket.
     Object(Arc<Remote>, object_store::path::Path),
+    /// A path under a source folder that the listing could not follow (a symbolic-link
+    /// loop, a folder it may not read), and why: reading it is a `read_error` reject, so
+    /// one bad path never stops the run.
+    Unreadable(PathBuf, String),
 }
 
 impl fmt::Debug for BlobLocation {
@@ -56,6 +61,7 @@ impl fmt::Debug for BlobLocation {
         match self {
             BlobLocation::File(p) => write!(f, "File({})", p.display()),
             BlobLocation::Object(r, p) => write!(f, "Object({}, {p})", r.name()),
+            BlobLocation::Unreadable(p, why) => write!(f, "Unreadable({}: {why})", p.display()),
         }
     }
 }
@@ -236,6 +242,10 @@ pub fn read(
     match &blob.loc {
         BlobLocation::File(path) => local::read(path, buf, max),
         BlobLocation::Object(r, path) => remote::read(r, path, blob.size, buf, max, at),
+        BlobLocation::Unreadable(path, why) => Err(Error::Source {
+            name: path.display().to_string(),
+            message: why.clone(),
+        }),
     }
 }
 

@@ -213,3 +213,24 @@ fn exit_codes_follow_the_kind_of_error() {
         "{err}"
     );
 }
+
+/// One symbolic-link loop in a source tree failed the whole ingest (exit 1) and the good
+/// blobs beside it were not read; it is now that path's `read_error` reject.
+#[test]
+fn a_symlink_loop_in_a_source_tree_is_one_reject() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    gen_tree(&src, 1, 2, 2, 50, 13);
+    let sub = src.join("extra");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::os::unix::fs::symlink("..", sub.join("back")).unwrap();
+    let lake = d.path().join("lake");
+    let (code, s) = ingest_cli(&[&src], &lake, &[]);
+    assert_eq!(code, 3, "{s}");
+    assert!(s["tuples"].as_u64().unwrap() > 0, "{s}");
+    let text = s.to_string();
+    assert!(
+        text.contains("read_error") && text.contains("back") && text.contains("loop"),
+        "{text}"
+    );
+}
