@@ -5,7 +5,9 @@
 //! a node that meets such a URL for the first time opens the lake's store from the URL, with
 //! the node's own credential environment (the same variables as `ingest`), and keeps it.
 //! Everything else (local files, stores a session registered) is DataFusion's default
-//! registry; a node process refuses local files ([`LakeStores::remote_only`]).
+//! registry. A local lake's URL (`flowlake-lake://<hex of its path>`) opens the local file
+//! system under that path, except in a node process, which refuses local files and lakes
+//! ([`LakeStores::remote_only`]).
 
 use std::sync::Arc;
 
@@ -41,6 +43,10 @@ impl ObjectStoreRegistry for LakeStores {
         url: &Url,
         store: Arc<dyn ObjectStore>,
     ) -> Option<Arc<dyn ObjectStore>> {
+        // A node never serves a local lake: its store is not taken, so `get_store` refuses it.
+        if self.remote_only && local_lake(url).is_some() {
+            return None;
+        }
         self.inner.register_store(url, store)
     }
 
@@ -49,12 +55,18 @@ impl ObjectStoreRegistry for LakeStores {
     }
 
     fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
-        if self.remote_only && url.scheme() == "file" {
+        if self.remote_only && (url.scheme() == "file" || local_lake(url).is_some()) {
             return Err(DataFusionError::Plan(format!(
                 "{url}: a flowlake cluster node reads lakes on object storage only, never its own files"
             )));
         }
         if let Ok(store) = self.inner.get_store(url) {
+            return Ok(store);
+        }
+        if let Some(root) = local_lake(url) {
+            let store = crate::query::committed::local_store(std::path::Path::new(&root))
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            self.inner.register_store(url, store.clone());
             return Ok(store);
         }
         let Some(lake) = lake_of(url) else {
@@ -66,6 +78,12 @@ impl ObjectStoreRegistry for LakeStores {
         self.inner.register_store(url, store.clone());
         Ok(store)
     }
+}
+
+/// The path of the local lake a `flowlake-lake://` URL names (an absolute path, where a
+/// remote lake's name is a URL).
+fn local_lake(url: &Url) -> Option<String> {
+    lake_of(url).filter(|l| l.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -91,5 +109,11 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("object storage only"), "{e}");
         assert!(node.get_store(&url).is_ok());
+        // A local lake's URL: opened by a client's process, refused by a node.
+        let local = crate::query::committed::store_url_of("/etc");
+        assert!(stores.get_store(&local).is_ok());
+        node.register_store(&local, stores.get_store(&local).unwrap());
+        let e = node.get_store(&local).unwrap_err();
+        assert!(e.to_string().contains("object storage only"), "{e}");
     }
 }

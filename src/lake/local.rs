@@ -366,9 +366,29 @@ impl LocalLake {
                 .into_iter()
                 .flatten()
                 .filter(|f| !added.is_some_and(|a| a.iter().any(|x| x.name == f.name)));
+            let mut listed: BTreeSet<&str> = BTreeSet::new();
             for f in kept {
                 let live = self.root.join(p).join(&f.name);
                 fs::hard_link(&live, staged.join(&f.name)).ctx("link", &live)?;
+                listed.insert(&f.name);
+            }
+            // Files in the live directory that no manifest lists (copied in by hand) are not
+            // flowlake's to delete: they move with the directory. Readers ignore them.
+            let removed = txn.removes.get(p);
+            let foreign = fs::read_dir(self.root.join(p))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    !listed.contains(n.as_str())
+                        && !removed.is_some_and(|r| r.contains(n))
+                        && !added.is_some_and(|a| a.iter().any(|x| &x.name == n))
+                });
+            for name in foreign {
+                let live = self.root.join(p).join(&name);
+                fs::hard_link(&live, staged.join(&name)).ctx("link", &live)?;
             }
             sync_dir(&staged)?;
             let ino = fs::metadata(&staged).ctx("stat", &staged)?.ino();

@@ -1,11 +1,15 @@
-//! The committed files of a lake on object storage, as the object store a query lists.
+//! The committed files of a lake, as the object store a query lists.
 //!
-//! Why: on object storage a commit is one write of the manifest, and the `flows/` prefix may
-//! hold files no manifest names yet (an upload in progress, or one a crash left behind) or no
-//! longer names (kept a while for older readers). A listing would return them all. So the
-//! `flows` table of a remote lake reads through [`CommittedStore`]: the real store, except that
-//! listing returns exactly the data files of one manifest. DataFusion's listing table then
-//! prunes partitions and reads files as for a directory.
+//! Why: the manifest is the lake. On object storage a commit is one write of the manifest,
+//! and the `flows/` prefix may hold files no manifest names yet (an upload in progress, or
+//! one a crash left behind) or no longer names (kept a while for older readers). In a local
+//! directory a user may copy a stray file in or delete one the manifest lists. A listing
+//! would count the strays and silently skip the lost. So every table of a lake reads through
+//! [`CommittedStore`]: the real store (object storage, or the local file system under the
+//! lake's root), except that listing returns exactly the data files of one manifest; a
+//! listed file that is gone fails the query naming it ([`missing_local`] says so when a
+//! session opens). DataFusion's listing table then prunes partitions and reads files as for
+//! a directory.
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,8 +37,35 @@ pub const LAKE_SCHEME: &str = "flowlake-lake";
 /// The lake is named in the URL so that another process (a cluster's executors) can open the
 /// same store from a file path in a plan ([`lake_of`]), with its own credentials.
 pub fn store_url(lake: &crate::store::Remote) -> url::Url {
-    let hex: String = lake.name().bytes().map(|b| format!("{b:02x}")).collect();
+    store_url_of(lake.name())
+}
+
+/// The URL the store of the lake named `name` (a URL without its query, or a local lake's
+/// absolute path) is registered under.
+pub fn store_url_of(name: &str) -> url::Url {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
     url::Url::parse(&format!("{LAKE_SCHEME}://{hex}")).expect("hex digits make a valid host")
+}
+
+/// The local file system under `root`, as a local lake's store.
+pub fn local_store(root: &std::path::Path) -> crate::Result<Arc<dyn ObjectStore>> {
+    let store = object_store::local::LocalFileSystem::new_with_prefix(root).map_err(|e| {
+        crate::Error::Lake {
+            path: root.to_path_buf(),
+            message: e.to_string(),
+        }
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// The files `manifest` lists that are not under the local lake at `root` (a user deleted
+/// them): queries reading them fail, naming them.
+pub fn missing_local(root: &std::path::Path, manifest: &Manifest) -> Vec<String> {
+    manifest
+        .data_files()
+        .map(|(dir, f)| format!("{dir}/{}", f.name))
+        .filter(|rel| !root.join(rel).is_file())
+        .collect()
 }
 
 /// The lake URL (without a query) that a [`store_url`] names; `None` for any other URL.
@@ -55,40 +86,47 @@ pub fn lake_of(url: &url::Url) -> Option<String> {
 
 /// Makes the lake at `lake` readable in `ctx` and returns the URL of its table directory
 /// `table` (`flows`): the one call that gives a DataFusion context (this process's, or
-/// another's that reads the same lake) what it needs. A local lake needs nothing registered;
-/// a remote lake's store is registered under its [`store_url`], seen through a
-/// [`CommittedStore`] that lists exactly the files of `manifest`.
+/// another's that reads the same lake) what it needs. The lake's store (object storage, or
+/// the local file system under its root) is registered under its [`store_url_of`], seen
+/// through a [`CommittedStore`] that lists exactly the files of `manifest`.
 pub fn register(
     ctx: &SessionContext,
     lake: &Location,
     manifest: &Manifest,
     table: &str,
 ) -> crate::Result<ListingTableUrl> {
+    let (name, store, prefix) = lake_store(lake)?;
+    let committed = CommittedStore::new(store, &prefix, manifest);
+    register_committed(ctx.runtime_env().as_ref(), &name, &prefix, committed, table)
+}
+
+/// A lake's name (its URL, or its canonical local path), store and prefix in that store.
+pub fn lake_store(lake: &Location) -> crate::Result<(String, Arc<dyn ObjectStore>, Path)> {
     Ok(match lake {
         Location::Local(root) => {
-            let dir = root.join(table);
-            let dir = dir.canonicalize().ctx("open table directory", &dir)?;
-            ListingTableUrl::parse(format!("{}/", dir.display()))?
+            let root = root.canonicalize().ctx("open lake", root)?;
+            let store = local_store(&root)?;
+            (root.display().to_string(), store, Path::default())
         }
         Location::Remote(r) => {
             let (store, prefix) = r.store();
-            let committed = CommittedStore::new(store, prefix, manifest);
-            register_committed(ctx.runtime_env().as_ref(), r, committed, table)?
+            (r.name().to_string(), store, prefix.clone())
         }
     })
 }
 
-/// Registers `committed` (the files of remote lake `lake`) in `runtime` under the lake's
-/// [`store_url`], and returns the URL of table directory `table` in it.
+/// Registers `committed` (the files of the lake named `name`, under `prefix` of its store) in
+/// `runtime` under the lake's [`store_url_of`], and returns the URL of table directory
+/// `table` in it.
 pub fn register_committed(
     runtime: &RuntimeEnv,
-    lake: &crate::store::Remote,
+    name: &str,
+    prefix: &Path,
     committed: CommittedStore,
     table: &str,
 ) -> crate::Result<ListingTableUrl> {
-    let base = store_url(lake);
+    let base = store_url_of(name);
     runtime.register_object_store(&base, Arc::new(committed));
-    let prefix = lake.prefix();
     let sep = if prefix.as_ref().is_empty() { "" } else { "/" };
     let base = base.as_str().trim_end_matches('/');
     Ok(ListingTableUrl::parse(format!(

@@ -263,6 +263,9 @@ pub struct LakeSession {
     pub manifest: Manifest,
     /// A commit was not fully applied when the session opened ([`crate::lake::commit_pending`]).
     pub commit_pending: bool,
+    /// Files the manifest lists that a local lake no longer has (deleted by hand): queries
+    /// reading them fail, naming them.
+    pub missing_files: Vec<String>,
 }
 
 /// Opens a session over the lake at `lake`: tables `flows` (with its `date` partitions), its
@@ -312,6 +315,10 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
     for (_, sql) in VIEWS {
         ctx.sql(sql).await?;
     }
+    let missing_files = match lake {
+        Location::Local(root) => committed::missing_local(root, &manifest),
+        Location::Remote(_) => vec![],
+    };
     Ok(LakeSession {
         ctx,
         sets,
@@ -320,5 +327,6 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
         lake: lake.clone(),
         manifest,
         commit_pending: crate::lake::commit_pending(lake),
+        missing_files,
     })
 }

@@ -27,7 +27,6 @@ use object_store::ObjectMeta;
 use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
 
-use crate::error::IoContext;
 use crate::lake::coverage::{COVERAGE_DIR, coverage_schema};
 use crate::lake::hourly::{HOURLY_DIR, hourly_schema};
 use crate::lake::manifest::Manifest;
@@ -49,8 +48,8 @@ pub struct FlowsTable {
 }
 
 /// What another process needs to open the same table over the same files (a cluster's
-/// scheduler, [`crate::cluster`]): the lake, the table directory, and for a remote lake the
-/// committed files its listing shows (so that it plans over the client's manifest).
+/// scheduler, [`crate::cluster`]): the lake, the table directory, and the committed files
+/// its listing shows (so that it plans over the client's manifest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableSpec {
     /// The lake: an absolute local path, or a URL without its query.
@@ -59,8 +58,7 @@ pub struct TableSpec {
     pub remote: bool,
     /// The table directory: `flows`, `hourly` or `coverage`.
     pub dir: String,
-    /// Every committed data file of a remote lake, as (object path, size); empty for a local
-    /// lake, which is listed.
+    /// Every committed data file of the lake, as (object path, size).
     pub files: Vec<(String, u64)>,
 }
 
@@ -137,47 +135,28 @@ impl FlowsTable {
         (dir, time): (&str, &'static str),
         schema: SchemaRef,
     ) -> crate::Result<FlowsTable> {
-        let (url, spec) = match lake {
-            Location::Local(root) => {
-                let spec = TableSpec {
-                    lake: root
-                        .canonicalize()
-                        .ctx("open lake", root)?
-                        .display()
-                        .to_string(),
-                    remote: false,
-                    dir: dir.to_string(),
-                    files: vec![],
-                };
-                (committed::register(ctx, lake, manifest, dir)?, spec)
-            }
-            Location::Remote(r) => {
-                // One committed listing: registered here, and named in the spec for other
-                // processes.
-                let committed = CommittedStore::new(r.store().0, r.prefix(), manifest);
-                let spec = TableSpec {
-                    lake: r.name().to_string(),
-                    remote: true,
-                    dir: dir.to_string(),
-                    files: committed
-                        .files()
-                        .iter()
-                        .map(|m| (m.location.to_string(), m.size))
-                        .collect(),
-                };
-                let runtime = ctx.runtime_env();
-                (
-                    committed::register_committed(&runtime, r, committed, dir)?,
-                    spec,
-                )
-            }
+        // One committed listing: registered here, and named in the spec for other processes.
+        let (name, store, prefix) = committed::lake_store(lake)?;
+        let committed = CommittedStore::new(store, &prefix, manifest);
+        let spec = TableSpec {
+            lake: name.clone(),
+            remote: matches!(lake, Location::Remote(_)),
+            dir: dir.to_string(),
+            files: committed
+                .files()
+                .iter()
+                .map(|m| (m.location.to_string(), m.size))
+                .collect(),
         };
+        let runtime = ctx.runtime_env();
+        let url = committed::register_committed(&runtime, &name, &prefix, committed, dir)?;
         FlowsTable::listing(url, schema, time, spec)
     }
 
     /// Opens the table `spec` describes (written by [`FlowsTable::spec`] in another process),
-    /// registering a remote lake's store in `runtime`: opened from the lake URL with this
-    /// process's credentials, listing exactly the spec's files.
+    /// registering the lake's store in `runtime`: opened from the lake URL with this
+    /// process's credentials (or the local file system under the lake's path), listing
+    /// exactly the spec's files.
     pub fn from_spec(spec: TableSpec, runtime: &RuntimeEnv) -> crate::Result<FlowsTable> {
         let (schema, time) = match spec.dir.as_str() {
             HOURLY_DIR => (hourly_schema(), HOUR),
@@ -189,25 +168,31 @@ impl FlowsTable {
                 )));
             }
         };
-        let url = if spec.remote {
-            let lake = Remote::open(&spec.lake, &StoreOptions::default())?;
-            let files = spec
-                .files
-                .iter()
-                .map(|(path, size)| ObjectMeta {
-                    location: ObjectPath::from(path.as_str()),
-                    last_modified: chrono::DateTime::UNIX_EPOCH,
-                    size: *size,
-                    e_tag: None,
-                    version: None,
-                })
-                .collect();
-            let committed = CommittedStore::from_files(lake.store().0, files);
-            committed::register_committed(runtime, &lake, committed, &spec.dir)?
-        } else {
-            let dir = std::path::Path::new(&spec.lake).join(&spec.dir);
-            ListingTableUrl::parse(format!("{}/", dir.display()))?
+        let (store, prefix) = match spec.remote {
+            true => {
+                let lake = Remote::open(&spec.lake, &StoreOptions::default())?;
+                let (store, prefix) = lake.store();
+                (store, prefix.clone())
+            }
+            false => (
+                committed::local_store(std::path::Path::new(&spec.lake))?,
+                ObjectPath::default(),
+            ),
         };
+        let files = spec
+            .files
+            .iter()
+            .map(|(path, size)| ObjectMeta {
+                location: ObjectPath::from(path.as_str()),
+                last_modified: chrono::DateTime::UNIX_EPOCH,
+                size: *size,
+                e_tag: None,
+                version: None,
+            })
+            .collect();
+        let committed = CommittedStore::from_files(store, files);
+        let url =
+            committed::register_committed(runtime, &spec.lake, &prefix, committed, &spec.dir)?;
         FlowsTable::listing(url, schema, time, spec)
     }
 

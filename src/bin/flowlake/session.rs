@@ -60,6 +60,13 @@ impl QueryArgs {
         };
         let session = flowlake::query::session(&lake, &opts).await?;
         warn_rejected_lines(&session);
+        if let [first, ..] = session.missing_files.as_slice() {
+            out::warning(&format!(
+                "lake {}: {} files its manifest lists are missing (such as {first}): queries that read them fail, naming the file; restore them from a backup",
+                lake.name(),
+                session.missing_files.len()
+            ));
+        }
         if session.commit_pending {
             out::warning(&format!(
                 "lake {} has a commit being applied or interrupted; until an ingest or compact finishes it, some partitions may be from the previous commit",
