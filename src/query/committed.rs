@@ -84,6 +84,42 @@ pub fn lake_of(url: &url::Url) -> Option<String> {
     String::from_utf8(bytes?).ok()
 }
 
+/// Files of the local lake at `root` its manifest lists whose Parquet frame is broken (no
+/// `PAR1` at either end, or a footer length past the file's start), each with what is
+/// wrong: a query that failed on a corrupt footer names them, as DataFusion's error does not.
+pub fn damaged_local(root: &std::path::Path, manifest: &Manifest) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let check = |path: &std::path::Path| -> Option<String> {
+        let mut f = std::fs::File::open(path).ok()?;
+        let len = f.metadata().ok()?.len();
+        if len < 12 {
+            return Some(format!("{len} bytes: too short for Parquet"));
+        }
+        let mut head = [0u8; 4];
+        let mut tail = [0u8; 8];
+        f.read_exact(&mut head).ok()?;
+        f.seek(SeekFrom::End(-8)).ok()?;
+        f.read_exact(&mut tail).ok()?;
+        let footer = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
+        if &head != b"PAR1" || &tail[4..] != b"PAR1" {
+            Some("no PAR1 magic at its start or end".into())
+        } else if footer + 12 > len {
+            Some(format!(
+                "its footer claims {footer} bytes of a {len}-byte file"
+            ))
+        } else {
+            None
+        }
+    };
+    manifest
+        .data_files()
+        .filter_map(|(dir, f)| {
+            let rel = format!("{dir}/{}", f.name);
+            check(&root.join(&rel)).map(|why| format!("{rel} ({why})"))
+        })
+        .collect()
+}
+
 /// Makes the lake at `lake` readable in `ctx` and returns the URL of its table directory
 /// `table` (`flows`): the one call that gives a DataFusion context (this process's, or
 /// another's that reads the same lake) what it needs. The lake's store (object storage, or

@@ -276,3 +276,28 @@ fn local_readers_follow_the_manifest_and_compact_keeps_foreign_files() {
         );
     }
 }
+
+/// A corrupt Parquet footer in the lake: `sql` said `Corrupt footer` without naming the file.
+#[test]
+fn a_corrupt_footer_names_its_file() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = gen_lake(d.path());
+    let file = data_files(&lake).pop().unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(b"XXXX");
+    std::fs::write(&file, bytes).unwrap();
+    let out = flowlake(
+        &[
+            "sql",
+            "--lake",
+            lake.to_str().unwrap(),
+            "SELECT count(*) FROM flows",
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains("footer") && err.contains(&name), "{err}");
+}

@@ -133,10 +133,26 @@ fn warn_rejected_lines(session: &LakeSession) {
     }
 }
 
-/// One readable line for a failed query (position, closest name), other errors as they are.
+/// One readable line for a failed query (position, closest name; for a damaged Parquet file
+/// of a local lake, which), other errors as they are.
 pub fn query_error(e: flowlake::Error, session: &LakeSession) -> anyhow::Error {
     match e {
-        flowlake::Error::Query(q) => anyhow::anyhow!(describe(&q, &table_names(&session.ctx))),
+        flowlake::Error::Query(q) => {
+            let mut text = describe(&q, &table_names(&session.ctx));
+            if let (true, flowlake::store::Location::Local(root)) =
+                (text.to_lowercase().contains("footer"), &session.lake)
+            {
+                let damaged = flowlake::query::committed::damaged_local(root, &session.manifest);
+                if !damaged.is_empty() {
+                    text.push_str(&format!(
+                        "; damaged files of lake {}: {}",
+                        root.display(),
+                        damaged.join(", ")
+                    ));
+                }
+            }
+            anyhow::anyhow!(text)
+        }
         other => other.into(),
     }
 }
