@@ -249,8 +249,9 @@ impl fmt::Display for Shape {
     }
 }
 
-/// Reads one inventory file of any supported shape (told from its content). `at` is the
-/// snapshot time (`--at`, or the file's modification time), µs since the epoch.
+/// Reads one inventory file of any supported shape (told from its content): JSON, or the
+/// same objects as YAML (`kubectl … -o yaml`), read as their JSON form. `at` is the snapshot
+/// time (`--at`, or the file's modification time), µs since the epoch.
 pub fn read(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
     let first = bytes
         .iter()
@@ -259,15 +260,47 @@ pub fn read(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
     match first {
         Some(b'[') => azure::read(file, bytes, cluster, at),
         Some(b'{') => kube::read(file, bytes, cluster, at),
-        _ => Parsed {
-            rejects: vec![reject(
-                file,
-                bytes,
-                0,
-                "not an inventory file: expected a kubectl List or watch stream ({…}) or an az NIC list ([…])",
-            )],
+        Some(_) => match yaml_as_json(bytes) {
+            // Positions of rejects are then those of the JSON form.
+            Ok(json) => read(&format!("{file} (YAML, read as JSON)"), &json, cluster, at),
+            Err(why) => Parsed {
+                rejects: vec![reject(
+                    file,
+                    bytes,
+                    0,
+                    &format!(
+                        "not an inventory file: expected a kubectl List or watch stream, or an az NIC list, as JSON or YAML ({why})"
+                    ),
+                )],
+                ..Parsed::default()
+            },
+        },
+        None => Parsed {
+            rejects: vec![reject(file, bytes, 0, "not an inventory file: it is empty")],
             ..Parsed::default()
         },
+    }
+}
+
+/// The YAML documents of `bytes` as JSON text, one per line (a `List`, a NIC list, or the
+/// events of a watch stream); an error when a document is not a mapping or a sequence.
+fn yaml_as_json(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    for doc in serde_norway::Deserializer::from_slice(bytes) {
+        let v = serde_json::Value::deserialize(doc).map_err(|e| e.to_string())?;
+        match v {
+            serde_json::Value::Null => continue,
+            serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+                serde_json::to_writer(&mut out, &v).map_err(|e| e.to_string())?;
+                out.push(b'\n');
+            }
+            _ => return Err("a YAML document that is neither a mapping nor a list".into()),
+        }
+    }
+    match out.is_empty() {
+        true => Err("no YAML document".into()),
+        false => Ok(out),
     }
 }
 

@@ -903,3 +903,33 @@ fn refused_files_are_read_again_and_arm_nic_bodies_bind_their_addresses() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("empty.json: 1 NICs but no address"), "{err}");
 }
+
+/// `kubectl get … -o yaml` was refused; the same objects as YAML give the same inventory as
+/// their JSON (a List, and a watch stream of `---`-separated events).
+#[test]
+fn yaml_output_gives_the_same_inventory_as_json() {
+    let d = tempfile::tempdir().unwrap();
+    let as_yaml = |name: &str| {
+        let text = std::fs::read_to_string(fixture(name)).unwrap();
+        let docs: Vec<Value> = serde_json::Deserializer::from_str(&text)
+            .into_iter::<Value>()
+            .map(Result::unwrap)
+            .collect();
+        let yaml: Vec<String> = docs
+            .iter()
+            .map(|v| serde_norway::to_string(v).unwrap())
+            .collect();
+        write(d.path(), &format!("yaml/{name}.yaml"), &yaml.join("---\n"))
+    };
+    let (json_lake, yaml_lake) = (d.path().join("json"), d.path().join("yaml-lake"));
+    imported(&json_lake, &DAY);
+    for (file, at) in DAY {
+        let (code, s, err) = import(&yaml_lake, &as_yaml(file), at);
+        assert_eq!(code, 0, "{file}: {s} {err}");
+        assert_eq!(s["imported"], 1, "{file}: {s}");
+    }
+    let (a, b) = (show(&json_lake, &[]), show(&yaml_lake, &[]));
+    assert_eq!(a.0, 0, "{}", a.1);
+    assert!(a.1.lines().count() > 5, "{}", a.1);
+    assert_eq!(a, b);
+}
