@@ -237,8 +237,45 @@ fn reach_back(intervals: &mut [Interval]) {
     }
 }
 
+/// The listings that show a binding of `key` held by `holder`, or end it by no longer
+/// showing it: its kind's cluster-wide listings, and its namespace's own.
+fn listings<'a>(snapshots: &'a Snapshots, key: &BindingKey, holder: &Holder) -> Listings<'a> {
+    let object = key.kind.object();
+    let mut sets: Vec<&BTreeSet<i64>> = vec![];
+    sets.extend(snapshots.get(&(key.cluster.clone(), object.to_string())));
+    if let Some(ns) = &holder.namespace {
+        sets.extend(snapshots.get(&(key.cluster.clone(), format!("{object}/{ns}"))));
+    }
+    Listings(sets)
+}
+
+/// Snapshot times from several sets, searched as one.
+struct Listings<'a>(Vec<&'a BTreeSet<i64>>);
+
+impl Listings<'_> {
+    /// The latest listing before `t`.
+    fn before(&self, t: i64) -> Option<i64> {
+        self.0
+            .iter()
+            .filter_map(|s| s.range(..t).next_back().copied())
+            .max()
+    }
+
+    /// The first listing after `t`.
+    fn after(&self, t: i64) -> Option<i64> {
+        self.0
+            .iter()
+            .filter_map(|s| {
+                s.range((std::ops::Bound::Excluded(t), std::ops::Bound::Unbounded))
+                    .next()
+                    .copied()
+            })
+            .min()
+    }
+}
+
 fn derive(key: BindingKey, a: Acc, snapshots: &Snapshots) -> Interval {
-    let times = snapshots.get(&(key.cluster.clone(), key.kind.object().to_string()));
+    let times = listings(snapshots, &key, &a.holder);
     let (valid_from, from_certainty) = match (a.object_start, a.first_seen) {
         (Some(s), _) => (s, Certainty::Exact),
         (None, Some(f)) => (f, Certainty::Bounded),
@@ -249,7 +286,7 @@ fn derive(key: BindingKey, a: Acc, snapshots: &Snapshots) -> Interval {
     };
     let mut earliest_from = match from_certainty {
         Certainty::Exact => None,
-        _ => times.and_then(|t| t.range(..valid_from).next_back().copied()),
+        _ => times.before(valid_from),
     };
     // Seen in the first listing of its kind, with no time of its own: when it began is
     // unknown (`reach_back` sets how far back it holds). A pod's start is its own to say.
@@ -264,11 +301,7 @@ fn derive(key: BindingKey, a: Acc, snapshots: &Snapshots) -> Interval {
         Some(e) => (Some(e), Certainty::Exact),
         None => {
             let after = a.last_seen.unwrap_or(valid_from).max(valid_from);
-            let absent = times.and_then(|t| {
-                t.range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-                    .next()
-                    .copied()
-            });
+            let absent = times.after(after);
             match min(absent, a.gone_by) {
                 Some(u) => (Some(u), Certainty::Bounded),
                 None => (None, Certainty::Open),
@@ -415,6 +448,43 @@ mod tests {
         assert_eq!(
             (p[0].valid_from, p[0].from_certainty),
             (200, Certainty::Bounded)
+        );
+    }
+
+    /// `kubectl get pods -n shop` lists shop's pods only: it ends none of another
+    /// namespace's, and it does end shop's missing ones.
+    #[test]
+    fn a_namespaces_listing_ends_only_that_namespaces_bindings() {
+        let pod = |uid: &str, ns: &str, address: &str, seen: i64| {
+            let mut o = obs(uid, Some(seen), None, None);
+            o.key.address = address.into();
+            o.holder.namespace = Some(ns.into());
+            o
+        };
+        let mut s = snaps(&[100]);
+        s.insert(
+            ("c".to_string(), "Pod/shop".to_string()),
+            BTreeSet::from([200]),
+        );
+        let v = merge(
+            vec![],
+            vec![
+                pod("db", "data", "10.0.0.7", 100),
+                pod("web", "shop", "10.0.0.8", 100),
+            ],
+            &s,
+        );
+        let (db, web) = (&v[0], &v[1]);
+        assert_eq!(db.holder.name, "db");
+        assert_eq!(
+            db.until_certainty,
+            Certainty::Open,
+            "shop's listing says nothing of data"
+        );
+        assert_eq!(
+            (web.valid_until, web.until_certainty),
+            (Some(200), Certainty::Bounded),
+            "gone from its own namespace's listing"
         );
     }
 

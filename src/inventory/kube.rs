@@ -123,12 +123,27 @@ pub fn read(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
         }
     }
     let ctx = Context::new(&objects);
-    let listed: BTreeSet<&str> = objects
+    // A List whose pods and Services are all of one namespace is that namespace's listing
+    // (`kubectl get pods -n NS`): it ends only that namespace's bindings. A cluster-wide
+    // listing (`-A`) always spans several (kube-system among them).
+    let namespaces: BTreeSet<&str> = objects
         .iter()
         .filter_map(|o| match o {
-            Object::Pod(_) => Some("Pod"),
-            Object::Service(_) => Some("Service"),
-            Object::Node(_) => Some("Node"),
+            Object::Pod(pod) => Some(pod.metadata.namespace.as_deref().unwrap_or("default")),
+            Object::Service(s) => Some(s.metadata.namespace.as_deref().unwrap_or("default")),
+            _ => None,
+        })
+        .collect();
+    let scope = match namespaces.len() {
+        1 => namespaces.first().map(|ns| format!("/{ns}")),
+        _ => None,
+    };
+    let listed: BTreeSet<String> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Pod(_) => Some(format!("Pod{}", scope.as_deref().unwrap_or(""))),
+            Object::Service(_) => Some(format!("Service{}", scope.as_deref().unwrap_or(""))),
+            Object::Node(_) => Some("Node".to_string()),
             _ => None,
         })
         .collect();
@@ -136,7 +151,7 @@ pub fn read(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
         .into_iter()
         .map(|object| Snapshot {
             cluster: cluster.to_string(),
-            object: object.to_string(),
+            object,
             at,
         })
         .collect();
@@ -707,6 +722,34 @@ fn failed_at(file: &str, bytes: &[u8], shape: Shape, offset: usize, m: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pods(namespaces: &[&str]) -> Vec<u8> {
+        let items: Vec<String> = namespaces
+            .iter()
+            .enumerate()
+            .map(|(i, ns)| {
+                format!(
+                    r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "p{i}", "namespace": "{ns}", "uid": "u{i}"}},
+                        "status": {{"podIP": "10.0.0.{i}"}}}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"apiVersion": "v1", "kind": "List", "items": [{}]}}"#,
+            items.join(",")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_list_of_one_namespace_is_that_namespaces_listing() {
+        let objects =
+            |p: &Parsed| -> Vec<String> { p.snapshots.iter().map(|s| s.object.clone()).collect() };
+        let one = read("shop.json", &pods(&["shop", "shop"]), "c", 1);
+        assert_eq!(objects(&one), ["Pod/shop"]);
+        let all = read("all.json", &pods(&["shop", "kube-system"]), "c", 1);
+        assert_eq!(objects(&all), ["Pod"]);
+    }
 
     #[test]
     fn cronjob_names() {

@@ -160,7 +160,8 @@ pub struct Observation {
 pub struct Snapshot {
     /// Cluster.
     pub cluster: String,
-    /// Object kind listed (`Pod`, `Service`, `Node`, `NetworkInterface`).
+    /// Object kind listed (`Pod`, `Service`, `Node`, `NetworkInterface`), or a namespaced
+    /// kind listed in one namespace only (`Pod/shop`): it ends only that namespace's bindings.
     pub object: String,
     /// When (µs since the epoch).
     pub at: i64,
