@@ -244,6 +244,9 @@ pub struct QueryOptions {
     /// On a cluster, how long a job may go without progress before it is cancelled and
     /// fails (`None`: [`crate::cluster::job::DEFAULT_STALL`]).
     pub stall: Option<std::time::Duration>,
+    /// The lake's manifest, already read by the caller (a report resolves its window from
+    /// it): the session reads the same files. `None`: the session reads it.
+    pub manifest: Option<Manifest>,
 }
 
 /// A DataFusion session over a lake, and the IP sets its functions use.
@@ -302,7 +305,10 @@ pub async fn session(lake: &Location, opts: &QueryOptions) -> crate::Result<Lake
             crate::cluster::connect(cluster, config, stall).await?
         }
     };
-    let manifest = crate::lake::read_manifest(lake).await?;
+    let manifest = match &opts.manifest {
+        Some(m) => m.clone(),
+        None => crate::lake::read_manifest(lake).await?,
+    };
     ctx.register_table("flows", Arc::new(FlowsTable::open(lake, &manifest, &ctx)?))?;
     if let Some(hourly) = FlowsTable::open_hourly(lake, &manifest, &ctx)? {
         ctx.register_table("hourly", Arc::new(hourly))?;

@@ -211,9 +211,30 @@ pub fn window(manifest: &Manifest, opts: &Options) -> Result<Window> {
     })
 }
 
+/// A report's window and the baseline before it, resolved once from one manifest (the
+/// CLI's, which the session then reads as well) and handed to [`run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spans {
+    /// The window the findings are about.
+    pub window: Window,
+    /// The span before it that "new" and "unusual" are judged against.
+    pub baseline: Window,
+}
+
+impl Spans {
+    /// `[baseline start, window end)` in µs since the epoch: what the report's session needs
+    /// of the inventory ([`crate::query::QueryOptions::inventory_span`]).
+    pub fn inventory_span(&self) -> (i64, i64) {
+        (
+            self.baseline.since.timestamp_micros(),
+            self.window.until.timestamp_micros(),
+        )
+    }
+}
+
 /// The window and the baseline before it: what a report reads (and, with an inventory,
-/// what its session needs indexed: [`crate::query::QueryOptions::inventory_span`]).
-pub fn spans(manifest: &Manifest, settings: &Checked, opts: &Options) -> Result<(Window, Window)> {
+/// what its session needs indexed: [`Spans::inventory_span`]).
+pub fn spans(manifest: &Manifest, settings: &Checked, opts: &Options) -> Result<Spans> {
     let window = window(manifest, opts)?;
     let span_text = opts
         .baseline
@@ -240,7 +261,7 @@ pub fn spans(manifest: &Manifest, settings: &Checked, opts: &Options) -> Result<
             "{flag} '{span_text}': reaches back before the earliest time there is"
         ))
     })?;
-    Ok((window, baseline))
+    Ok(Spans { window, baseline })
 }
 
 /// Checks the settings against the session, resolves the window and baseline, and measures
@@ -249,6 +270,7 @@ async fn prepare<'a>(
     session: &'a LakeSession,
     settings: &'a Checked,
     opts: &Options,
+    spans: Spans,
 ) -> Result<(Runner<'a>, Coverage)> {
     for name in settings.set_names() {
         if session.sets.get(name).is_none() {
@@ -262,7 +284,7 @@ async fn prepare<'a>(
             "[report] denied_countries needs location databases: name them under [geo] databases or with --geo-db PATH".into(),
         ));
     }
-    let (window, baseline) = spans(&session.manifest, settings, opts)?;
+    let Spans { window, baseline } = spans;
     let source = Source::choose(
         &session.manifest,
         (baseline.since, window.since, window.until),
@@ -296,8 +318,9 @@ pub async fn queries(
     session: &LakeSession,
     settings: &Checked,
     opts: &Options,
+    spans: Spans,
 ) -> Result<Vec<(&'static str, String)>> {
-    let (runner, _) = prepare(session, settings, opts).await?;
+    let (runner, _) = prepare(session, settings, opts, spans).await?;
     plan(opts)
         .into_iter()
         .map(|f| Ok((f, runner.sql(f, &[("addresses", "NULL".to_string())])?)))
@@ -310,8 +333,9 @@ pub async fn run(
     settings: &Checked,
     nsgs: &[Nsg],
     opts: &Options,
+    spans: Spans,
 ) -> Result<Report> {
-    let (runner, coverage) = prepare(session, settings, opts).await?;
+    let (runner, coverage) = prepare(session, settings, opts, spans).await?;
     let mut report = Report {
         report: opts.kind,
         generated_at: opts.now,

@@ -37,17 +37,16 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         places: !(config.geo.databases.is_empty() && a.query.geo_dbs.is_empty()),
         raw: a.raw,
     };
-    // Index only the inventory the report reads: its baseline and window.
+    // The window is resolved once, from the one manifest the session reads too; the session
+    // indexes only the inventory the report reads (its baseline and window).
     let manifest = rt.block_on(flowlake::lake::read_manifest(&a.query.lake.location()?))?;
-    let (window, baseline) = report::spans(&manifest, &settings, &opts)?;
-    let span = (
-        baseline.since.timestamp_micros(),
-        window.until.timestamp_micros(),
-    );
-    let session = a.query.open(&rt, &config, Some(span))?;
+    let spans = report::spans(&manifest, &settings, &opts)?;
+    let session = a
+        .query
+        .open(&rt, &config, Some(spans.inventory_span()), Some(manifest))?;
     if a.print_sql {
         let qs = rt
-            .block_on(report::queries(&session, &settings, &opts))
+            .block_on(report::queries(&session, &settings, &opts, spans))
             .map_err(|e| query_error(e, &session))?;
         let mut out = out::stdout();
         for (file, sql) in qs {
@@ -63,7 +62,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     // Ctrl-C stops the report's queries (on a cluster, cancelling their jobs).
     let run = async {
-        report::run(&session, &settings, &definitions, &opts)
+        report::run(&session, &settings, &definitions, &opts, spans)
             .await
             .map_err(|e| query_error(e, &session))
     };

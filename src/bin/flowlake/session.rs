@@ -28,7 +28,8 @@ impl QueryArgs {
     }
 
     /// Opens the session: sets from the config first, then --set (which wins on a name clash);
-    /// the inventory indexed over `inventory_span` only, when given. Ctrl-C while it opens
+    /// the inventory indexed over `inventory_span` only, when given; over `manifest` when the
+    /// caller read it already. Ctrl-C while it opens
     /// (on a cluster, the inventory is read by a job) ends the process with status 130,
     /// cancelling that job.
     pub fn open(
@@ -36,8 +37,9 @@ impl QueryArgs {
         rt: &tokio::runtime::Runtime,
         config: &Config,
         inventory_span: Option<(i64, i64)>,
+        manifest: Option<flowlake::lake::manifest::Manifest>,
     ) -> Result<LakeSession> {
-        until_ctrl_c(rt, self.open_session(config, inventory_span))?
+        until_ctrl_c(rt, self.open_session(config, inventory_span, manifest))?
             .ok_or_else(|| Interrupted.into())
     }
 
@@ -45,6 +47,7 @@ impl QueryArgs {
         &self,
         config: &Config,
         inventory_span: Option<(i64, i64)>,
+        manifest: Option<flowlake::lake::manifest::Manifest>,
     ) -> Result<LakeSession> {
         let lake = self.lake.location()?;
         let mut sets = config.set_specs();
@@ -57,6 +60,7 @@ impl QueryArgs {
             geo_dbs,
             cluster: self.cluster.clone(),
             stall: Some(self.stall_timeout),
+            manifest,
         };
         let session = flowlake::query::session(&lake, &opts).await?;
         warn_rejected_lines(&session);

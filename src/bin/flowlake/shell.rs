@@ -19,7 +19,7 @@ pub fn run(a: ShellArgs) -> Result<ExitCode> {
         .into());
     }
     let rt = runtime()?;
-    let session = a.query.open(&rt, &a.query.config()?, None)?;
+    let session = a.query.open(&rt, &a.query.config()?, None, None)?;
     let settings = Settings {
         format: a.format,
         max_rows: a.max_rows,

@@ -32,7 +32,7 @@ pub fn run(a: SqlArgs) -> Result<ExitCode> {
         }
     };
     let rt = runtime()?;
-    let session = a.query.open(&rt, &a.query.config()?, None)?;
+    let session = a.query.open(&rt, &a.query.config()?, None, None)?;
     let (format, max_rows) = (a.format, a.max_rows);
     let mut output = a.output;
     let ran = run::execute(&rt, &session.ctx, &text, true, |last, schema| {
