@@ -172,29 +172,27 @@ pub async fn connect(
             let addr = ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
-            Cluster::Remote {
+            let scheduler = Cluster::Remote {
                 host: "localhost".into(),
                 port: addr.port(),
-            }
+            };
+            let client = job::connect(&grpc_url(&scheduler)).await.map_err(&fail)?;
+            let slots = state.config().ballista_standalone_parallelism();
+            ballista_executor::new_standalone_executor_from_state(client, slots, &state)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            scheduler
         }
         Cluster::Remote { host, port } => {
             reachable(cluster, host, *port).await?;
             cluster.clone()
         }
     };
-    let url = scheduler.to_string().replacen("df://", "http://", 1);
-    if *cluster == Cluster::Standalone {
-        let client = job::connect(&url).await.map_err(&fail)?;
-        let slots = state.config().ballista_standalone_parallelism();
-        ballista_executor::new_standalone_executor_from_state(client, slots, &state)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-    }
     let ctx = SessionContext::remote_with_state(&scheduler.to_string(), state)
         .await
         .map_err(|e| fail(e.to_string()))?;
     let watch = job::Watch {
-        scheduler: url,
+        scheduler: grpc_url(&scheduler),
         stall,
     };
     let guard = move |plan: &_, stream| watch.guard(plan, stream);
@@ -203,6 +201,11 @@ pub async fn connect(
         .config_mut()
         .set_extension(Arc::new(StreamGuard(Box::new(guard))));
     Ok(ctx)
+}
+
+/// The gRPC URL of a scheduler: `http://HOST:PORT`.
+fn grpc_url(scheduler: &Cluster) -> String {
+    scheduler.to_string().replacen("df://", "http://", 1)
 }
 
 /// Fails within [`CONNECT_TIMEOUT`] when no scheduler accepts connections at `host:port`

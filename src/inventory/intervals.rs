@@ -284,7 +284,7 @@ fn derive(key: BindingKey, a: Acc, snapshots: &Snapshots) -> Interval {
             Certainty::Bounded,
         ),
     };
-    let mut earliest_from = match from_certainty {
+    let earliest_from = match from_certainty {
         Certainty::Exact => None,
         _ => times.before(valid_from),
     };
@@ -292,7 +292,6 @@ fn derive(key: BindingKey, a: Acc, snapshots: &Snapshots) -> Interval {
     // unknown (`reach_back` sets how far back it holds). A pod's start is its own to say.
     let from_certainty = match (from_certainty, a.first_seen, earliest_from) {
         (Certainty::Bounded, Some(_), None) if key.kind != super::AddrKind::Pod => {
-            earliest_from = None;
             Certainty::Unknown
         }
         (c, _, _) => c,

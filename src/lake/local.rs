@@ -169,12 +169,7 @@ fn read_manifest<B: DeserializeOwned>(root: &Path) -> Result<Option<Manifest<B>>
     let path = meta(root).join("manifest.json");
     let bytes = match fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            if meta(root).join(BACKUP).exists() {
-                return Err(lost_manifest(root, "is missing"));
-            }
-            return Ok(None);
-        }
+        Err(e) if e.kind() == ErrorKind::NotFound => return no_manifest(root).map(|()| None),
         Err(e) => {
             return Err(Error::Io {
                 op: "read",
@@ -184,12 +179,27 @@ fn read_manifest<B: DeserializeOwned>(root: &Path) -> Result<Option<Manifest<B>>
         }
     };
     match parse_manifest(&bytes, &path) {
-        Err(Error::Lake { message, .. })
-            if message.starts_with("manifest is not valid") && meta(root).join(BACKUP).exists() =>
-        {
-            Err(lost_manifest(root, &format!("is damaged ({message})")))
+        // Not JSON at all (cut, overwritten): the backup is the way back. A manifest of
+        // another format or schema version is an error of its own.
+        Err(e) if meta(root).join(BACKUP).exists() => {
+            match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                Err(bad) => Err(lost_manifest(
+                    root,
+                    &format!("is damaged (not JSON: {bad})"),
+                )),
+                Ok(_) => Err(e),
+            }
         }
         r => r.map(Some),
+    }
+}
+
+/// A lake directory without `manifest.json`: fine when nothing was ever committed there, the
+/// error saying how to restore it when a commit left its backup.
+fn no_manifest(root: &Path) -> Result<()> {
+    match meta(root).join(BACKUP).exists() {
+        true => Err(lost_manifest(root, "is missing")),
+        false => Ok(()),
     }
 }
 
@@ -207,23 +217,23 @@ fn lost_manifest(root: &Path, what: &str) -> Error {
     }
 }
 
-/// Refuses to create a lake in `root` when it holds anything but an empty lake's skeleton:
-/// a directory of other files, or a lake whose manifest is gone, would have its partition
-/// directories replaced by the first commit.
+/// Refuses to create a lake in `root` (which has no manifest) when it holds anything but an
+/// empty lake's skeleton (`_flowlake/`, an empty `flows/`): a directory of other files, or a
+/// lake whose manifest is gone, would have its partition directories replaced by the first
+/// commit.
 fn refuse_foreign(root: &Path) -> Result<()> {
     let Ok(entries) = fs::read_dir(root) else {
         return Ok(());
     };
+    let empty_dir = |p: &Path| {
+        fs::read_dir(p)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false)
+    };
     let mut found = vec![];
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let empty_dir = |p: &Path| {
-            fs::read_dir(p)
-                .map(|mut d| d.next().is_none())
-                .unwrap_or(false)
-        };
-        let skeleton = (name == META_DIR && !meta(root).join("manifest.json").exists())
-            || (name == FLOWS_DIR && empty_dir(&e.path()));
+        let skeleton = name == META_DIR || (name == FLOWS_DIR && empty_dir(&e.path()));
         if !skeleton {
             found.push(name);
         }
@@ -273,9 +283,7 @@ impl LocalLake {
     /// finishes or discards any interrupted transaction. Returns the lake and its manifest.
     pub(super) fn open(root: &Path) -> Result<(LocalLake, Manifest)> {
         if !meta(root).join("manifest.json").exists() {
-            if meta(root).join(BACKUP).exists() {
-                return Err(lost_manifest(root, "is missing"));
-            }
+            no_manifest(root)?;
             refuse_foreign(root)?;
         }
         fs::create_dir_all(meta(root)).ctx("create lake directory", root)?;
@@ -366,14 +374,18 @@ impl LocalLake {
                 .into_iter()
                 .flatten()
                 .filter(|f| !added.is_some_and(|a| a.iter().any(|x| x.name == f.name)));
-            let mut listed: BTreeSet<&str> = BTreeSet::new();
             for f in kept {
                 let live = self.root.join(p).join(&f.name);
                 fs::hard_link(&live, staged.join(&f.name)).ctx("link", &live)?;
-                listed.insert(&f.name);
             }
             // Files in the live directory that no manifest lists (copied in by hand) are not
             // flowlake's to delete: they move with the directory. Readers ignore them.
+            let listed: BTreeSet<&str> = next
+                .dir_files(p)
+                .into_iter()
+                .flatten()
+                .map(|f| f.name.as_str())
+                .collect();
             let removed = txn.removes.get(p);
             let foreign = fs::read_dir(self.root.join(p))
                 .into_iter()
@@ -382,9 +394,7 @@ impl LocalLake {
                 .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| {
-                    !listed.contains(n.as_str())
-                        && !removed.is_some_and(|r| r.contains(n))
-                        && !added.is_some_and(|a| a.iter().any(|x| &x.name == n))
+                    !listed.contains(n.as_str()) && !removed.is_some_and(|r| r.contains(n))
                 });
             for name in foreign {
                 let live = self.root.join(p).join(&name);

@@ -61,11 +61,23 @@ pub fn local_store(root: &std::path::Path) -> crate::Result<Arc<dyn ObjectStore>
 /// The files `manifest` lists that are not under the local lake at `root` (a user deleted
 /// them): queries reading them fail, naming them.
 pub fn missing_local(root: &std::path::Path, manifest: &Manifest) -> Vec<String> {
-    manifest
-        .data_files()
-        .map(|(dir, f)| format!("{dir}/{}", f.name))
-        .filter(|rel| !root.join(rel).is_file())
+    local_files(root, manifest)
+        .filter(|(_, path)| !path.is_file())
+        .map(|(rel, _)| rel)
         .collect()
+}
+
+/// Every data file `manifest` lists, as its path relative to the local lake at `root` and
+/// its path on disk.
+fn local_files<'a>(
+    root: &'a std::path::Path,
+    manifest: &'a Manifest,
+) -> impl Iterator<Item = (String, std::path::PathBuf)> + 'a {
+    manifest.data_files().map(move |(dir, f)| {
+        let rel = format!("{dir}/{}", f.name);
+        let path = root.join(&rel);
+        (rel, path)
+    })
 }
 
 /// The lake URL (without a query) that a [`store_url`] names; `None` for any other URL.
@@ -111,12 +123,8 @@ pub fn damaged_local(root: &std::path::Path, manifest: &Manifest) -> Vec<String>
             None
         }
     };
-    manifest
-        .data_files()
-        .filter_map(|(dir, f)| {
-            let rel = format!("{dir}/{}", f.name);
-            check(&root.join(&rel)).map(|why| format!("{rel} ({why})"))
-        })
+    local_files(root, manifest)
+        .filter_map(|(rel, path)| check(&path).map(|why| format!("{rel} ({why})")))
         .collect()
 }
 

@@ -243,21 +243,16 @@ fn local_readers_follow_the_manifest_and_compact_keeps_foreign_files() {
     let d = tempfile::tempdir().unwrap();
     let lake = gen_lake(d.path());
     let l = lake.to_str().unwrap();
-    let rows = |lake: &Path| {
-        sql_json(lake, "SELECT count(*) AS n FROM flows")[0]["n"]
-            .as_u64()
-            .unwrap()
-    };
-    let all = rows(&lake);
+    let all = count(&lake);
     let files = data_files(&lake);
     let stray = files[0].parent().unwrap().join("stray-copy.parquet");
     std::fs::copy(&files[0], &stray).unwrap();
-    assert_eq!(rows(&lake), all, "a stray copy is not counted");
+    assert_eq!(count(&lake), all, "a stray copy is not counted");
     // Compact keeps the stray file where it was, and its readers still ignore it.
     let out = flowlake(&["compact", "--lake", l], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stray.exists(), "compact deleted a file it does not own");
-    assert_eq!(rows(&lake), all);
+    assert_eq!(count(&lake), all);
     // A listed file deleted by hand: a warning when the session opens, and queries that
     // need it fail naming it instead of answering from what is left.
     let listed = data_files(&lake).into_iter().find(|f| f != &stray).unwrap();

@@ -2,6 +2,7 @@
 //! way statements run with Ctrl-C cancellation.
 
 use anyhow::Result;
+use datafusion::error::DataFusionError;
 
 use flowlake::config::Config;
 use flowlake::query::errors::describe;
@@ -137,15 +138,14 @@ fn warn_rejected_lines(session: &LakeSession) {
     }
 }
 
-/// One readable line for a failed query (position, closest name; for a damaged Parquet file
-/// of a local lake, which), other errors as they are.
+/// One readable line for a failed query (position, closest name; for a Parquet error on a
+/// local lake, which of its files are damaged), other errors as they are.
 pub fn query_error(e: flowlake::Error, session: &LakeSession) -> anyhow::Error {
     match e {
         flowlake::Error::Query(q) => {
+            let parquet = matches!(q.find_root(), DataFusionError::ParquetError(_));
             let mut text = describe(&q, &table_names(&session.ctx));
-            if let (true, flowlake::store::Location::Local(root)) =
-                (text.to_lowercase().contains("footer"), &session.lake)
-            {
+            if let (true, flowlake::store::Location::Local(root)) = (parquet, &session.lake) {
                 let damaged = flowlake::query::committed::damaged_local(root, &session.manifest);
                 if !damaged.is_empty() {
                     text.push_str(&format!(
