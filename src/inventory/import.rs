@@ -13,7 +13,7 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 
 use super::intervals::{Interval, Snapshots, merge};
-use super::{InventoryReject, Observation, read, table};
+use super::{InventoryReject, Observation, backends, read, table};
 use crate::error::{Error, IoContext, Result};
 use crate::lake::manifest::{ImportRecord, InventoryLog};
 use crate::lake::{INVENTORY_DIR, Lake};
@@ -58,6 +58,9 @@ pub struct ImportSummary {
     pub refused: usize,
     /// Address fields whose text is not an address (a redacted `***HIDDEN***`), skipped.
     pub unreadable_addresses: usize,
+    /// Services whose workload came from pods or EndpointSlices in other files
+    /// ([`super::backends`]).
+    pub services_named_across_files: usize,
     /// Files of a known shape that gave no binding, with the reason.
     pub warnings: Vec<String>,
     /// The rejects file written (`rejects/…`), if any.
@@ -80,6 +83,8 @@ pub fn import(
         ..ImportSummary::default()
     };
     let mut observations: Vec<Observation> = Vec::new();
+    let mut pending = Vec::new();
+    let mut slices = Vec::new();
     let mut buf = Vec::new();
     let now = Utc::now();
     for blob in &found.blobs {
@@ -133,6 +138,8 @@ pub fn import(
             summary.snapshots += usize::from(added);
         }
         observations.extend(parsed.observations);
+        pending.extend(parsed.pending);
+        slices.extend(parsed.slices);
         summary.rejects.extend(parsed.rejects);
         log.imports.insert(
             blob.key.clone(),
@@ -153,6 +160,7 @@ pub fn import(
         return Ok(summary);
     }
     let mut merged = merge(existing, observations, &snapshot_times(&log));
+    summary.services_named_across_files = backends::resolve(&mut merged, &pending, &slices);
     summary.intervals_after = merged.len();
 
     let mut txn = lake.begin()?;

@@ -22,6 +22,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::backends::{Pending, Slice};
 use super::{
     AddrKind, BindingKey, Holder, Observation, Parsed, Shape, Snapshot, canonical_ip, labels_json,
     reject,
@@ -158,7 +159,7 @@ pub fn read(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
     for o in &objects {
         let mut obs = match o {
             Object::Pod(pod) => pod_bindings(pod, &ctx, cluster, at),
-            Object::Service(s) => service_bindings(s, &ctx, cluster, at),
+            Object::Service(s) => service_bindings(s, &ctx, cluster, at, &mut p.pending),
             Object::Node(n) => node_bindings(n, &ctx, cluster, at),
             _ => continue,
         };
@@ -170,6 +171,7 @@ pub fn read(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
         }
         p.observations.extend(obs);
     }
+    p.slices = ctx.slices(cluster);
     p.unreadable_addresses = ctx.unreadable.get();
     p
 }
@@ -260,9 +262,10 @@ fn read_watch(file: &str, bytes: &[u8], cluster: &str, at: i64) -> Parsed {
             }
         };
         let ctx = Context::new(std::slice::from_ref(&obj));
+        p.slices.extend(ctx.slices(cluster));
         let obs = match &obj {
             Object::Pod(pod) => pod_bindings(pod, &ctx, cluster, at),
-            Object::Service(s) => service_bindings(s, &ctx, cluster, at),
+            Object::Service(s) => service_bindings(s, &ctx, cluster, at, &mut p.pending),
             Object::Node(n) => node_bindings(n, &ctx, cluster, at),
             _ => continue,
         };
@@ -375,6 +378,19 @@ impl<'a> Context<'a> {
             }
         }
         c
+    }
+
+    /// The EndpointSlices' backends, for Services in other files ([`super::backends`]).
+    fn slices(&self, cluster: &str) -> Vec<Slice> {
+        self.backends
+            .iter()
+            .map(|((namespace, service), pods)| Slice {
+                cluster: cluster.to_string(),
+                namespace: namespace.to_string(),
+                service: service.to_string(),
+                pods: pods.iter().map(|p| p.to_string()).collect(),
+            })
+            .collect()
     }
 
     fn owner(&mut self, meta: &'a ObjectMeta, kind: &'a str) {
@@ -542,7 +558,15 @@ fn pod_bindings(pod: &Pod, ctx: &Context, cluster: &str, at: i64) -> Vec<Observa
         .collect()
 }
 
-fn service_bindings(s: &Service, ctx: &Context, cluster: &str, at: i64) -> Vec<Observation> {
+/// A Service's bindings; a Service whose file names none of its pods is also left in
+/// `pending`, for [`super::backends::resolve`] to name once the whole import is read.
+fn service_bindings(
+    s: &Service,
+    ctx: &Context,
+    cluster: &str,
+    at: i64,
+    pending: &mut Vec<Pending>,
+) -> Vec<Observation> {
     let meta = &s.metadata;
     let spec = s.spec.as_ref();
     let namespace = ns(meta);
@@ -574,6 +598,17 @@ fn service_bindings(s: &Service, ctx: &Context, cluster: &str, at: i64) -> Vec<O
                 }
             }
         }
+    }
+    let id = uid(meta, "Service");
+    if workloads.is_empty() {
+        pending.push(Pending {
+            cluster: cluster.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            uid: id.clone(),
+            selector: spec.and_then(|s| s.selector.clone()).unwrap_or_default(),
+            at,
+        });
     }
     let (wk, w) = match workloads.len() {
         1 => {
@@ -608,7 +643,6 @@ fn service_bindings(s: &Service, ctx: &Context, cluster: &str, at: i64) -> Vec<O
         ports: (!ports.is_empty()).then(|| serde_json::Value::from(ports).to_string()),
         ..Holder::default()
     };
-    let id = uid(meta, "Service");
     let start = us(meta.creation_timestamp.as_ref());
     let end = us(meta.deletion_timestamp.as_ref());
     let mut addrs: Vec<(String, AddrKind)> = Vec::new();

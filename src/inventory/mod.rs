@@ -17,6 +17,7 @@
 //! ```
 
 pub mod azure;
+pub mod backends;
 pub mod import;
 pub mod intervals;
 pub mod kube;
@@ -206,6 +207,10 @@ pub struct Parsed {
     /// What the file's reader noticed besides rejects (a list of a known shape that gave no
     /// binding, and why).
     pub warnings: Vec<String>,
+    /// Services whose file named none of their pods ([`backends::resolve`]).
+    pub pending: Vec<backends::Pending>,
+    /// The EndpointSlices it holds, for Services in other files.
+    pub slices: Vec<backends::Slice>,
 }
 
 impl Parsed {

@@ -933,3 +933,75 @@ fn yaml_output_gives_the_same_inventory_as_json() {
     assert!(a.1.lines().count() > 5, "{}", a.1);
     assert_eq!(a, b);
 }
+
+/// `kind,namespace,name,workload_kind,workload` of every Service binding in the lake.
+fn services(lake: &Path) -> String {
+    sql(
+        lake,
+        "SELECT kind, namespace, name, workload_kind, workload FROM inventory \
+         WHERE kind IN ('service_cluster_ip', 'load_balancer_ip', 'external_ip') ORDER BY 1, 2, 3",
+    )
+}
+
+/// A support bundle holds one file per kind and namespace: a Service's pods and EndpointSlices
+/// are in other files of the same import, or came in an earlier import. Its workload is
+/// named as when one List held them all; with the slices in neither, its selector picks the
+/// pods the inventory holds at the Service's time.
+#[test]
+fn services_are_named_from_pods_and_slices_in_other_files() {
+    let d = tempfile::tempdir().unwrap();
+    let whole: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("snapshot-0800.json")).unwrap())
+            .unwrap();
+    let mut files: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for item in whole["items"].as_array().unwrap() {
+        let kind = item["kind"].as_str().unwrap().to_lowercase();
+        let ns = item["metadata"]["namespace"].as_str().unwrap_or("cluster");
+        files
+            .entry(format!("{ns}/{kind}s.json"))
+            .or_default()
+            .push(item.clone());
+    }
+    let bundle = d.path().join("bundle");
+    for (name, items) in &files {
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        write(&bundle, name, &list.to_string());
+    }
+    let at = "2026-11-03T08:00:00Z";
+    let one = d.path().join("one");
+    imported(&one, &[("snapshot-0800.json", at)]);
+    let want = services(&one);
+    assert!(want.contains(",shop,web,Deployment,web"), "{want}");
+
+    let split = d.path().join("split");
+    let (code, s, err) = import(&split, &bundle, at);
+    assert_eq!(code, 0, "{s} {err}");
+    assert_eq!(s["imported"].as_u64(), Some(files.len() as u64), "{s}");
+    assert_eq!(s["services_named_across_files"].as_u64(), Some(1), "{s}");
+    assert_eq!(services(&split), want);
+
+    // Pods imported an hour before; the Service file (no EndpointSlices) alone now: its
+    // selector picks the pods the inventory already holds.
+    let later = d.path().join("later");
+    let (code, s, err) = import(
+        &later,
+        &bundle.join("shop/pods.json"),
+        "2026-11-03T07:50:00Z",
+    );
+    assert_eq!(code, 0, "{s} {err}");
+    let (code, s, err) = import(&later, &bundle.join("shop/services.json"), at);
+    assert_eq!(code, 0, "{s} {err}");
+    assert_eq!(s["services_named_across_files"].as_u64(), Some(1), "{s}");
+    assert_eq!(services(&later), want);
+
+    // Without the pods anywhere, nothing names it: unnamed, not guessed.
+    let alone = d.path().join("alone");
+    let (code, s, err) = import(&alone, &bundle.join("shop/services.json"), at);
+    assert_eq!(code, 0, "{s} {err}");
+    assert_eq!(s["services_named_across_files"].as_u64(), Some(0), "{s}");
+    assert!(
+        services(&alone).contains(",shop,web,,\n"),
+        "{}",
+        services(&alone)
+    );
+}

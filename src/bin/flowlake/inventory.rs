@@ -97,6 +97,13 @@ fn print(s: &ImportSummary, cluster: &str) -> Result<()> {
         "{} bindings observed, {} new snapshot listings; inventory: {} -> {} intervals (lake version {})",
         s.observations, s.snapshots, s.intervals_before, s.intervals_after, s.version
     )?;
+    if s.services_named_across_files > 0 {
+        writeln!(
+            out,
+            "{} Services named from pods or EndpointSlices in other files",
+            s.services_named_across_files
+        )?;
+    }
     if let Some(f) = &s.rejects_file {
         writeln!(out, "{} items rejected: see {f}", s.rejects.len())?;
     }
