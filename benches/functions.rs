@@ -23,9 +23,9 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
+use flowlake::enrich::{GeoDbs, InventoryIndex, IpSets, SetSpec, functions, geo, k8s, sets};
 use flowlake::inventory::intervals::{Snapshots, merge};
 use flowlake::inventory::{AddrKind, BindingKey, Holder, Observation};
-use flowlake::query::{GeoDbs, InventoryIndex, IpSets, SetSpec, functions, geo, k8s, sets};
 
 const ROWS: usize = 10_000_000;
 const BATCH: usize = 8192;
@@ -146,7 +146,7 @@ fn benches(c: &mut Criterion) {
                     name: "intel".into(),
                     path: file.path().to_path_buf(),
                 }],
-                &Arc::new(flowlake::query::GeoDbs::default()),
+                &Arc::new(flowlake::enrich::GeoDbs::default()),
             )
             .unwrap(),
         );

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::enrich::SetSpec;
 use crate::error::{Error, IoContext, Result};
-use crate::query::SetSpec;
 
 /// The parsed configuration file.
 #[derive(Debug, Default, Deserialize)]

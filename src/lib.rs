@@ -3,10 +3,11 @@
 //!
 //! The data flow, one module per stage, each using only those before it:
 //! [`store`] reaches local directories and object stores → [`source`] finds blobs → [`parse`] turns them into tuples → [`lake`] writes Parquet files
-//! and commits them atomically → [`ingest`] orchestrates that exactly once → [`query`] opens a
-//! DataFusion session over the lake with flowlake's tables, views and network functions →
-//! [`output`] writes results; [`report`] turns queries into findings; [`shell`] is the
-//! interactive front end; [`cluster`] runs the same sessions on a Ballista cluster.
+//! and commits them atomically → [`ingest`] orchestrates that exactly once → [`enrich`] knows
+//! addresses (classes, sets and feeds, locations, the inventory's holders) as SQL functions →
+//! [`query`] opens a DataFusion session over the lake with its tables, views and those
+//! functions → [`cluster`] runs the same sessions on a Ballista cluster → [`report`] turns
+//! queries into findings → [`output`] writes results; [`shell`] is the interactive front end.
 //! Beside them: [`names`] spells the values users type once,
 //! [`compact`] merges small files (and writes missing rollups), [`retain`] drops old days,
 //! [`synth`] writes synthetic input, [`schema`]
@@ -22,6 +23,7 @@ pub mod addr;
 pub mod cluster;
 pub mod compact;
 pub mod config;
+pub mod enrich;
 pub mod error;
 pub mod ingest;
 pub mod inventory;

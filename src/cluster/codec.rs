@@ -17,7 +17,7 @@
 //! cannot depend on which files an executor happens to have. Both are small beside the flows
 //! (kilobytes to a few MB) and decoded once per process. The location databases are the
 //! exception: tens of MB each, they are loaded on every node (`--geo-db`), and the plan names
-//! the client's by type and build ([`crate::query::geo::DbId`]), so a node without the very
+//! the client's by type and build ([`crate::enrich::geo::DbId`]), so a node without the very
 //! same databases refuses the plan instead of answering from other data.
 
 use std::collections::HashMap;
@@ -34,8 +34,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
+use crate::enrich::{GeoDbs, InventoryIndex, IpSets, functions, geo, k8s, sets};
 use crate::query::table::{FlowsTable, TableSpec};
-use crate::query::{GeoDbs, InventoryIndex, IpSets, functions, geo, k8s, sets};
 
 /// Marks a [`TableSpec`] among table encodings.
 const TABLE: &[u8] = b"flowlake-table\n";
@@ -243,9 +243,9 @@ impl PhysicalExtensionCodec for PhysicalCodec {
 mod tests {
     use super::*;
     use crate::addr::{Cidr, IpBits};
+    use crate::enrich::IpSet;
     use crate::inventory::AddrKind;
     use crate::inventory::intervals::{Snapshots, merge};
-    use crate::query::IpSet;
 
     fn ip(s: &str) -> IpBits {
         IpBits::parse(s.as_bytes()).unwrap()

@@ -2,7 +2,7 @@
 //!
 //! Why: one process ingests faster than Azure writes flow logs, but a year of reports and
 //! ad-hoc scans outgrows one machine. With `--cluster df://HOST:PORT` the same session
-//! ([`crate::query::session`]: tables, views, functions) plans the query and Ballista runs it
+//! ([`crate::query::session_on`]: tables, views, functions) plans the query and Ballista runs it
 //! on a scheduler and its executors, started with `flowlake cluster scheduler|executor`
 //! ([`node`]) so that they know flowlake's tables, functions ([`codec`]) and lake stores
 //! ([`stores`]). `--cluster standalone` runs Ballista's scheduler and one executor inside
@@ -28,6 +28,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
 use crate::query::run::StreamGuard;
+use crate::query::{LakeSession, QueryOptions};
+use crate::store::Location;
 
 /// Ballista's scheduler port, when a `df://` URL names none.
 pub const DEFAULT_PORT: u16 = 50050;
@@ -150,6 +152,29 @@ fn state_builder(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionStat
         .with_runtime_env(runtime)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(leaves::SteadyLeaves))
+}
+
+/// Opens a session over the lake at `lake` whose queries run on `cluster`
+/// ([`crate::query::session_on`] over a context from [`connect`]). A job with no progress for
+/// `stall` is cancelled and fails. Remote executors cannot read this machine's directories:
+/// a local lake works with [`Cluster::Standalone`] only.
+pub async fn session(
+    cluster: &Cluster,
+    stall: Duration,
+    lake: &Location,
+    opts: &QueryOptions,
+) -> Result<LakeSession> {
+    if let (Location::Local(root), Cluster::Remote { .. }) = (lake, cluster) {
+        return Err(Error::Cluster {
+            cluster: cluster.to_string(),
+            message: format!(
+                "lake {} is a local directory, which the cluster's executors cannot read: use a lake on Azure Blob Storage or S3, or --cluster standalone",
+                root.display()
+            ),
+        });
+    }
+    let ctx = connect(cluster, crate::query::config()?, stall).await?;
+    crate::query::session_on(ctx, lake, opts).await
 }
 
 /// Connects a session to `cluster` (for [`Cluster::Standalone`], starts a scheduler and an

@@ -20,8 +20,8 @@ use datafusion::prelude::SessionConfig;
 
 use super::codec::{LogicalCodec, PhysicalCodec};
 use super::{node_runtime, node_state, session_config};
+use crate::enrich::GeoDbs;
 use crate::error::{Error, Result};
-use crate::query::GeoDbs;
 
 /// A node's session config: Ballista's defaults and flowlake's codecs.
 fn node_config() -> SessionConfig {
@@ -36,7 +36,7 @@ fn failed(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// Opens the location databases a node serves plans with (they stay open for the process:
-/// [`crate::query::GeoDbs::opened`] finds them) and logs which.
+/// [`crate::enrich::GeoDbs::opened`] finds them) and logs which.
 fn open_geo(paths: &[PathBuf]) -> Result<()> {
     let dbs = GeoDbs::load(paths)?;
     for (path, id) in paths.iter().zip(dbs.ids()) {

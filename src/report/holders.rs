@@ -16,9 +16,9 @@ use serde_json::{Map, Value};
 
 use super::sql::time_of;
 use crate::addr::{AddrClass, IpBits};
+use crate::enrich::InventoryIndex;
 use crate::inventory::intervals::Certainty;
 use crate::inventory::{AddrKind, Interval};
-use crate::query::InventoryIndex;
 
 /// The address columns of report rows, and the prefix of the holder columns added for each.
 pub const ADDRESSES: [(&str, &str); 3] = [("src_ip", "src"), ("dst_ip", "dst"), ("ip", "ip")];

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::holders::ADDRESSES;
 use crate::addr::{AddrClass, IpBits};
-use crate::query::GeoDbs;
+use crate::enrich::GeoDbs;
 
 /// Adds the place columns of each public address of `row` (see the module docs).
 pub fn annotate(row: &mut Map<String, Value>, geo: &GeoDbs) {

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::addr::Cidr;
+use crate::enrich::sets::valid_set_name;
 use crate::error::{Error, Result};
-use crate::query::sets::valid_set_name;
 
 /// Report settings as written in `flowlake.toml` (`[report]`); every key is optional.
 #[derive(Debug, Clone, Deserialize)]

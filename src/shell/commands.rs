@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 
 use super::Shell;
+use crate::enrich::FUNCTIONS;
 use crate::output::Format;
-use crate::query::FUNCTIONS;
 use crate::query::run::table_names;
 
 /// (command, arguments, help).

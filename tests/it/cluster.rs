@@ -4,7 +4,8 @@ use std::path::Path;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use flowlake::cluster::Cluster;
-use flowlake::query::{LakeSession, QueryOptions, SetSpec, session};
+use flowlake::enrich::SetSpec;
+use flowlake::query::{LakeSession, QueryOptions, session};
 use flowlake::store::Location;
 
 use crate::common::{gen_tree, ingest_lib, write};
@@ -56,6 +57,15 @@ pub fn lake_and_sets(dir: &Path) -> (std::path::PathBuf, Vec<SetSpec>) {
     )
 }
 
+/// A session on `cluster`, watched with the default stall bound.
+async fn on(
+    cluster: &Cluster,
+    lake: &Location,
+    opts: &QueryOptions,
+) -> flowlake::Result<LakeSession> {
+    flowlake::cluster::session(cluster, flowlake::cluster::job::DEFAULT_STALL, lake, opts).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_cluster_answers_as_one_process() {
     let d = tempfile::tempdir().unwrap();
@@ -68,10 +78,11 @@ async fn standalone_cluster_answers_as_one_process() {
     let local = session(&lake, &local_opts).await.unwrap();
     let cluster_opts = QueryOptions {
         sets,
-        cluster: Some(Cluster::Standalone),
         ..QueryOptions::default()
     };
-    let cluster = session(&lake, &cluster_opts).await.unwrap();
+    let cluster = on(&Cluster::Standalone, &lake, &cluster_opts)
+        .await
+        .unwrap();
     let plan = cluster
         .ctx
         .sql(QUERIES[0])
@@ -98,15 +109,17 @@ async fn standalone_cluster_answers_as_one_process() {
 async fn a_local_lake_is_refused_for_a_remote_cluster_and_an_unreachable_one_fails_fast() {
     let d = tempfile::tempdir().unwrap();
     let (lake, _) = lake_and_sets(d.path());
-    let opts = |cluster: &str| QueryOptions {
-        cluster: Some(cluster.parse().unwrap()),
-        ..QueryOptions::default()
-    };
-    let e = session(&Location::Local(lake.clone()), &opts("df://127.0.0.1:9"))
-        .await
-        .err()
-        .expect("refused")
-        .to_string();
+    let opts = QueryOptions::default();
+    let cluster = |url: &str| -> Cluster { url.parse().unwrap() };
+    let e = on(
+        &cluster("df://127.0.0.1:9"),
+        &Location::Local(lake.clone()),
+        &opts,
+    )
+    .await
+    .err()
+    .expect("refused")
+    .to_string();
     assert!(
         e.contains("local directory") && e.contains("--cluster standalone"),
         "{e}"
@@ -117,7 +130,7 @@ async fn a_local_lake_is_refused_for_a_remote_cluster_and_an_unreachable_one_fai
     drop(listener);
     let remote = Location::parse("s3://bucket/lake", &Default::default()).unwrap();
     let t0 = std::time::Instant::now();
-    let e = session(&remote, &opts(&format!("df://127.0.0.1:{port}")))
+    let e = on(&cluster(&format!("df://127.0.0.1:{port}")), &remote, &opts)
         .await
         .err()
         .expect("unreachable")

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use flowlake::query::{LakeSession, QueryOptions, SetSpec, session};
+use flowlake::enrich::SetSpec;
+use flowlake::query::{LakeSession, QueryOptions, session};
 
 use crate::common::*;
 

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use flowlake::cluster::Cluster;
+use flowlake::enrich::SetSpec;
 use flowlake::output::Format;
-use flowlake::query::SetSpec;
 use flowlake::report::{self, Severity, render};
 use flowlake::store::{Location, StoreOptions};
 use flowlake::synth::{GenFormat, GenMix};

@@ -59,11 +59,12 @@ impl QueryArgs {
             sets,
             inventory_span,
             geo_dbs,
-            cluster: self.cluster.clone(),
-            stall: Some(self.stall_timeout),
             manifest,
         };
-        let session = flowlake::query::session(&lake, &opts).await?;
+        let session = match &self.cluster {
+            None => flowlake::query::session(&lake, &opts).await?,
+            Some(c) => flowlake::cluster::session(c, self.stall_timeout, &lake, &opts).await?,
+        };
         warn_rejected_lines(&session);
         if let [first, ..] = session.missing_files.as_slice() {
             out::warning(&format!(
