@@ -38,7 +38,7 @@ use crate::nsg::Nsg;
 use crate::query::LakeSession;
 use crate::window::{Window, hour_floor, parse_span};
 
-pub use model::{Counts, Coverage, Finding, Gap, Kind, Report, Severity, Span};
+pub use model::{Counts, Coverage, Finding, Gap, Kind, QueryTiming, Report, Severity, Span};
 pub use settings::{Checked, Settings};
 pub use source::Source;
 pub use sql::{Runner, SQL, render_sql};
@@ -302,6 +302,7 @@ async fn prepare<'a>(
         window_hours: 0,
         baseline_hours: 0,
         source,
+        timings: Default::default(),
     };
     let cov_rows = runner.rows("coverage.sql", &[]).await?;
     let coverage = coverage::coverage(&cov_rows, window, baseline);
@@ -350,6 +351,7 @@ pub async fn run(
         egress_by_country: vec![],
         egress_by_asn: vec![],
         series: BTreeMap::new(),
+        timings: vec![],
     };
     if opts.kind == Kind::Summary {
         report.findings = coverage::summary_findings(&report.coverage, settings);
@@ -416,5 +418,6 @@ pub async fn run(
     sort(&mut report.findings);
     report.findings.extend(talkers);
     report.counts = Counts::of(&report.findings);
+    report.timings = runner.timings.into_inner().unwrap_or_default();
     Ok(report)
 }

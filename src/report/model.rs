@@ -190,6 +190,22 @@ pub struct Report {
     /// Bytes per hour of the top findings, by finding index (HTML only).
     #[serde(skip)]
     pub series: BTreeMap<usize, Vec<(DateTime<Utc>, f64)>>,
+    /// Each query's planning and running time, in the order they ran (`report --timings`).
+    #[serde(skip)]
+    pub timings: Vec<QueryTiming>,
+}
+
+/// How long one report query took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryTiming {
+    /// The query file.
+    pub file: &'static str,
+    /// From its text to a physical plan: parsing, planning, listing files, reading footers.
+    pub plan: std::time::Duration,
+    /// Running the plan to its last row.
+    pub run: std::time::Duration,
+    /// Rows it returned.
+    pub rows: usize,
 }
 
 /// Findings per severity, most urgent first.

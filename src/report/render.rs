@@ -397,6 +397,7 @@ mod tests {
             egress_by_country: vec![],
             egress_by_asn: vec![],
             series: Default::default(),
+            timings: vec![],
         }
     }
 

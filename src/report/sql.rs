@@ -5,12 +5,16 @@
 //! shows and other engines can run; this is the one place that fills in the window, the
 //! baseline and the `[report]` settings, runs a file and hands its rows on.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::json;
 use datafusion::error::DataFusionError;
+use futures::TryStreamExt;
 use serde_json::{Map, Value};
 
+use super::model::QueryTiming;
 use super::settings::Checked;
 use super::source::{Source, ts};
 use crate::error::{Error, Result};
@@ -158,6 +162,8 @@ pub struct Runner<'a> {
     pub baseline_hours: usize,
     /// What the queries read (`{{rows}}`).
     pub source: Source,
+    /// Each query's time, as it ran ([`super::Report::timings`]).
+    pub(super) timings: std::sync::Mutex<Vec<QueryTiming>>,
 }
 
 impl Runner<'_> {
@@ -211,10 +217,25 @@ impl Runner<'_> {
         extra: &[(&str, String)],
     ) -> Result<Vec<Map<String, Value>>> {
         let sql = self.sql(file, extra)?;
-        let run = async { crate::query::run::collect(self.session.ctx.sql(&sql).await?).await };
+        let started = Instant::now();
+        let mut planned = started;
+        let run = async {
+            let stream = crate::query::run::stream(self.session.ctx.sql(&sql).await?).await?;
+            planned = Instant::now();
+            stream.try_collect::<Vec<_>>().await
+        };
         let batches = run
             .await
             .map_err(|e| Error::Query(DataFusionError::Context(file.to_string(), Box::new(e))))?;
+        let timing = QueryTiming {
+            file,
+            plan: planned - started,
+            run: planned.elapsed(),
+            rows: batches.iter().map(RecordBatch::num_rows).sum(),
+        };
+        if let Ok(mut t) = self.timings.lock() {
+            t.push(timing);
+        }
         to_objects(file, &batches)
     }
 }

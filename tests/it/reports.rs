@@ -405,6 +405,70 @@ fn summary_reports_coverage_gaps_top_talkers_and_traffic_over_time() {
     assert_eq!(v["timeline"].as_array().unwrap().len(), 24);
 }
 
+/// Each top talker's `peers` is the number of distinct addresses it exchanged allowed traffic
+/// with in the window, as `count(DISTINCT …)` over the same rollup rows counts them.
+#[test]
+fn top_talkers_count_each_distinct_peer_once() {
+    let v = json("summary", &[]);
+    let (since, until) = (&v["window"]["since"], &v["window"]["until"]);
+    let lake = scenario().lake.display().to_string();
+    let q = format!(
+        "SELECT ip, count(DISTINCT peer) AS peers FROM (SELECT \
+           CASE WHEN direction = 'outbound' THEN src_ip ELSE dst_ip END AS ip, \
+           CASE WHEN direction = 'outbound' THEN dst_ip ELSE src_ip END AS peer \
+         FROM hourly WHERE hour >= TIMESTAMP {since} AND hour < TIMESTAMP {until} \
+           AND decision = 'allow') GROUP BY ip"
+    )
+    .replace('"', "'");
+    let out = flowlake(&["sql", "--lake", &lake, "--format", "json", &q], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let top = v["top_talkers"].as_array().unwrap();
+    assert!(!top.is_empty());
+    for t in top {
+        let w = want.iter().find(|w| w["ip"] == t["ip"]).unwrap();
+        assert_eq!(t["peers"], w["peers"], "{t}");
+    }
+    assert!(top.iter().any(|t| t["peers"].as_u64() > Some(1)), "{top:?}");
+}
+
+/// `--timings` tells on stderr where the time went; the report on stdout is unchanged.
+#[test]
+fn timings_name_each_query_with_its_plan_and_run_time() {
+    let s = scenario();
+    let lake = s.lake.display().to_string();
+    let config = s.files.join("flowlake.toml").display().to_string();
+    let args = [
+        "report", "summary", "--lake", &lake, "--config", &config, "--format", "json",
+    ];
+    let plain = flowlake(&args, &[]);
+    let timed = flowlake(&[&args[..], &["--timings"]].concat(), &[]);
+    assert!(timed.status.success());
+    let strip = |out: &[u8]| {
+        let mut v: Value = serde_json::from_slice(out).unwrap();
+        v["generated_at"] = Value::Null;
+        v
+    };
+    assert_eq!(strip(&timed.stdout), strip(&plain.stdout));
+    let err = String::from_utf8_lossy(&timed.stderr);
+    assert!(err.starts_with("flowlake: timings"), "{err}");
+    for q in ["coverage.sql", "top_talkers.sql", "timeline.sql"] {
+        let line = err
+            .lines()
+            .find(|l| l.trim_start().starts_with(q))
+            .unwrap_or_else(|| panic!("{q}: {err}"));
+        assert!(
+            line.contains("plan ") && line.contains("run ") && line.ends_with(" rows"),
+            "{line}"
+        );
+    }
+    assert!(err.contains("session") && err.contains("total"), "{err}");
+}
+
 #[test]
 fn output_is_deterministic_and_every_format_shows_the_same_findings() {
     let strip = |mut v: Value| {

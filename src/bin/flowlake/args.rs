@@ -501,6 +501,10 @@ pub struct ReportArgs {
     /// hours split by --since or --until are read raw either way).
     #[arg(long)]
     pub raw: bool,
+    /// Print on stderr how long each step took: opening the session, each query (planning
+    /// and running, with its rows), turning rows into findings and rendering.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 #[derive(clap::Args)]

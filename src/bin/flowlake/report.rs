@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -25,6 +26,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
     for f in config.report.nsg_files.iter().chain(&a.nsgs) {
         definitions.extend(flowlake::nsg::load(f)?);
     }
+    let started = std::time::Instant::now();
     let rt = runtime()?;
     let opts = report::Options {
         kind: a.kind,
@@ -41,9 +43,11 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
     // indexes only the inventory the report reads (its baseline and window).
     let manifest = rt.block_on(flowlake::lake::read_manifest(&a.query.lake.location()?))?;
     let spans = report::spans(&manifest, &settings, &opts)?;
+    let read_manifest = started.elapsed();
     let session = a
         .query
         .open(&rt, &config, Some(spans.inventory_span()), Some(manifest))?;
+    let opened = started.elapsed();
     if a.print_sql {
         let qs = rt
             .block_on(report::queries(&session, &settings, &opts, spans))
@@ -59,7 +63,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let started = std::time::Instant::now();
+    let running = std::time::Instant::now();
     // Ctrl-C stops the report's queries (on a cluster, cancelling their jobs).
     let run = async {
         report::run(&session, &settings, &definitions, &opts, spans)
@@ -74,7 +78,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         // On stderr: the report itself is the same wherever it ran.
         eprintln!(
             "flowlake: report ran on cluster {cluster} in {:.2} s",
-            started.elapsed().as_secs_f64()
+            running.elapsed().as_secs_f64()
         );
     }
     // A table on a terminal wraps its reasons to the terminal's width.
@@ -91,8 +95,57 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
             out.flush()?;
         }
     }
+    if a.timings {
+        print_timings(
+            &r.timings,
+            read_manifest,
+            opened - read_manifest,
+            started.elapsed(),
+        );
+    }
     Ok(match (a.fail_on, r.worst()) {
         (Some(limit), Some(worst)) if worst >= limit => ExitCode::from(EXIT_FINDINGS),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// `--timings`: where the report's time went, on stderr (the report itself stays on stdout).
+fn print_timings(
+    queries: &[report::QueryTiming],
+    manifest: Duration,
+    session: Duration,
+    total: Duration,
+) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut lines = vec![
+        format!("{:<22} {:>9.1} ms", "config and manifest", ms(manifest)),
+        format!(
+            "{:<22} {:>9.1} ms  (tables, inventory, sets, functions, views)",
+            "session",
+            ms(session)
+        ),
+    ];
+    let mut in_queries = Duration::ZERO;
+    for q in queries {
+        in_queries += q.plan + q.run;
+        lines.push(format!(
+            "{:<22} {:>9.1} ms  plan {:.1} ms, run {:.1} ms, {} rows",
+            q.file,
+            ms(q.plan + q.run),
+            ms(q.plan),
+            ms(q.run),
+            q.rows
+        ));
+    }
+    lines.push(format!(
+        "{:<22} {:>9.1} ms",
+        "findings and output",
+        ms(total.saturating_sub(manifest + session + in_queries))
+    ));
+    lines.push(format!(
+        "{:<22} {:>9.1} ms  (in this process, from reading the config)",
+        "total",
+        ms(total)
+    ));
+    eprintln!("flowlake: timings\n  {}", lines.join("\n  "));
 }
