@@ -164,6 +164,18 @@ fn findings(
         .collect()
 }
 
+/// The rows of `file`, started by [`run`].
+async fn take(
+    running: &mut BTreeMap<&str, sql::Running>,
+    runner: &Runner<'_>,
+    file: &'static str,
+) -> Result<Vec<Map<String, Value>>> {
+    match running.remove(file) {
+        Some(r) => r.rows(runner).await,
+        None => runner.rows(file, &[]).await,
+    }
+}
+
 /// Severity first, then score, then the evidence as text (so equal scores have a fixed order).
 fn sort(findings: &mut Vec<Finding>) {
     // The evidence's text is the last tie-breaker: written once per finding, not per comparison.
@@ -264,14 +276,14 @@ pub fn spans(manifest: &Manifest, settings: &Checked, opts: &Options) -> Result<
     Ok(Spans { window, baseline })
 }
 
-/// Checks the settings against the session, resolves the window and baseline, and measures
-/// coverage (which the queries' "hours with data" parameters come from).
-async fn prepare<'a>(
+/// Checks the settings against the session and chooses what the queries read: a runner
+/// whose hours with data are not known yet ([`with_coverage`]).
+fn runner<'a>(
     session: &'a LakeSession,
     settings: &'a Checked,
     opts: &Options,
     spans: Spans,
-) -> Result<(Runner<'a>, Coverage)> {
+) -> Result<Runner<'a>> {
     for name in settings.set_names() {
         if session.sets.get(name).is_none() {
             return Err(Error::Invalid(format!(
@@ -294,7 +306,7 @@ async fn prepare<'a>(
             session.ctx.table_exist("coverage")?,
         ),
     )?;
-    let mut runner = Runner {
+    Ok(Runner {
         session,
         settings,
         window,
@@ -303,12 +315,17 @@ async fn prepare<'a>(
         baseline_hours: 0,
         source,
         timings: Default::default(),
-    };
-    let cov_rows = runner.rows("coverage.sql", &[]).await?;
-    let coverage = coverage::coverage(&cov_rows, window, baseline);
+    })
+}
+
+/// Measures coverage from `coverage.sql`'s rows and gives the runner the hours with data
+/// (which the queries' "hours with data" placeholders scale rates with).
+async fn with_coverage(runner: &mut Runner<'_>, running: sql::Running) -> Result<Coverage> {
+    let rows = running.rows(runner).await?;
+    let coverage = coverage::coverage(&rows, runner.window, runner.baseline);
     runner.window_hours = coverage.window_hours_with_data;
     runner.baseline_hours = coverage.baseline_hours_with_data;
-    Ok((runner, coverage))
+    Ok(coverage)
 }
 
 /// The report's queries as they would run (window, baseline and settings filled in), for
@@ -321,14 +338,19 @@ pub async fn queries(
     opts: &Options,
     spans: Spans,
 ) -> Result<Vec<(&'static str, String)>> {
-    let (runner, _) = prepare(session, settings, opts, spans).await?;
+    let mut runner = runner(session, settings, opts, spans)?;
+    let coverage = runner.start("coverage.sql", &[])?;
+    with_coverage(&mut runner, coverage).await?;
     plan(opts)
         .into_iter()
         .map(|f| Ok((f, runner.sql(f, &[("addresses", "NULL".to_string())])?)))
         .collect()
 }
 
-/// Produces a report: runs [`plan`]'s queries in order.
+/// Produces a report: runs [`plan`]'s queries and turns their rows into findings in plan
+/// order. The queries run at the same time: those that need the hours with data
+/// ([`sql::needs_coverage`]) start once `coverage.sql` has run, the others with it;
+/// `series.sql` (which names the top findings' addresses) last.
 pub async fn run(
     session: &LakeSession,
     settings: &Checked,
@@ -336,7 +358,27 @@ pub async fn run(
     opts: &Options,
     spans: Spans,
 ) -> Result<Report> {
-    let (runner, coverage) = prepare(session, settings, opts, spans).await?;
+    let mut runner = runner(session, settings, opts, spans)?;
+    let files = plan(opts);
+    // Every query but coverage.sql (run first) and series.sql (run last, on the findings).
+    let queries: Vec<&'static str> = files
+        .iter()
+        .copied()
+        .filter(|f| !matches!(*f, "coverage.sql" | "series.sql"))
+        .collect();
+    let coverage_run = runner.start("coverage.sql", &[])?;
+    let mut running: BTreeMap<&str, sql::Running> = BTreeMap::new();
+    for &f in &queries {
+        if !sql::needs_coverage(f)? {
+            running.insert(f, runner.start(f, &[])?);
+        }
+    }
+    let coverage = with_coverage(&mut runner, coverage_run).await?;
+    for &f in &queries {
+        if !running.contains_key(f) {
+            running.insert(f, runner.start(f, &[])?);
+        }
+    }
     let mut report = Report {
         report: opts.kind,
         generated_at: opts.now,
@@ -360,16 +402,16 @@ pub async fn run(
     let mut talkers = vec![];
     // Findings about one subject become one, once all are in (before the charts pick the top).
     let mut merged = false;
-    for file in plan(opts) {
+    for file in files {
         match file {
             "coverage.sql" => {}
             "nsg_coverage.sql" => {
-                let cov = runner.rows(file, &[]).await?;
+                let cov = take(&mut running, &runner, file).await?;
                 let audit = audit::definitions(nsgs, &report.findings, &cov, settings);
                 report.findings.extend(audit);
             }
             "top_talkers.sql" => {
-                report.top_talkers = runner.rows(file, &[]).await?;
+                report.top_talkers = take(&mut running, &runner, file).await?;
                 if opts.kind == Kind::Summary {
                     talkers = report
                         .top_talkers
@@ -380,9 +422,9 @@ pub async fn run(
                         .collect();
                 }
             }
-            "timeline.sql" => report.timeline = runner.rows(file, &[]).await?,
+            "timeline.sql" => report.timeline = take(&mut running, &runner, file).await?,
             "egress_places.sql" => {
-                for row in runner.rows(file, &[]).await? {
+                for row in take(&mut running, &runner, file).await? {
                     if opts.kind == Kind::Summary {
                         talkers.push(Finding::new(
                             "egress_place",
@@ -405,7 +447,7 @@ pub async fn run(
                 report.series = series::series(&runner, &report.findings, settings.raw.top).await?;
             }
             _ => {
-                let rows = runner.rows(file, &[]).await?;
+                let rows = take(&mut running, &runner, file).await?;
                 report
                     .findings
                     .extend(findings(file, rows, settings, session)?);

@@ -5,7 +5,7 @@
 //! shows and other engines can run; this is the one place that fills in the window, the
 //! baseline and the `[report]` settings, runs a file and hands its rows on.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
@@ -56,6 +56,24 @@ pub const SQL: &[(&str, &str)] = &[
     ),
     ("series.sql", include_str!("../../sql/reports/series.sql")),
 ];
+
+/// Whether `file` reads the hours with data (`{{window_hours}}`, `{{baseline_hours}}`),
+/// which only `coverage.sql`'s rows tell: it waits for them, where the others need not.
+pub fn needs_coverage(file: &str) -> Result<bool> {
+    let text = SQL
+        .iter()
+        .find(|(n, _)| *n == file)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| template_error(file, "no such report query".into()))?;
+    let found = std::cell::Cell::new(false);
+    render_sql(file, text, |name, _| {
+        if matches!(name, "window_hours" | "baseline_hours") {
+            found.set(true);
+        }
+        Some(String::new())
+    })?;
+    Ok(found.get())
+}
 
 /// A report query that cannot be filled in (a bug in the SQL file, not in the input).
 fn template_error(file: &str, message: String) -> Error {
@@ -216,25 +234,69 @@ impl Runner<'_> {
         file: &'static str,
         extra: &[(&str, String)],
     ) -> Result<Vec<Map<String, Value>>> {
+        self.start(file, extra)?.rows(self).await
+    }
+
+    /// Renders `file` and starts running it on the runtime: a report's independent queries
+    /// run at the same time, each planning while the others run.
+    pub fn start(&self, file: &'static str, extra: &[(&str, String)]) -> Result<Running> {
         let sql = self.sql(file, extra)?;
-        let started = Instant::now();
-        let mut planned = started;
-        let run = async {
-            let stream = crate::query::run::stream(self.session.ctx.sql(&sql).await?).await?;
-            planned = Instant::now();
-            stream.try_collect::<Vec<_>>().await
-        };
-        let batches = run
-            .await
-            .map_err(|e| Error::Query(DataFusionError::Context(file.to_string(), Box::new(e))))?;
-        let timing = QueryTiming {
+        let ctx = self.session.ctx.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let stream = crate::query::run::stream(ctx.sql(&sql).await?).await?;
+            let planned = Instant::now();
+            let batches: Vec<RecordBatch> = stream.try_collect().await?;
+            Ok((batches, planned - started, planned.elapsed()))
+        });
+        Ok(Running {
             file,
-            plan: planned - started,
-            run: planned.elapsed(),
-            rows: batches.iter().map(RecordBatch::num_rows).sum(),
+            task: Some(task),
+        })
+    }
+}
+
+/// What a report query's task gives: its batches, planning time and running time.
+type Ran = std::result::Result<(Vec<RecordBatch>, Duration, Duration), DataFusionError>;
+
+/// A report query running ([`Runner::start`]). Dropped before its rows were taken (the report
+/// failed, or was cancelled), it stops the query (on a cluster, cancelling its job).
+pub struct Running {
+    file: &'static str,
+    task: Option<tokio::task::JoinHandle<Ran>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+impl Running {
+    /// Waits for its rows (as JSON objects, timestamps in RFC 3339) and records its time.
+    pub async fn rows(mut self, runner: &Runner<'_>) -> Result<Vec<Map<String, Value>>> {
+        let file = self.file;
+        let failed = |e: DataFusionError| {
+            Error::Query(DataFusionError::Context(file.to_string(), Box::new(e)))
         };
-        if let Ok(mut t) = self.timings.lock() {
-            t.push(timing);
+        let Some(task) = self.task.as_mut() else {
+            return Ok(vec![]);
+        };
+        let ran = task.await;
+        self.task = None;
+        let (batches, plan, run) = match ran {
+            Ok(r) => r.map_err(failed)?,
+            Err(e) => return Err(failed(DataFusionError::External(Box::new(e)))),
+        };
+        if let Ok(mut t) = runner.timings.lock() {
+            t.push(QueryTiming {
+                file,
+                plan,
+                run,
+                rows: batches.iter().map(RecordBatch::num_rows).sum(),
+            });
         }
         to_objects(file, &batches)
     }
@@ -299,6 +361,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("t.sql: '{{' without"), "{e}");
+    }
+
+    #[test]
+    fn queries_that_scale_by_hours_with_data_wait_for_coverage() {
+        let waits: Vec<&str> = SQL
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| needs_coverage(f).unwrap())
+            .collect();
+        assert_eq!(waits, ["exfil.sql", "exposure.sql", "workloads.sql"]);
+        assert!(needs_coverage("nope.sql").is_err());
     }
 
     #[test]
