@@ -269,6 +269,29 @@ fn implied_date_filter(e: &Expr, time: &str) -> Option<Expr> {
     }
 }
 
+/// Whether the partitions alone answer `e` exactly: `time >= T` or `time < T` (either side)
+/// with `T` a UTC midnight holds for every row of the days on its side and for none of the
+/// others (a row's partition is the UTC date of its `time`, never null). DataFusion then
+/// leaves the predicate to the scan, which prunes the days ([`implied_date_filter`]), rather
+/// than testing every row: a report over whole days (the default window ends at the last
+/// hour with data, at midnight for a finished day; `--since`/`--until` dates) filters no row.
+fn exact_by_partition(e: &Expr, time: &str) -> bool {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+        return false;
+    };
+    let (op, us) = match (time_column(left, time), timestamp_us(right)) {
+        (true, Some(us)) => (*op, us),
+        _ => match (timestamp_us(left), time_column(right, time)) {
+            (Some(us), true) => match op.swap() {
+                Some(op) => (op, us),
+                None => return false,
+            },
+            _ => return false,
+        },
+    };
+    matches!(op, Operator::GtEq | Operator::Lt) && us.rem_euclid(MICROS_PER_DAY) == 0
+}
+
 fn time_column(e: &Expr, time: &str) -> bool {
     matches!(e, Expr::Column(c) if c.name == time)
 }
@@ -299,7 +322,13 @@ impl TableProvider for FlowsTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
+        let mut answers = self.inner.supports_filters_pushdown(filters)?;
+        for (answer, f) in answers.iter_mut().zip(filters) {
+            if exact_by_partition(f, self.time) {
+                *answer = TableProviderFilterPushDown::Exact;
+            }
+        }
+        Ok(answers)
     }
 
     async fn scan(
@@ -332,6 +361,34 @@ mod tests {
 
     fn d(days: i32) -> Expr {
         lit(ScalarValue::Date32(Some(days)))
+    }
+
+    #[test]
+    fn bounds_at_midnight_are_answered_by_the_partitions_alone() {
+        let day2 = 2 * MICROS_PER_DAY;
+        let t = || col(TIME);
+        let exact = [
+            t().gt_eq(ts(day2)),
+            t().lt(ts(day2)),
+            ts(day2).lt_eq(t()),
+            ts(day2).gt(t()),
+            t().gt_eq(ts(-MICROS_PER_DAY)),
+        ];
+        let inexact = [
+            t().gt_eq(ts(day2 + 1)),
+            t().lt(ts(day2 - 3_600_000_000)),
+            t().gt(ts(day2)),
+            t().lt_eq(ts(day2)),
+            t().eq(ts(day2)),
+            col("first_seen").gt_eq(ts(day2)),
+            t().gt_eq(ts(day2)).and(t().lt(ts(day2 + MICROS_PER_DAY))),
+        ];
+        for e in exact {
+            assert!(exact_by_partition(&e, TIME), "{e}");
+        }
+        for e in inexact {
+            assert!(!exact_by_partition(&e, TIME), "{e}");
+        }
     }
 
     #[test]

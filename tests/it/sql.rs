@@ -238,6 +238,63 @@ async fn time_predicates_prune_partitions_and_row_groups() {
     assert!(text.contains(&format!("| {want} ")), "want {want}:\n{text}");
 }
 
+/// A column of every table, summed where a row must be read (not answered from statistics).
+const ONE: &str = "coalesce(packets_src_to_dst, 1)";
+
+/// Bounds at UTC midnight are answered by the partitions: no row is filtered, and the answer
+/// is the same as where every row is tested (a count over whole days comes from the files'
+/// statistics alone).
+#[tokio::test]
+async fn whole_day_bounds_filter_no_row_and_answer_the_same() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = hourly_lake(d.path());
+    let s = session(
+        &flowlake::store::Location::Local(lake.to_path_buf()),
+        &QueryOptions::default(),
+    )
+    .await
+    .unwrap();
+    for table in ["flows", "hourly"] {
+        let t = if table == "flows" { "time" } else { "hour" };
+        let day = format!(
+            "{t} >= TIMESTAMP '2026-11-02T00:00:00Z' AND {t} < TIMESTAMP '2026-11-03T00:00:00Z'"
+        );
+        let plan = query(
+            &s,
+            &format!("EXPLAIN SELECT sum({ONE}) FROM {table} WHERE {day}"),
+        )
+        .await;
+        assert!(!plan.contains("FilterExec"), "{plan}");
+        assert_eq!(scanned_dates(&plan), ["2026-11-02"], "{plan}");
+        // The same bounds, tested row by row (an expression DataFusion cannot hand over).
+        let tested = format!(
+            "{t} + INTERVAL '0 seconds' >= TIMESTAMP '2026-11-02T00:00:00Z' AND {t} < TIMESTAMP '2026-11-03T00:00:00Z'"
+        );
+        let plan = query(
+            &s,
+            &format!("EXPLAIN SELECT count(*) FROM {table} WHERE {tested}"),
+        )
+        .await;
+        assert!(plan.contains("FilterExec"), "{plan}");
+        let n = |w: &str| {
+            let q = format!("SELECT count(*) AS n, sum({ONE}) AS s FROM {table} WHERE {w}");
+            let s = &s;
+            async move { query(s, &q).await }
+        };
+        let (a, b) = (n(&day).await, n(&tested).await);
+        assert_eq!(a, b);
+        assert!(!a.contains("| 0 "), "{a}");
+        // An hour bound still tests rows.
+        let hour = format!("{t} >= TIMESTAMP '2026-11-02T01:00:00Z'");
+        let plan = query(
+            &s,
+            &format!("EXPLAIN SELECT count(*) FROM {table} WHERE {hour}"),
+        )
+        .await;
+        assert!(plan.contains("FilterExec"), "{plan}");
+    }
+}
+
 #[tokio::test]
 async fn flow_hours_sums_deltas_into_one_row_per_flow_per_hour() {
     let d = tempfile::tempdir().unwrap();
