@@ -42,10 +42,10 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::Manifest;
+use super::skim::Checkpoints;
 use super::{
     FLOWS_DIR, META_DIR, REJECTS_DIR, Txn, failpoint, failpoint_is, parse_manifest,
     remove_dir_if_exists,
@@ -165,7 +165,7 @@ pub const NOT_ATOMIC: &str = "this file system cannot swap directories atomicall
 /// a manifest deleted or damaged by hand is restored from it.
 pub const BACKUP: &str = "manifest.backup.json";
 
-fn read_manifest<B: DeserializeOwned>(root: &Path) -> Result<Option<Manifest<B>>> {
+fn read_manifest<B: Checkpoints>(root: &Path) -> Result<Option<Manifest<B>>> {
     let path = meta(root).join("manifest.json");
     let bytes = match fs::read(&path) {
         Ok(b) => b,
@@ -262,7 +262,7 @@ pub fn load_manifest(root: &Path) -> Result<Manifest> {
 }
 
 /// Reads a lake's committed manifest without locking it, with the blob checkpoints as `B`.
-pub(super) fn load<B: DeserializeOwned>(root: &Path) -> Result<Manifest<B>> {
+pub(super) fn load<B: Checkpoints>(root: &Path) -> Result<Manifest<B>> {
     read_manifest(root)?.ok_or_else(|| Error::Lake {
         path: root.to_path_buf(),
         message:

@@ -32,13 +32,16 @@ pub mod manifest;
 mod remote;
 pub mod rows;
 mod runs;
+pub mod skim;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::IgnoredAny;
+
+use skim::Checkpoints;
 
 use crate::error::{Error, IoContext, Result};
 use crate::lake::manifest::{BlobState, FileEntry, InventoryLog, Manifest};
@@ -218,11 +221,18 @@ impl Txn {
 }
 
 /// Parses a manifest (`path` names it in errors), refusing another format or schema version.
-fn parse_manifest<B: DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<Manifest<B>> {
-    let m: Manifest<B> = serde_json::from_slice(bytes).map_err(|e| Error::Lake {
-        path: path.to_path_buf(),
-        message: format!("manifest is not valid: {e}"),
-    })?;
+fn parse_manifest<B: Checkpoints>(bytes: &[u8], path: &Path) -> Result<Manifest<B>> {
+    // A reader's copy without the blob checkpoints, when they can be cut out of the text.
+    let skimmed = if B::SKIPPED {
+        skim::without_blobs(bytes)
+    } else {
+        None
+    };
+    let m: Manifest<B> =
+        serde_json::from_slice(skimmed.as_deref().unwrap_or(bytes)).map_err(|e| Error::Lake {
+            path: path.to_path_buf(),
+            message: format!("manifest is not valid: {e}"),
+        })?;
     if m.format != manifest::FORMAT {
         return Err(Error::Lake {
             path: path.to_path_buf(),
@@ -254,7 +264,7 @@ pub async fn read_manifest_with_blobs(lake: &Location) -> Result<Manifest> {
     read_committed(lake).await
 }
 
-async fn read_committed<B: DeserializeOwned>(lake: &Location) -> Result<Manifest<B>> {
+async fn read_committed<B: Checkpoints>(lake: &Location) -> Result<Manifest<B>> {
     match lake {
         Location::Local(p) => local::load(p),
         Location::Remote(r) => remote::read_manifest(r).await,

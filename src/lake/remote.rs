@@ -45,10 +45,10 @@ use object_store::path::Path;
 use object_store::{
     ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
 };
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{Garbage, Manifest};
+use super::skim::Checkpoints;
 use super::{REJECTS_DIR, Txn, failpoint, failpoint_is, parse_manifest};
 use crate::error::{Error, IoContext, Result};
 use crate::store::{Remote, redact, runtime};
@@ -468,7 +468,7 @@ fn manifest_path(remote: &Remote) -> PathBuf {
 }
 
 /// The committed manifest of a lake on object storage (for readers).
-pub(super) async fn read_manifest<B: DeserializeOwned>(remote: &Remote) -> Result<Manifest<B>> {
+pub(super) async fn read_manifest<B: Checkpoints>(remote: &Remote) -> Result<Manifest<B>> {
     let bytes = remote.get(MANIFEST).await.map_err(|e| {
         lake_error(
             remote,
