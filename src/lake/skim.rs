@@ -1,10 +1,10 @@
 //! A manifest for readers, with its blob checkpoints cut out before it is parsed.
 //!
-//! Why: the checkpoints are most of a manifest (a month of 60 NICs: 43,200 of them, 23 MB of
-//! its 23.1 MB) and only writers use them. Parsing past them with serde still tokenises every
-//! byte: about 40 ms of every report and query at that size. Here the top-level `"blobs"`
-//! value is found by matching brackets, jumping through strings with `memchr`, and replaced
-//! by `{}` before serde sees the rest. Anything unexpected gives `None`, and the caller
+//! Why: the checkpoints are most of a manifest (a month of 60 NICs: 43,200 of them, nearly
+//! all of its 23 MB) and only writers use them. Parsing past them with serde still tokenises
+//! every byte. Here the top-level `"blobs"` value is found by matching brackets, jumping
+//! through strings with `memchr`, and replaced by `{}` before serde sees the rest: `flowlake
+//! sql "SELECT 1"` on that lake went from 42.0 to 37.0 ms (median of 11, release build). Anything unexpected gives `None`, and the caller
 //! parses the whole text as before (so a damaged manifest is still reported by serde).
 
 use std::collections::BTreeMap;
