@@ -7,7 +7,7 @@
 //! holders ([`k8s`]). Each module loads its data, answers lookups, carries the bytes a
 //! cluster node rebuilds it from, and defines its functions; [`FUNCTIONS`] documents them
 //! all and [`register_all`] is the one place they are added to a session
-//! ([`crate::query::session`]). Nothing here knows about lakes' tables or clusters.
+//! ([`crate::query::session_on`]). Nothing here knows about lakes' tables or clusters.
 
 pub mod feeds;
 pub mod functions;
