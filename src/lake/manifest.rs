@@ -279,34 +279,32 @@ fn without_twin(files: Option<&Vec<FileEntry>>, twins: Option<&Vec<FileEntry>>) 
     })
 }
 
+/// A manifest of one partition and a checkpoint per key of `blobs`, for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_reader_parses_past_the_blob_checkpoints_and_keeps_everything_else() {
-        let mut m = Manifest {
-            version: 7,
-            next_blob_id: 3,
-            rejects: vec!["rejects-1.ndjson".into()],
-            writer: Some("token".into()),
-            ..Manifest::default()
-        };
-        m.partitions.insert(
-            "date=2026-11-01".into(),
-            vec![FileEntry {
-                name: "part-1.parquet".into(),
-                rows: 10,
-                bytes: 100,
-                blobs: vec![1, 2],
-                min_time_us: 1,
-                max_time_us: 2,
-            }],
-        );
+pub(crate) fn sample(blobs: &[&str]) -> Manifest {
+    let mut m = Manifest {
+        version: 7,
+        next_blob_id: 3,
+        rejects: vec!["rejects-1.ndjson".into()],
+        writer: Some("token".into()),
+        ..Manifest::default()
+    };
+    m.partitions.insert(
+        "date=2026-11-01".into(),
+        vec![FileEntry {
+            name: "part-1.parquet".into(),
+            rows: 10,
+            bytes: 100,
+            blobs: vec![1, 2],
+            min_time_us: 1,
+            max_time_us: 2,
+        }],
+    );
+    for (id, key) in (1..).zip(blobs) {
         m.blobs.insert(
-            "https://acct.blob.core.windows.net/c/PT1H.json".into(),
+            key.to_string(),
             BlobState {
-                id: 1,
+                id,
                 size: 10,
                 mtime_ns: None,
                 consumed: 10,
@@ -320,6 +318,17 @@ mod tests {
                 pending: false,
             },
         );
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_parses_past_the_blob_checkpoints_and_keeps_everything_else() {
+        let m = sample(&["https://acct.blob.core.windows.net/c/PT1H.json"]);
         let json = serde_json::to_vec(&m).unwrap();
         let read: Manifest<IgnoredAny> = serde_json::from_slice(&json).unwrap();
         let mut expected = m.clone();

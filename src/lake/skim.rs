@@ -144,36 +144,8 @@ mod tests {
 
     #[test]
     fn a_written_manifest_reads_the_same_without_its_checkpoints() {
-        use super::super::manifest::{FileEntry, Manifest};
-        let mut m = Manifest {
-            version: 4,
-            next_blob_id: 3,
-            rejects: vec!["rejects-1.ndjson".into()],
-            ..Manifest::default()
-        };
-        m.partitions.insert(
-            "date=2026-11-01".into(),
-            vec![FileEntry {
-                name: "part-1.parquet".into(),
-                rows: 10,
-                bytes: 100,
-                blobs: vec![1, 2],
-                min_time_us: 1,
-                max_time_us: 2,
-            }],
-        );
-        for (i, key) in ["/lake/a \"quoted\" {PT1H}.json", "s3://b/[x]\\y"]
-            .iter()
-            .enumerate()
-        {
-            let state: BlobState = serde_json::from_value(serde_json::json!({
-                "id": i, "size": 10, "mtime_ns": null, "consumed": 10, "prefix_hash": "ab",
-                "etag": "\"0x1\"", "records": 1, "tuples": 10, "rejected": 0,
-                "broken": false, "pending": false
-            }))
-            .unwrap();
-            m.blobs.insert(key.to_string(), state);
-        }
+        use super::super::manifest::{Manifest, sample};
+        let m = sample(&["/lake/a \"quoted\" {PT1H}.json", "s3://b/[x]\\y"]);
         for json in [
             serde_json::to_vec(&m).unwrap(),
             serde_json::to_vec_pretty(&m).unwrap(),

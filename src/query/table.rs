@@ -240,13 +240,7 @@ fn implied_date_filter(e: &Expr, time: &str) -> Option<Expr> {
                     (a, b) => a.or(b),
                 };
             }
-            let (op, us) = match (time_column(left, time), timestamp_us(right)) {
-                (true, Some(us)) => (*op, us),
-                _ => match (timestamp_us(left), time_column(right, time)) {
-                    (Some(us), true) => (op.swap()?, us),
-                    _ => return None,
-                },
-            };
+            let (op, us) = time_bound(left, *op, right, time)?;
             let date = col(PARTITION_COLUMN);
             let d = |us: i64| lit(ScalarValue::Date32(Some(day(us))));
             Some(match op {
@@ -279,17 +273,22 @@ fn exact_by_partition(e: &Expr, time: &str) -> bool {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
         return false;
     };
-    let (op, us) = match (time_column(left, time), timestamp_us(right)) {
-        (true, Some(us)) => (*op, us),
+    matches!(
+        time_bound(left, *op, right, time),
+        Some((Operator::GtEq | Operator::Lt, us)) if us.rem_euclid(MICROS_PER_DAY) == 0
+    )
+}
+
+/// `left op right` as `time op' T` (µs), whichever side the column is on; `None` when it
+/// compares anything else.
+fn time_bound(left: &Expr, op: Operator, right: &Expr, time: &str) -> Option<(Operator, i64)> {
+    match (time_column(left, time), timestamp_us(right)) {
+        (true, Some(us)) => Some((op, us)),
         _ => match (timestamp_us(left), time_column(right, time)) {
-            (Some(us), true) => match op.swap() {
-                Some(op) => (op, us),
-                None => return false,
-            },
-            _ => return false,
+            (Some(us), true) => Some((op.swap()?, us)),
+            _ => None,
         },
-    };
-    matches!(op, Operator::GtEq | Operator::Lt) && us.rem_euclid(MICROS_PER_DAY) == 0
+    }
 }
 
 fn time_column(e: &Expr, time: &str) -> bool {

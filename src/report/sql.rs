@@ -60,11 +60,7 @@ pub const SQL: &[(&str, &str)] = &[
 /// Whether `file` reads the hours with data (`{{window_hours}}`, `{{baseline_hours}}`),
 /// which only `coverage.sql`'s rows tell: it waits for them, where the others need not.
 pub fn needs_coverage(file: &str) -> Result<bool> {
-    let text = SQL
-        .iter()
-        .find(|(n, _)| *n == file)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| template_error(file, "no such report query".into()))?;
+    let text = text_of(file)?;
     let found = std::cell::Cell::new(false);
     render_sql(file, text, |name, _| {
         if matches!(name, "window_hours" | "baseline_hours") {
@@ -73,6 +69,14 @@ pub fn needs_coverage(file: &str) -> Result<bool> {
         Some(String::new())
     })?;
     Ok(found.get())
+}
+
+/// The SQL text of report query `file`.
+fn text_of(file: &str) -> Result<&'static str> {
+    SQL.iter()
+        .find(|(n, _)| *n == file)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| template_error(file, "no such report query".into()))
 }
 
 /// A report query that cannot be filled in (a bug in the SQL file, not in the input).
@@ -213,12 +217,7 @@ impl Runner<'_> {
 
     /// Renders the SQL file `file` with the window, settings and `extra` values.
     pub fn sql(&self, file: &str, extra: &[(&str, String)]) -> Result<String> {
-        let text = SQL
-            .iter()
-            .find(|(n, _)| *n == file)
-            .map(|(_, t)| *t)
-            .ok_or_else(|| template_error(file, "no such report query".into()))?;
-        render_sql(file, text, |name, arg| {
+        render_sql(file, text_of(file)?, |name, arg| {
             if arg.is_none()
                 && let Some((_, v)) = extra.iter().find(|(n, _)| *n == name)
             {

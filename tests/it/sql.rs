@@ -9,6 +9,16 @@ use flowlake::query::{LakeSession, QueryOptions, session};
 
 use crate::common::*;
 
+/// A session over the local lake at `lake`, with no sets.
+async fn local_session(lake: &Path) -> LakeSession {
+    session(
+        &flowlake::store::Location::Local(lake.to_path_buf()),
+        &QueryOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
 async fn query(s: &LakeSession, sql: &str) -> String {
     let batches = s.ctx.sql(sql).await.unwrap().collect().await.unwrap();
     pretty_format_batches(&batches).unwrap().to_string()
@@ -25,12 +35,7 @@ fn sample_lake(dir: &Path) -> Option<PathBuf> {
 async fn address_functions_over_the_lake() {
     let d = tempfile::tempdir().unwrap();
     let lake = crate::need!(sample_lake(d.path()), SAMPLES);
-    let s = session(
-        &flowlake::store::Location::Local(lake.to_path_buf()),
-        &QueryOptions::default(),
-    )
-    .await
-    .unwrap();
+    let s = local_session(&lake).await;
     // The SQL function agrees with the class stored at ingest, on Utf8View columns.
     let text = query(&s, "SELECT count(*) AS n FROM flows WHERE ip_class(dst_ip) <> dst_class OR ip_class(src_ip) <> src_class").await;
     assert!(text.contains("| 0 "), "{text}");
@@ -64,12 +69,7 @@ async fn address_functions_over_the_lake() {
 async fn ip_class_boundaries_through_sql() {
     let d = tempfile::tempdir().unwrap();
     let lake = crate::need!(sample_lake(d.path()), SAMPLES);
-    let s = session(
-        &flowlake::store::Location::Local(lake.to_path_buf()),
-        &QueryOptions::default(),
-    )
-    .await
-    .unwrap();
+    let s = local_session(&lake).await;
     let cases = [
         ("172.15.255.255", "public"),
         ("172.16.0.0", "private"),
@@ -175,12 +175,7 @@ async fn time_predicates_prune_partitions_and_row_groups() {
         .unwrap()
         .count() as u64;
     assert!(day2_files >= 4, "{day2_files} files");
-    let s = session(
-        &flowlake::store::Location::Local(lake.to_path_buf()),
-        &QueryOptions::default(),
-    )
-    .await
-    .unwrap();
+    let s = local_session(&lake).await;
     let window =
         "time >= TIMESTAMP '2026-11-02T02:00:00Z' AND time < TIMESTAMP '2026-11-02T03:00:00Z'";
 
@@ -248,12 +243,7 @@ const ONE: &str = "coalesce(packets_src_to_dst, 1)";
 async fn whole_day_bounds_filter_no_row_and_answer_the_same() {
     let d = tempfile::tempdir().unwrap();
     let lake = hourly_lake(d.path());
-    let s = session(
-        &flowlake::store::Location::Local(lake.to_path_buf()),
-        &QueryOptions::default(),
-    )
-    .await
-    .unwrap();
+    let s = local_session(&lake).await;
     for table in ["flows", "hourly"] {
         let t = if table == "flows" { "time" } else { "hour" };
         let day = format!(
@@ -301,12 +291,7 @@ async fn flow_hours_sums_deltas_into_one_row_per_flow_per_hour() {
     let blob = crate::need!(bandwidth_blob(d.path()), SAMPLES);
     let lake = d.path().join("lake");
     ingest_lib(&[&blob], &lake);
-    let s = session(
-        &flowlake::store::Location::Local(lake.to_path_buf()),
-        &QueryOptions::default(),
-    )
-    .await
-    .unwrap();
+    let s = local_session(&lake).await;
     // Microsoft's example: one flow (B, C, E) of 9,125 packets and 5,256,000 bytes.
     let text = query(&s, "SELECT count(*) AS n, sum(tuples) AS t, sum(packets_src_to_dst + packets_dst_to_src) AS p, sum(bytes_src_to_dst + bytes_dst_to_src) AS b, bool_and(began AND ended) AS whole FROM flow_hours").await;
     assert!(
@@ -316,12 +301,7 @@ async fn flow_hours_sums_deltas_into_one_row_per_flow_per_hour() {
     // Over a generated lake: the view keeps every byte and has one row per flow and hour.
     let d2 = tempfile::tempdir().unwrap();
     let lake = hourly_lake(d2.path());
-    let s = session(
-        &flowlake::store::Location::Local(lake.to_path_buf()),
-        &QueryOptions::default(),
-    )
-    .await
-    .unwrap();
+    let s = local_session(&lake).await;
     let totals = query(&s, "SELECT (SELECT coalesce(sum(bytes_src_to_dst), 0) + coalesce(sum(bytes_dst_to_src), 0) FROM flows) - (SELECT sum(bytes_src_to_dst + bytes_dst_to_src) FROM flow_hours) AS diff").await;
     assert!(totals.contains("| 0    |"), "{totals}");
     let dup = query(&s, "SELECT count(*) AS n FROM (SELECT hour, mac, src_ip, src_port, dst_ip, dst_port, protocol, direction, rule, decision FROM flow_hours GROUP BY ALL HAVING count(*) > 1)").await;

@@ -79,7 +79,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         // On stderr: the report itself is the same wherever it ran.
         eprintln!(
             "flowlake: report ran on cluster {cluster} in {:.2} s",
-            running.elapsed().as_secs_f64()
+            ran.as_secs_f64()
         );
     }
     // A table on a terminal wraps its reasons to the terminal's width.
