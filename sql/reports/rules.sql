@@ -29,8 +29,8 @@ per_rule AS (
     SELECT
         nsg, rule,
         min(decision)                                          AS decision,
-        sum(CASE WHEN decision = 'allow' THEN flows_begun ELSE 0 END) AS allowed_flows,
-        sum(CASE WHEN decision = 'deny' THEN tuples ELSE 0 END) AS denied_flows,
+        coalesce(sum(CASE WHEN decision = 'allow' THEN flows_begun END), 0) AS allowed_flows,
+        coalesce(sum(CASE WHEN decision = 'deny' THEN tuples END), 0) AS denied_flows,
         sum(bytes)                                             AS bytes,
         count(DISTINCT dst_port)                               AS distinct_ports,
         count(DISTINCT CASE WHEN direction = 'inbound' THEN src_ip ELSE dst_ip END)

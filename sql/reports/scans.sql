@@ -10,7 +10,7 @@ SELECT
     sum(tuples)                                                AS denied_flows,
     count(DISTINCT src_ip)                                     AS external_sources,
     count(DISTINCT dst_port)                                   AS distinct_ports,
-    sum(CASE WHEN {{sensitive_port}} THEN tuples ELSE 0 END)   AS sensitive_port_flows,
+    coalesce(sum(CASE WHEN {{sensitive_port}} THEN tuples END), 0) AS sensitive_port_flows,
     min(first_seen)                                            AS first_seen,
     max(last_seen)                                             AS last_seen,
     min(rule)                                                  AS rule

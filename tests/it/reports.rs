@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::common::{copy_dir, flowlake};
+use crate::common::{copy_dir, flowlake, sql_json};
 
 /// The scenario lake: 8 NICs, 4 days (2026-11-01..04), incidents on the 4th. NIC 0's blobs
 /// for 10:00-12:59 on the 4th are removed before the ingest, to make a coverage gap. `lake`
@@ -86,9 +86,13 @@ fn report(kind: &str, extra: &[&str]) -> (i32, String) {
 
 /// Runs `flowlake report KIND` on `lake` with the scenario's config.
 pub fn report_on(lake: &Path, kind: &str, extra: &[&str]) -> (i32, String) {
-    let s = scenario();
+    report_with(lake, &scenario().files.join("flowlake.toml"), kind, extra)
+}
+
+/// Runs `flowlake report KIND` on `lake` with `config`: (exit code, stdout and stderr).
+fn report_with(lake: &Path, config: &Path, kind: &str, extra: &[&str]) -> (i32, String) {
     let lake = lake.display().to_string();
-    let config = s.files.join("flowlake.toml").display().to_string();
+    let config = config.display().to_string();
     let mut args = vec!["report", kind, "--lake", &lake, "--config", &config];
     args.extend(extra);
     let out = flowlake(&args, &[]);
@@ -411,7 +415,6 @@ fn summary_reports_coverage_gaps_top_talkers_and_traffic_over_time() {
 fn top_talkers_count_each_distinct_peer_once() {
     let v = json("summary", &[]);
     let (since, until) = (&v["window"]["since"], &v["window"]["until"]);
-    let lake = scenario().lake.display().to_string();
     let q = format!(
         "SELECT ip, count(DISTINCT peer) AS peers FROM (SELECT \
            CASE WHEN direction = 'outbound' THEN src_ip ELSE dst_ip END AS ip, \
@@ -420,13 +423,7 @@ fn top_talkers_count_each_distinct_peer_once() {
            AND decision = 'allow') GROUP BY ip"
     )
     .replace('"', "'");
-    let out = flowlake(&["sql", "--lake", &lake, "--format", "json", &q], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let want: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let want = sql_json(&scenario().lake, &q);
     let top = v["top_talkers"].as_array().unwrap();
     assert!(!top.is_empty());
     for t in top {
@@ -436,6 +433,61 @@ fn top_talkers_count_each_distinct_peer_once() {
     assert!(top.iter().any(|t| t["peers"].as_u64() > Some(1)), "{top:?}");
 }
 
+/// Each hour of the summary's timeline holds the same sums as the plain `CASE … ELSE 0`
+/// reading of the rollup (timeline.sql sums `CASE WHEN … THEN column END` instead): zero,
+/// never null, where no row of the hour met a condition.
+#[test]
+fn timeline_sums_each_hour_as_the_rollup_holds_it() {
+    let v = json("summary", &[]);
+    let (since, until) = (&v["window"]["since"], &v["window"]["until"]);
+    let q = format!(
+        "SELECT hour, \
+           sum(CASE WHEN decision = 'allow' AND direction = 'outbound' AND dst_class = 'public' \
+                    THEN coalesce(bytes_src_to_dst, 0) ELSE 0 END) AS bytes_to_external, \
+           sum(CASE WHEN decision = 'allow' AND direction = 'inbound' AND src_class = 'public' \
+                    THEN coalesce(bytes_src_to_dst, 0) ELSE 0 END) AS bytes_from_external, \
+           sum(CASE WHEN decision = 'allow' THEN coalesce(bytes_src_to_dst, 0) \
+                    + coalesce(bytes_dst_to_src, 0) ELSE 0 END) AS bytes, \
+           sum(CASE WHEN decision = 'allow' THEN flows_begun ELSE 0 END) AS flows, \
+           sum(CASE WHEN decision = 'deny' THEN tuples ELSE 0 END) AS denied \
+         FROM hourly WHERE hour >= TIMESTAMP {since} AND hour < TIMESTAMP {until} \
+         GROUP BY hour ORDER BY hour"
+    )
+    .replace('"', "'");
+    let want = sql_json(&scenario().lake, &q);
+    let got = v["timeline"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    let columns = [
+        "bytes_to_external",
+        "bytes_from_external",
+        "bytes",
+        "flows",
+        "denied",
+    ];
+    for (g, w) in got.iter().zip(&want) {
+        for c in columns {
+            assert!(g[c].is_u64(), "{c} of {g}");
+            assert_eq!(g[c], w[c], "{c} of {g}");
+        }
+    }
+    for c in columns {
+        assert!(got.iter().any(|g| g[c].as_u64() > Some(0)), "{c}: {got:?}");
+    }
+    // With every address internal, no hour has external traffic: zeros, not nulls.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flowlake.toml");
+    std::fs::write(&config, "[report]\ninternal = [\"0.0.0.0/0\", \"::/0\"]\n").unwrap();
+    let (code, out) = report_with(&scenario().lake, &config, "summary", &["--format", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let closed: Value = serde_json::from_str(&out).unwrap();
+    let closed = closed["timeline"].as_array().unwrap();
+    assert_eq!(closed.len(), got.len());
+    for (c, g) in closed.iter().zip(got) {
+        assert_eq!(c["bytes_to_external"], 0, "{c}");
+        assert_eq!(c["bytes_from_external"], 0, "{c}");
+        assert_eq!(c["bytes"], g["bytes"], "{c}");
+    }
+}
 /// `--timings` tells on stderr where the time went; the report on stdout is unchanged.
 #[test]
 fn timings_name_each_query_with_its_plan_and_run_time() {
