@@ -488,6 +488,7 @@ fn timeline_sums_each_hour_as_the_rollup_holds_it() {
         assert_eq!(c["bytes"], g["bytes"], "{c}");
     }
 }
+
 /// `--timings` tells on stderr where the time went; the report on stdout is unchanged.
 #[test]
 fn timings_name_each_query_with_its_plan_and_run_time() {
